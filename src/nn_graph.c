@@ -1,0 +1,186 @@
+#include "nn_graph.h"
+#include "nn_backend.h"
+#include <stdlib.h>
+#include <string.h>
+
+static const char *op_names[NN_OP_COUNT] = {
+    [NN_OP_MATMUL] = "matmul", [NN_OP_LINEAR] = "linear", [NN_OP_ADD] = "add",
+    [NN_OP_SUB] = "sub", [NN_OP_MUL] = "mul", [NN_OP_SCALE] = "scale", [NN_OP_RELU] = "relu",
+    [NN_OP_GELU_TANH] = "gelu_tanh", [NN_OP_GELU_ERF] = "gelu_erf", [NN_OP_SILU] = "silu",
+    [NN_OP_SIGMOID] = "sigmoid", [NN_OP_TANH] = "tanh", [NN_OP_SOFTMAX] = "softmax",
+    [NN_OP_CROSS_ENTROPY] = "cross_entropy", [NN_OP_LAYERNORM] = "layernorm",
+    [NN_OP_EMBEDDING] = "embedding", [NN_OP_DROPOUT] = "dropout", [NN_OP_CONV2D] = "conv2d",
+    [NN_OP_MAXPOOL2D] = "maxpool2d", [NN_OP_AVGPOOL2D] = "avgpool2d",
+    [NN_OP_ADAPTIVE_AVGPOOL2D] = "adaptive_avgpool2d", [NN_OP_BATCHNORM2D] = "batchnorm2d",
+    [NN_OP_RESHAPE] = "reshape", [NN_OP_PERMUTE] = "permute", [NN_OP_NARROW] = "narrow",
+    [NN_OP_CONCAT] = "concat", [NN_OP_SUM] = "sum", [NN_OP_MEAN] = "mean",
+    [NN_OP_ATTENTION] = "attention", [NN_OP_ROPE] = "rope", [NN_OP_LSTM_CELL] = "lstm_cell",
+    [NN_OP_GRU_CELL] = "gru_cell",
+};
+
+const char *nn_op_name(enum nn_op op) {
+  return (op >= 0 && op < NN_OP_COUNT && op_names[op]) ? op_names[op] : "op?";
+}
+
+void nn_graph_init(struct nn_graph *g, const struct nn_backend *be, size_t chunk_bytes) {
+  memset(g, 0, sizeof *g);
+  g->be = be;
+  nn_arena_init(&g->meta, 1 << 20, NULL, NULL);
+  nn_arena_init(&g->mem, chunk_bytes ? chunk_bytes : (size_t)64 << 20, be->alloc, be->free);
+  g->training = 1;
+  g->grad_enabled = 1;
+}
+
+void nn_graph_destroy(struct nn_graph *g) {
+  nn_arena_destroy(&g->meta);
+  nn_arena_destroy(&g->mem);
+  free(g->param_uses);
+  g->param_uses = NULL;
+}
+
+void nn_graph_reset(struct nn_graph *g) {
+  nn_arena_reset(&g->meta);
+  nn_arena_reset(&g->mem);
+  g->last = NULL;
+  g->nnodes = 0;
+  g->rng_calls = 0;
+  g->status = NN_OK;
+  if (g->param_uses) memset(g->param_uses, 0, sizeof(int32_t) * (size_t)g->nparams);
+}
+
+nn_status nn_graph_track_params(struct nn_graph *g, int nparams, nn_grad_ready_fn ready, void *ctx) {
+  free(g->param_uses);
+  g->param_uses = calloc((size_t)(nparams ? nparams : 1), sizeof(int32_t));
+  if (!g->param_uses) return nn_fail(NN_ERR_OOM, "out of memory tracking %d parameters", nparams);
+  g->nparams = nparams;
+  g->grad_ready = ready;
+  g->grad_ready_ctx = ctx;
+  return NN_OK;
+}
+
+static void *oom(struct nn_graph *g, size_t bytes, const char *what) {
+  if (g->status == NN_OK)
+    g->status = nn_fail(NN_ERR_OOM, "out of memory: %s of %zu bytes (step arena holds %zu bytes)",
+                        what, bytes, g->mem.used + g->meta.used);
+  return NULL;
+}
+
+void *nn_scratch(struct nn_graph *g, size_t bytes) {
+  void *p = nn_arena_alloc(&g->mem, bytes);
+  return p ? p : oom(g, bytes, "scratch buffer");
+}
+
+static struct nn_tensor *tensor_struct(struct nn_graph *g) {
+  struct nn_tensor *t = nn_arena_alloc(&g->meta, sizeof *t);
+  if (!t) return oom(g, sizeof *t, "tensor header");
+  memset(t, 0, sizeof *t);
+  t->param_index = -1;
+  return t;
+}
+
+struct nn_tensor *nn_new(struct nn_graph *g, enum nn_dtype dt, int ndim, const int64_t *shape) {
+  struct nn_tensor *t = tensor_struct(g);
+  if (!t) return NULL;
+  t->dtype = dt;
+  nn_tensor_set_shape(t, ndim, shape);
+  size_t bytes = (size_t)t->numel * nn_dtype_size(dt);
+  t->ptr = nn_arena_alloc(&g->mem, bytes);
+  if (!t->ptr) return oom(g, bytes, "tensor");
+  return t;
+}
+
+struct nn_tensor *nn_new_like(struct nn_graph *g, const struct nn_tensor *t) {
+  return nn_new(g, NN_F32, t->ndim, t->shape);
+}
+
+struct nn_tensor *nn_zeros(struct nn_graph *g, int ndim, const int64_t *shape) {
+  struct nn_tensor *t = nn_new(g, NN_F32, ndim, shape);
+  if (t) g->be->fill(t->data, 0.0f, t->numel);
+  return t;
+}
+
+struct nn_tensor *nn_view(struct nn_graph *g, struct nn_tensor *t, int ndim, const int64_t *shape) {
+  struct nn_tensor *v = tensor_struct(g);
+  if (!v) return NULL;
+  *v = *t;
+  nn_tensor_set_shape(v, ndim, shape);
+  char a[64], b[64];
+  NN_ASSERT(v->numel == t->numel, "view: %s has %lld elements, target shape %s has %lld",
+            nn_shape_str(t, a, sizeof a), (long long)t->numel, nn_shape_str(v, b, sizeof b),
+            (long long)v->numel);
+  return v;
+}
+
+struct nn_node *nn_record(struct nn_graph *g, enum nn_op op, nn_backward_fn backward,
+                          struct nn_tensor *out, int nin, struct nn_tensor *const *in) {
+  NN_ASSERT(nin <= NN_MAX_IN, "%s: %d inputs (max %d)", nn_op_name(op), nin, NN_MAX_IN);
+  if (!g->grad_enabled) return NULL;
+  int need = 0;
+  for (int k = 0; k < nin; k++)
+    if (in[k] && in[k]->requires_grad) need = 1;
+  if (!need) return NULL;
+  struct nn_node *n = nn_arena_alloc(&g->meta, sizeof *n);
+  if (!n) return oom(g, sizeof *n, "tape node");
+  memset(n, 0, sizeof *n);
+  n->op = op;
+  n->backward = backward;
+  n->out = out;
+  n->nin = nin;
+  for (int k = 0; k < nin; k++) {
+    n->in[k] = in[k];
+    if (g->param_uses && in[k] && in[k]->param_index >= 0 && in[k]->requires_grad) {
+      /* a parameter used twice by one node counts once */
+      int dup = 0;
+      for (int j = 0; j < k; j++) dup |= in[j] == in[k];
+      if (!dup) g->param_uses[in[k]->param_index]++;
+    }
+  }
+  out->requires_grad = 1;
+  out->grad = NULL;
+  n->prev = g->last;
+  g->last = n;
+  g->nnodes++;
+  return n;
+}
+
+float *nn_grad(struct nn_graph *g, struct nn_tensor *t) {
+  if (!t->grad) {
+    size_t bytes = (size_t)t->numel * sizeof(float);
+    t->grad = nn_arena_alloc(&g->mem, bytes);
+    if (!t->grad) return oom(g, bytes, "gradient");
+    g->be->fill(t->grad, 0.0f, t->numel);
+  }
+  return t->grad;
+}
+
+nn_status nn_backward(struct nn_graph *g, struct nn_tensor *loss) {
+  NN_ASSERT(loss && loss->numel == 1, "backward: loss must be a scalar");
+  const float one = 1.0f;
+  return nn_backward_from(g, loss, &one);
+}
+
+nn_status nn_backward_from(struct nn_graph *g, struct nn_tensor *loss, const float *seed) {
+  if (g->status != NN_OK) return g->status;
+  if (!loss->requires_grad) return nn_fail(NN_ERR_STATE, "backward: the loss does not depend on any trainable parameter");
+  if (!nn_grad(g, loss)) return g->status;
+  g->be->to_device(loss->grad, seed, sizeof(float) * (size_t)loss->numel);
+  for (struct nn_node *n = g->last; n; n = n->prev) {
+    if (n->out->grad) {
+      for (int k = 0; k < n->nin; k++)
+        if (n->in[k] && n->in[k]->requires_grad && !nn_grad(g, n->in[k])) return g->status;
+      n->backward(g, n);
+      if (g->status != NN_OK) return g->status;
+    }
+    if (g->param_uses) {
+      for (int k = 0; k < n->nin; k++) {
+        struct nn_tensor *p = n->in[k];
+        if (!p || p->param_index < 0 || !p->requires_grad) continue;
+        int dup = 0;
+        for (int j = 0; j < k; j++) dup |= n->in[j] == p;
+        if (!dup && --g->param_uses[p->param_index] == 0 && g->grad_ready)
+          g->grad_ready(g->grad_ready_ctx, p->param_index);
+      }
+    }
+  }
+  return NN_OK;
+}

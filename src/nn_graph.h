@@ -1,0 +1,92 @@
+/* nn_graph: the define-by-run tape of one step. Ops run immediately, allocate their outputs
+ * in the step arena and append a node; nn_backward walks the nodes in reverse. */
+#ifndef NN_GRAPH_H
+#define NN_GRAPH_H
+#include "nn_arena.h"
+#include "nn_op.h"
+#include "nn_status.h"
+#include "nn_tensor.h"
+
+struct nn_backend;
+struct nn_graph;
+struct nn_node;
+
+#define NN_MAX_IN 8
+
+typedef void (*nn_backward_fn)(struct nn_graph *g, struct nn_node *n);
+
+struct nn_node {
+  enum nn_op op;
+  nn_backward_fn backward;  /* reads out->grad, accumulates (+=) into in[i]->grad */
+  struct nn_tensor *out;
+  struct nn_tensor *in[NN_MAX_IN];
+  int nin;
+  struct nn_tensor *saved[4]; /* tensors kept for backward (statistics, masks, ...) */
+  float f[4];                 /* scalar attributes */
+  int64_t i[8];               /* integer attributes */
+  struct nn_node *prev;
+};
+
+/* Called from backward when the gradient of parameter `index` is final for this step. */
+typedef void (*nn_grad_ready_fn)(void *ctx, int param_index);
+
+struct nn_graph {
+  const struct nn_backend *be;
+  struct nn_arena meta;       /* host: tensor structs and nodes */
+  struct nn_arena mem;        /* backend memory: tensor data and gradients */
+  struct nn_node *last;       /* newest node */
+  int64_t nnodes;
+  int training;               /* dropout active, batchnorm uses batch statistics */
+  int grad_enabled;           /* record nodes (0: inference, nothing is recorded) */
+  uint64_t seed;              /* run seed, for dropout masks */
+  int64_t step;               /* global step, for dropout masks */
+  int64_t sample_base;        /* global index of this rank's first example (dropout keyed by sample) */
+  int64_t rng_calls;          /* random ops so far in this step (the stream of the next one) */
+  nn_status status;           /* sticky error (out of memory) */
+  /* parameter readiness, used by comm to start bucket reductions during backward */
+  int nparams;
+  int32_t *param_uses;        /* per parameter: nodes of this step still to run backward */
+  nn_grad_ready_fn grad_ready;
+  void *grad_ready_ctx;
+};
+
+/* Set up a graph over backend be (arena chunks of chunk_bytes, 0 for a default). */
+void nn_graph_init(struct nn_graph *g, const struct nn_backend *be, size_t chunk_bytes);
+/* Release the arenas. */
+void nn_graph_destroy(struct nn_graph *g);
+/* Start a new step: reset the tape and arenas (tensors of the previous step become invalid). */
+void nn_graph_reset(struct nn_graph *g);
+/* Track the readiness of nparams parameters, calling ready(ctx, index) during backward. */
+nn_status nn_graph_track_params(struct nn_graph *g, int nparams, nn_grad_ready_fn ready, void *ctx);
+
+/* A new uninitialised tensor of the given shape in the step arena (NULL and g->status set on OOM). */
+struct nn_tensor *nn_new(struct nn_graph *g, enum nn_dtype dt, int ndim, const int64_t *shape);
+/* Same, shaped like t, float32. */
+struct nn_tensor *nn_new_like(struct nn_graph *g, const struct nn_tensor *t);
+/* A zero-filled float32 tensor. */
+struct nn_tensor *nn_zeros(struct nn_graph *g, int ndim, const int64_t *shape);
+/* Scratch memory of bytes in the step arena (NULL and g->status set on OOM). */
+void *nn_scratch(struct nn_graph *g, size_t bytes);
+/* A tensor struct sharing t's data with another shape (no copy, no node). */
+struct nn_tensor *nn_view(struct nn_graph *g, struct nn_tensor *t, int ndim, const int64_t *shape);
+
+/* Append a node for op with output out and inputs in[0..nin) if any input requires a gradient
+ * and grad is enabled; marks out->requires_grad. Returns the node (to fill f/i/saved) or NULL. */
+struct nn_node *nn_record(struct nn_graph *g, enum nn_op op, nn_backward_fn backward,
+                          struct nn_tensor *out, int nin, struct nn_tensor *const *in);
+/* The gradient buffer of t, allocated and zeroed on first use (backward only). */
+float *nn_grad(struct nn_graph *g, struct nn_tensor *t);
+/* Backpropagate from scalar loss: gradients accumulate (+=) into every tensor that requires one. */
+nn_status nn_backward(struct nn_graph *g, struct nn_tensor *loss);
+/* Backpropagate from any tensor t with d(loss)/dt = seed (host array of t->numel floats). */
+nn_status nn_backward_from(struct nn_graph *g, struct nn_tensor *t, const float *seed);
+
+/* Return NULL from an op builder when any of its inputs is NULL (an earlier op ran out of memory). */
+#define NN_NULL_IN(...)                                                              \
+  do {                                                                              \
+    const void *nn_in_[] = {__VA_ARGS__};                                           \
+    for (size_t nn_k_ = 0; nn_k_ < sizeof nn_in_ / sizeof nn_in_[0]; nn_k_++)       \
+      if (!nn_in_[nn_k_]) return NULL;                                              \
+  } while (0)
+
+#endif

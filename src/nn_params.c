@@ -1,0 +1,144 @@
+#include "nn_params.h"
+#include "nn_backend.h"
+#include "nn_rng.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void nn_params_init(struct nn_params *P) { memset(P, 0, sizeof *P); }
+
+void nn_params_free(struct nn_params *P) {
+  if (P->be) {
+    P->be->free(P->data);
+    P->be->free(P->grad);
+  }
+  free(P->p);
+  memset(P, 0, sizeof *P);
+}
+
+int nn_param_declare(struct nn_params *P, const char *name, int ndim, const int64_t *shape,
+                     enum nn_init init, float init_a, int decay) {
+  NN_ASSERT(!P->data, "param '%s' declared after nn_params_alloc", name);
+  NN_ASSERT(strlen(name) < NN_NAME_MAX, "param name too long: %s", name);
+  NN_ASSERT(nn_params_find(P, name) < 0, "param '%s' declared twice", name);
+  if (P->n == P->cap) {
+    P->cap = P->cap ? 2 * P->cap : 64;
+    P->p = realloc(P->p, sizeof *P->p * (size_t)P->cap);
+    NN_ASSERT(P->p, "out of memory declaring parameters");
+  }
+  struct nn_param *p = &P->p[P->n];
+  memset(p, 0, sizeof *p);
+  snprintf(p->name, sizeof p->name, "%s", name);
+  nn_tensor_set_shape(&p->t, ndim, shape);
+  p->t.dtype = NN_F32;
+  p->t.param_index = P->n;
+  p->t.name = p->name;
+  p->init = init;
+  p->init_a = init_a;
+  p->decay = decay;
+  p->trainable = 1;
+  P->total += p->t.numel;
+  return P->n++;
+}
+
+static int declare_sub(struct nn_params *P, const char *prefix, const char *leaf, int ndim,
+                       const int64_t *shape, enum nn_init init, float a, int decay) {
+  char name[NN_NAME_MAX];
+  snprintf(name, sizeof name, "%s.%s", prefix, leaf);
+  return nn_param_declare(P, name, ndim, shape, init, a, decay);
+}
+
+int nn_declare_linear(struct nn_params *P, const char *prefix, int64_t in, int64_t out, int bias) {
+  float bound = 1.0f / sqrtf((float)in); /* kaiming_uniform(a=sqrt(5)) as in torch.nn.Linear */
+  int w = declare_sub(P, prefix, "weight", 2, NN_SHAPE(out, in), NN_INIT_UNIFORM, bound, 1);
+  if (bias) declare_sub(P, prefix, "bias", 1, NN_SHAPE(out), NN_INIT_UNIFORM, bound, 0);
+  return w;
+}
+
+int nn_declare_conv2d(struct nn_params *P, const char *prefix, int64_t cin, int64_t cout, int64_t k, int bias) {
+  float bound = 1.0f / sqrtf((float)(cin * k * k));
+  int w = declare_sub(P, prefix, "weight", 4, NN_SHAPE(cout, cin, k, k), NN_INIT_UNIFORM, bound, 1);
+  if (bias) declare_sub(P, prefix, "bias", 1, NN_SHAPE(cout), NN_INIT_UNIFORM, bound, 0);
+  return w;
+}
+
+int nn_declare_layernorm(struct nn_params *P, const char *prefix, int64_t dim) {
+  int w = declare_sub(P, prefix, "weight", 1, NN_SHAPE(dim), NN_INIT_ONES, 0, 0);
+  declare_sub(P, prefix, "bias", 1, NN_SHAPE(dim), NN_INIT_ZEROS, 0, 0);
+  return w;
+}
+
+int nn_declare_embedding(struct nn_params *P, const char *prefix, int64_t num, int64_t dim) {
+  return declare_sub(P, prefix, "weight", 2, NN_SHAPE(num, dim), NN_INIT_NORMAL, 1.0f, 0);
+}
+
+int nn_params_freeze(struct nn_params *P, const char *prefix) {
+  NN_ASSERT(!P->data, "freeze '%s' after nn_params_alloc", prefix);
+  int c = 0;
+  size_t len = strlen(prefix);
+  for (int i = 0; i < P->n; i++)
+    if (strncmp(P->p[i].name, prefix, len) == 0) {
+      P->p[i].trainable = 0;
+      c++;
+    }
+  return c;
+}
+
+nn_status nn_params_alloc(struct nn_params *P, const struct nn_backend *be) {
+  int64_t off = 0;
+  for (int pass = 1; pass >= 0; pass--) /* trainable first, then frozen */
+    for (int i = 0; i < P->n; i++)
+      if (P->p[i].trainable == pass) {
+        P->p[i].offset = off;
+        off += P->p[i].t.numel;
+      }
+  P->trainable = 0;
+  for (int i = 0; i < P->n; i++)
+    if (P->p[i].trainable) P->trainable += P->p[i].t.numel;
+  P->be = be;
+  P->data = be->alloc(sizeof(float) * (size_t)(P->total ? P->total : 1));
+  P->grad = be->alloc(sizeof(float) * (size_t)(P->trainable ? P->trainable : 1));
+  if (!P->data || !P->grad)
+    return nn_fail(NN_ERR_OOM, "out of memory allocating %lld parameters (%.1f MB)",
+                   (long long)P->total, 8.0 * (double)P->total / 1e6);
+  for (int i = 0; i < P->n; i++) {
+    struct nn_param *p = &P->p[i];
+    p->t.data = P->data + p->offset;
+    p->t.grad = p->trainable ? P->grad + p->offset : NULL;
+    p->t.requires_grad = p->trainable;
+  }
+  nn_params_zero_grad(P);
+  return NN_OK;
+}
+
+void nn_params_reset(struct nn_params *P, uint64_t seed) {
+  float *host = malloc(sizeof(float) * (size_t)(P->total ? P->total : 1));
+  NN_ASSERT(host, "out of memory initialising parameters");
+  for (int i = 0; i < P->n; i++) {
+    struct nn_param *p = &P->p[i];
+    float *x = host + p->offset;
+    for (int64_t j = 0; j < p->t.numel; j++) {
+      switch (p->init) {
+      case NN_INIT_ZEROS: x[j] = 0.0f; break;
+      case NN_INIT_ONES: x[j] = 1.0f; break;
+      case NN_INIT_NORMAL: x[j] = p->init_a * nn_rng_normal(seed, NN_RNG_STREAM_INIT, (uint64_t)i, (uint64_t)j); break;
+      case NN_INIT_UNIFORM:
+        x[j] = p->init_a * (2.0f * nn_rng_uniform(seed, NN_RNG_STREAM_INIT, (uint64_t)i, (uint64_t)j) - 1.0f);
+        break;
+      }
+    }
+  }
+  P->be->to_device(P->data, host, sizeof(float) * (size_t)P->total);
+  free(host);
+}
+
+int nn_params_find(const struct nn_params *P, const char *name) {
+  for (int i = 0; i < P->n; i++)
+    if (strcmp(P->p[i].name, name) == 0) return i;
+  return -1;
+}
+
+void nn_params_zero_grad(struct nn_params *P) {
+  if (P->trainable) P->be->fill(P->grad, 0.0f, P->trainable);
+}

@@ -1,0 +1,11 @@
+/* act ops: builders (forward + tape node) and the kernel table they call. */
+#ifndef NN_OPS_ACT_H
+#define NN_OPS_ACT_H
+#include "../nn_graph.h"
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_act, ...). */
+struct nn_k_act {
+  int placeholder_; /* TODO: replace with the kernels of this family */
+};
+
+#endif

@@ -1,0 +1,11 @@
+/* attn ops: builders (forward + tape node) and the kernel table they call. */
+#ifndef NN_OPS_ATTN_H
+#define NN_OPS_ATTN_H
+#include "../nn_graph.h"
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_attn, ...). */
+struct nn_k_attn {
+  int placeholder_; /* TODO: replace with the kernels of this family */
+};
+
+#endif

@@ -1,0 +1,11 @@
+/* binary ops: builders (forward + tape node) and the kernel table they call. */
+#ifndef NN_OPS_BINARY_H
+#define NN_OPS_BINARY_H
+#include "../nn_graph.h"
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_binary, ...). */
+struct nn_k_binary {
+  int placeholder_; /* TODO: replace with the kernels of this family */
+};
+
+#endif

@@ -1,0 +1,11 @@
+/* bnorm ops: builders (forward + tape node) and the kernel table they call. */
+#ifndef NN_OPS_BNORM_H
+#define NN_OPS_BNORM_H
+#include "../nn_graph.h"
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_bnorm, ...). */
+struct nn_k_bnorm {
+  int placeholder_; /* TODO: replace with the kernels of this family */
+};
+
+#endif

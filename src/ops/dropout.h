@@ -1,0 +1,11 @@
+/* dropout ops: builders (forward + tape node) and the kernel table they call. */
+#ifndef NN_OPS_DROPOUT_H
+#define NN_OPS_DROPOUT_H
+#include "../nn_graph.h"
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_dropout, ...). */
+struct nn_k_dropout {
+  int placeholder_; /* TODO: replace with the kernels of this family */
+};
+
+#endif

@@ -1,0 +1,11 @@
+/* embed ops: builders (forward + tape node) and the kernel table they call. */
+#ifndef NN_OPS_EMBED_H
+#define NN_OPS_EMBED_H
+#include "../nn_graph.h"
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_embed, ...). */
+struct nn_k_embed {
+  int placeholder_; /* TODO: replace with the kernels of this family */
+};
+
+#endif

@@ -1,0 +1,11 @@
+/* layernorm ops: builders (forward + tape node) and the kernel table they call. */
+#ifndef NN_OPS_LAYERNORM_H
+#define NN_OPS_LAYERNORM_H
+#include "../nn_graph.h"
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_layernorm, ...). */
+struct nn_k_layernorm {
+  int placeholder_; /* TODO: replace with the kernels of this family */
+};
+
+#endif

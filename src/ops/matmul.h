@@ -1,0 +1,20 @@
+/* matmul ops: batched matrix products and torch.nn.Linear. */
+#ifndef NN_OPS_MATMUL_H
+#define NN_OPS_MATMUL_H
+#include "../nn_graph.h"
+
+/* Kernels of this family (the product itself is the backend's gemm). */
+struct nn_k_matmul {
+  /* y(rows,cols) += b(cols) broadcast over rows */
+  void (*add_bias)(float *y, const float *b, int64_t rows, int64_t cols);
+  /* db(cols) += sum over rows of dy(rows,cols) */
+  void (*bias_grad)(float *db, const float *dy, int64_t rows, int64_t cols);
+};
+
+/* out(...,M,N) = op(a)(...,M,K) @ op(b)(...,K,N); op transposes the last two dims when ta/tb.
+ * a and b have the same leading (batch) dims, or b is 2-D and shared by every batch. */
+struct nn_tensor *nn_matmul(struct nn_graph *g, struct nn_tensor *a, struct nn_tensor *b, int ta, int tb);
+/* y(...,out) = x(...,in) @ w(out,in)^T + bias(out); bias may be NULL. */
+struct nn_tensor *nn_linear(struct nn_graph *g, struct nn_tensor *x, struct nn_tensor *w, struct nn_tensor *bias);
+
+#endif

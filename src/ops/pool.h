@@ -1,0 +1,11 @@
+/* pool ops: builders (forward + tape node) and the kernel table they call. */
+#ifndef NN_OPS_POOL_H
+#define NN_OPS_POOL_H
+#include "../nn_graph.h"
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_pool, ...). */
+struct nn_k_pool {
+  int placeholder_; /* TODO: replace with the kernels of this family */
+};
+
+#endif

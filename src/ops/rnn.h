@@ -1,0 +1,11 @@
+/* rnn ops: builders (forward + tape node) and the kernel table they call. */
+#ifndef NN_OPS_RNN_H
+#define NN_OPS_RNN_H
+#include "../nn_graph.h"
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_rnn, ...). */
+struct nn_k_rnn {
+  int placeholder_; /* TODO: replace with the kernels of this family */
+};
+
+#endif

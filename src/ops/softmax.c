@@ -1,0 +1,3 @@
+/* softmax ops: forward, backward and shape checks, calling kernels through g->be->softmax. */
+#include "softmax.h"
+#include "../nn_backend.h"

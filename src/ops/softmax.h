@@ -1,0 +1,11 @@
+/* softmax ops: builders (forward + tape node) and the kernel table they call. */
+#ifndef NN_OPS_SOFTMAX_H
+#define NN_OPS_SOFTMAX_H
+#include "../nn_graph.h"
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_softmax, ...). */
+struct nn_k_softmax {
+  int placeholder_; /* TODO: replace with the kernels of this family */
+};
+
+#endif

@@ -1,0 +1,154 @@
+/* The gradient-check harness (see gradcheck.h). */
+#include "gradcheck.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GC_MAX_INPUTS 16
+#define GC_MAX_CHECKED 96 /* elements checked per input (all when fewer) */
+
+struct gc_in {
+  enum nn_dtype dt;
+  int64_t numel;
+  void *host;       /* base values */
+  int grad;         /* requires grad */
+  struct nn_tensor *t;
+};
+
+struct gc_ctx {
+  int k, n;                       /* next input in this build call, inputs seen */
+  struct gc_in in[GC_MAX_INPUTS];
+  uint64_t draws;                 /* counter for generating values */
+  int pert_in;                    /* input perturbed in this call (-1: none) */
+  int64_t pert_elem;
+  float pert_delta;
+};
+
+static struct nn_tensor *gc_make(struct gc_ctx *c, struct nn_graph *g, enum nn_dtype dt, int ndim,
+                                 const int64_t *shape, int grad, int kind, double a, int64_t hi) {
+  NN_ASSERT(c->k < GC_MAX_INPUTS, "gradcheck: more than %d inputs", GC_MAX_INPUTS);
+  struct gc_in *r = &c->in[c->k];
+  struct nn_tensor *t = nn_new(g, dt, ndim, shape);
+  NN_ASSERT(t, "gradcheck: out of memory");
+  if (c->k == c->n) { /* first call: draw the values */
+    r->dt = dt;
+    r->numel = t->numel;
+    r->grad = grad;
+    r->host = malloc(nn_dtype_size(dt) * (size_t)(t->numel ? t->numel : 1));
+    for (int64_t i = 0; i < t->numel; i++) {
+      uint64_t d = c->draws++;
+      if (dt == NN_F32) {
+        float x = nn_rng_normal(99, 5, 0, d);
+        if (kind == 1) x = (x >= 0 ? 1.0f : -1.0f) * ((float)a + fabsf(x)); /* away from 0 */
+        else x *= (float)a;
+        ((float *)r->host)[i] = x;
+      } else {
+        int64_t v = (int64_t)(nn_rng_u32(99, 6, 0, d) % (uint64_t)hi);
+        if (dt == NN_I32) ((int32_t *)r->host)[i] = (int32_t)v;
+        else ((int64_t *)r->host)[i] = v;
+      }
+    }
+    c->n++;
+  }
+  NN_ASSERT(r->numel == t->numel && r->dt == dt, "gradcheck: build() must create the same inputs each call");
+  memcpy(t->ptr, r->host, nn_dtype_size(dt) * (size_t)t->numel);
+  if (c->pert_in == c->k) t->data[c->pert_elem] += c->pert_delta;
+  t->requires_grad = grad;
+  r->t = t;
+  c->k++;
+  return t;
+}
+
+struct nn_tensor *gc_input(struct gc_ctx *c, struct nn_graph *g, int ndim, const int64_t *shape, float scale) {
+  return gc_make(c, g, NN_F32, ndim, shape, 1, 0, scale, 0);
+}
+struct nn_tensor *gc_input_away(struct gc_ctx *c, struct nn_graph *g, int ndim, const int64_t *shape, float margin) {
+  return gc_make(c, g, NN_F32, ndim, shape, 1, 1, margin, 0);
+}
+struct nn_tensor *gc_const(struct gc_ctx *c, struct nn_graph *g, int ndim, const int64_t *shape, float scale) {
+  return gc_make(c, g, NN_F32, ndim, shape, 0, 0, scale, 0);
+}
+struct nn_tensor *gc_index(struct gc_ctx *c, struct nn_graph *g, enum nn_dtype dt, int ndim, const int64_t *shape, int64_t hi) {
+  return gc_make(c, g, dt, ndim, shape, 0, 0, 0, hi);
+}
+
+/* Run build once with a fresh tape; returns the output. */
+static struct nn_tensor *gc_forward(const struct gc_case *k, struct nn_graph *g, struct gc_ctx *c) {
+  nn_graph_reset(g);
+  g->seed = 1234;
+  g->step = 7;
+  g->sample_base = 0;
+  g->training = 1;
+  c->k = 0;
+  struct nn_tensor *out = k->build(g, c);
+  NN_ASSERT(out && g->status == NN_OK, "gradcheck %s: build failed: %s", k->name, nn_errmsg());
+  return out;
+}
+
+static double gc_weighted_sum(const struct nn_tensor *out, const float *R) {
+  double L = 0;
+  for (int64_t i = 0; i < out->numel; i++) L += (double)out->data[i] * R[i];
+  return L;
+}
+
+int gc_run(const struct gc_case *k, int verbose) {
+  struct nn_graph g;
+  nn_graph_init(&g, &nn_cpu_backend, 1 << 20);
+  struct gc_ctx c;
+  memset(&c, 0, sizeof c);
+  c.pert_in = -1;
+  double eps = k->eps > 0 ? k->eps : 1e-2, tol = k->tol > 0 ? k->tol : 5e-3;
+
+  struct nn_tensor *out = gc_forward(k, &g, &c);
+  float *R = malloc(sizeof(float) * (size_t)out->numel);
+  for (int64_t i = 0; i < out->numel; i++) R[i] = nn_rng_normal(7, 8, 0, (uint64_t)i);
+  int failed = 0, on_tape = 0;
+  for (struct nn_node *n = g.last; n; n = n->prev) on_tape |= n->op == k->op;
+  if (!on_tape) {
+    printf("  %s: op %s is not on the tape\n", k->name, nn_op_name(k->op));
+    failed = 1;
+  }
+  if (!out->requires_grad) {
+    printf("  %s: output does not require grad\n", k->name);
+    failed = 1;
+  }
+  if (failed) goto done;
+  NN_ASSERT(nn_backward_from(&g, out, R) == NN_OK, "gradcheck %s: backward failed: %s", k->name, nn_errmsg());
+  float *analytic[GC_MAX_INPUTS] = {0};
+  for (int i = 0; i < c.n; i++) {
+    if (!c.in[i].grad) continue;
+    analytic[i] = calloc((size_t)c.in[i].numel + 1, sizeof(float));
+    if (c.in[i].t->grad) memcpy(analytic[i], c.in[i].t->grad, sizeof(float) * (size_t)c.in[i].numel);
+  }
+  double worst = 0;
+  for (int i = 0; i < c.n; i++) {
+    if (!c.in[i].grad) continue;
+    int64_t m = c.in[i].numel, step = m > GC_MAX_CHECKED ? m / GC_MAX_CHECKED : 1;
+    for (int64_t e = 0; e < m; e += step) {
+      double L[2];
+      for (int s = 0; s < 2; s++) {
+        c.pert_in = i;
+        c.pert_elem = e;
+        c.pert_delta = (float)(s ? -eps : eps);
+        L[s] = gc_weighted_sum(gc_forward(k, &g, &c), R);
+      }
+      c.pert_in = -1;
+      double num = (L[0] - L[1]) / (2 * eps), an = analytic[i][e];
+      double err = fabs(an - num) / (fabs(num) + 0.1);
+      if (err > worst) worst = err;
+      if (err > tol) {
+        if (failed < 5)
+          printf("  %s: input %d element %lld: analytic %.6g numeric %.6g\n", k->name, i, (long long)e, an, num);
+        failed++;
+      }
+    }
+  }
+  if (verbose) printf("  %-32s worst relative error %.2e %s\n", k->name, worst, failed ? "FAIL" : "ok");
+  for (int i = 0; i < c.n; i++) free(analytic[i]);
+done:
+  for (int i = 0; i < c.n; i++) free(c.in[i].host);
+  free(R);
+  nn_graph_destroy(&g);
+  return failed;
+}
