@@ -73,6 +73,13 @@ int nn_declare_embedding(struct nn_params *P, const char *prefix, int64_t num, i
   return declare_sub(P, prefix, "weight", 2, NN_SHAPE(num, dim), NN_INIT_NORMAL, 1.0f, 0);
 }
 
+int nn_declare_buffer(struct nn_params *P, const char *name, int ndim, const int64_t *shape, enum nn_init init) {
+  int i = nn_param_declare(P, name, ndim, shape, init, 0, 0);
+  P->p[i].trainable = 0;
+  P->p[i].buffer = 1;
+  return i;
+}
+
 int nn_params_freeze(struct nn_params *P, const char *prefix) {
   NN_ASSERT(!P->data, "freeze '%s' after nn_params_alloc", prefix);
   int c = 0;

@@ -25,6 +25,7 @@ struct nn_param {
   float init_a;             /* std (normal) or bound (uniform) */
   int decay;                /* weight decay applies */
   int trainable;            /* receives a gradient and optimizer updates */
+  int buffer;               /* state, not a parameter (never trainable, e.g. running mean) */
   int64_t offset;           /* element offset in the flat buffers */
 };
 
@@ -53,6 +54,8 @@ int nn_declare_conv2d(struct nn_params *P, const char *prefix, int64_t cin, int6
 int nn_declare_layernorm(struct nn_params *P, const char *prefix, int64_t dim);
 /* Declare a PyTorch nn.Embedding: prefix.weight (num, dim) ~ normal(0,1), no decay; returns its index. */
 int nn_declare_embedding(struct nn_params *P, const char *prefix, int64_t num, int64_t dim);
+/* Declare a buffer: saved and broadcast like a parameter, never trained (batchnorm running stats). */
+int nn_declare_buffer(struct nn_params *P, const char *name, int ndim, const int64_t *shape, enum nn_init init);
 /* Mark every parameter whose name starts with prefix as frozen (before nn_params_alloc); returns the count. */
 int nn_params_freeze(struct nn_params *P, const char *prefix);
 /* Assign offsets and allocate the flat buffers on backend be; gradients zeroed. */
