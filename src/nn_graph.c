@@ -29,6 +29,7 @@ void nn_graph_init(struct nn_graph *g, const struct nn_backend *be, size_t chunk
   nn_arena_init(&g->mem, chunk_bytes ? chunk_bytes : (size_t)64 << 20, be->alloc, be->free);
   g->training = 1;
   g->grad_enabled = 1;
+  g->sample_stride = 1;
 }
 
 void nn_graph_destroy(struct nn_graph *g) {

@@ -40,7 +40,10 @@ struct nn_graph {
   int grad_enabled;           /* record nodes (0: inference, nothing is recorded) */
   uint64_t seed;              /* run seed, for dropout masks */
   int64_t step;               /* global step, for dropout masks */
-  int64_t sample_base;        /* global index of this rank's first example (dropout keyed by sample) */
+  int64_t sample_base;        /* dropout key of this rank's first example in the global batch */
+  int64_t sample_stride;      /* key step between consecutive local examples: example b of this
+                                 rank has key sample_base + b * sample_stride (rank + b * nranks
+                                 under a DistributedSampler, so N ranks match 1 rank on N x batch) */
   int64_t rng_calls;          /* random ops so far in this step (the stream of the next one) */
   nn_status status;           /* sticky error (out of memory) */
   /* parameter readiness, used by comm to start bucket reductions during backward */

@@ -1,12 +1,72 @@
-/* nn_optim: optimizers (SGD, Adam, AdamW), gradient clipping and learning-rate schedules,
- * all running over the flat parameter / gradient / state buffers. */
+/* nn_optim: optimizers (SGD, Adam, AdamW) and gradient clipping, all running over the flat
+ * parameter / gradient / state buffers of a parameter table (never per tensor). Learning-rate
+ * schedules are in nn_sched.h. */
 #ifndef NN_OPTIM_H
 #define NN_OPTIM_H
 #include "nn_params.h"
+#include "nn_sched.h"
 
-/* Kernels of the optimizers; every backend provides one instance (nn_cpu_optim, ...). */
+/* Kernels of the optimizers; every backend provides one instance (nn_cpu_optim, ...).
+ * Each update kernel runs over one contiguous segment of n elements; wd is 0 for segments
+ * without weight decay. */
 struct nn_k_optim {
-  int placeholder_; /* TODO: replace with the optimizer kernels */
+  /* p(n) -= lr * d, d = g + wd*p, then (mu != 0) buf(n) = mu*buf + d and d = buf (nesterov: d + mu*buf) */
+  void (*sgd)(float *p, float *buf, const float *g, int64_t n, float lr, float wd, float mu, int nesterov);
+  /* Adam on p(n) with moments m(n), v(n): coupled L2 (g + wd*p) or, when decoupled, p *= 1 - lr*wd first
+   * (AdamW); step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t) */
+  void (*adam)(float *p, float *m, float *v, const float *g, int64_t n, float lr, float wd, int decoupled,
+               float b1, float b2, float eps, float step_size, float bc2_sqrt);
+  /* sum of x(n)^2, accumulated in double */
+  double (*sumsq)(const float *x, int64_t n);
+  /* x(n) *= a */
+  void (*scale)(float *x, float a, int64_t n);
+  /* x(n) = min(max(x, lo), hi) */
+  void (*clamp)(float *x, float lo, float hi, int64_t n);
 };
+
+enum nn_optim_kind { NN_OPT_SGD, NN_OPT_ADAM, NN_OPT_ADAMW };
+
+struct nn_optim_cfg {
+  enum nn_optim_kind kind;
+  float momentum;     /* SGD */
+  int nesterov;       /* SGD */
+  float beta1, beta2, eps; /* Adam, AdamW */
+  float weight_decay; /* applied only to parameters flagged for decay */
+};
+
+/* A contiguous run [off, off+n) of the flat buffers whose parameters share one decay flag. */
+struct nn_optim_seg {
+  int64_t off, n;
+  int decay;
+};
+
+struct nn_optim {
+  struct nn_optim_cfg cfg;
+  struct nn_params *P;
+  float *m, *v;  /* flat state over P->trainable elements in backend memory; NULL when unused
+                    (SGD: m is the momentum buffer) */
+  int64_t t;     /* updates taken */
+  struct nn_optim_seg *seg; /* decay / no-decay segments of [0, P->trainable) (host) */
+  int nseg;
+};
+
+/* PyTorch's defaults for kind (momentum 0, betas 0.9/0.999, eps 1e-8, weight decay 0, AdamW 0.01). */
+struct nn_optim_cfg nn_optim_defaults(enum nn_optim_kind kind);
+/* Set up an optimizer over P (after nn_params_alloc); state zeroed, t = 0. */
+nn_status nn_optim_init(struct nn_optim *o, struct nn_params *P, const struct nn_optim_cfg *cfg);
+/* One update of every trainable parameter from P->grad with learning rate lr. */
+void nn_optim_step(struct nn_optim *o, float lr);
+/* Release the optimizer state. */
+void nn_optim_free(struct nn_optim *o);
+/* Name of an optimizer kind ("sgd", "adam", "adamw"). */
+const char *nn_optim_name(enum nn_optim_kind kind);
+/* Parse "sgd", "adam" or "adamw"; NN_ERR_ARG naming the value otherwise. */
+nn_status nn_optim_parse_kind(const char *s, enum nn_optim_kind *out);
+
+/* torch.nn.utils.clip_grad_norm_: returns the global L2 norm of P's gradients before clipping
+ * (NaN/Inf propagate) and scales them by max_norm/(norm+1e-6) when that is < 1. */
+double nn_clip_grad_norm(struct nn_params *P, float max_norm);
+/* torch.nn.utils.clip_grad_value_: clamp every gradient to [-clip, clip]. */
+void nn_clip_grad_value(struct nn_params *P, float clip);
 
 #endif

@@ -1,11 +1,28 @@
-/* bnorm ops: builders (forward + tape node) and the kernel table they call. */
+/* bnorm ops: torch.nn.BatchNorm2d (batch statistics in training, running statistics in eval). */
 #ifndef NN_OPS_BNORM_H
 #define NN_OPS_BNORM_H
 #include "../nn_graph.h"
 
-/* Kernels of this family; every backend provides one instance (nn_cpu_bnorm, ...). */
+/* Kernels of this family; every backend provides one instance (nn_cpu_bnorm, ...).
+ * Shapes: x, y (n,c,hw); per-channel vectors (c); w, b may be NULL (scale 1, shift 0). */
 struct nn_k_bnorm {
-  int placeholder_; /* TODO: replace with the kernels of this family */
+  /* y(n,c,hw) = (x - mean) * invstd * w + b per channel c, saving mean(c) and invstd(c).
+   * batch = 1: batch statistics (biased variance), and when rm/rv are not NULL
+   * rm = (1-momentum)*rm + momentum*mean, rv = (1-momentum)*rv + momentum*unbiased variance;
+   * batch = 0: mean = rm, invstd = 1/sqrt(rv + eps) */
+  void (*fwd)(float *y, float *mean, float *invstd, float *rm, float *rv, const float *x, const float *w,
+              const float *b, int64_t n, int64_t c, int64_t hw, float momentum, float eps, int batch);
+  /* dx(n,c,hw) += gradient through the normalisation (with batch = 1 through the batch statistics too),
+   * dw(c) += sum dy * xhat, db(c) += sum dy; dx, dw, db may be NULL (not needed) */
+  void (*bwd)(float *dx, float *dw, float *db, const float *dy, const float *x, const float *mean,
+              const float *invstd, const float *w, int64_t n, int64_t c, int64_t hw, int batch);
 };
+
+/* y(N,C,H,W) = batch norm of x(N,C,H,W) with affine w(C), b(C) (either may be NULL) and running
+ * statistics running_mean(C), running_var(C) (both NULL: always batch statistics); in training
+ * (g->training) the running statistics are updated in place. */
+struct nn_tensor *nn_batchnorm2d(struct nn_graph *g, struct nn_tensor *x, struct nn_tensor *w, struct nn_tensor *b,
+                                 struct nn_tensor *running_mean, struct nn_tensor *running_var, float momentum,
+                                 float eps);
 
 #endif

@@ -79,6 +79,7 @@ static struct nn_tensor *gc_forward(const struct gc_case *k, struct nn_graph *g,
   g->seed = 1234;
   g->step = 7;
   g->sample_base = 0;
+  g->sample_stride = 1;
   g->training = 1;
   c->k = 0;
   struct nn_tensor *out = k->build(g, c);

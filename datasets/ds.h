@@ -1,0 +1,71 @@
+/* ds: sharded HDF5 datasets (datasets/FORMAT.md) — reader, distributed sampler, prefetching loader. */
+#ifndef DS_H
+#define DS_H
+#include <stdint.h>
+#include "nn_status.h"
+
+enum ds_kind { DS_IMAGE, DS_TEXT, DS_PAIRS };
+
+struct ds_meta {               /* what a model needs to build itself */
+  enum ds_kind kind; char id[64]; char split[16]; int nshards; int64_t count; /* examples (image/pairs) or tokens (text) */
+  int64_t c, h, w; int nclasses; char **class_names;           /* image */
+  int vocab_size; char **vocab;                                 /* text: UTF-8 string of each char id */
+  int src_vocab_size, tgt_vocab_size; char **src_vocab, **tgt_vocab; int sos_id, eos_id, pad_id; /* pairs */
+  int unk_id; int64_t max_len; /* pairs: id of words unseen in training; longest src/tgt sequence (EOS included) */
+};
+
+struct ds_reader;
+/* Open split `split` of the dataset directory `dir`, validating every shard; the message names file + problem. */
+nn_status ds_open(struct ds_reader **r, const char *dir, const char *split);
+/* The split's metadata (valid until ds_close). */
+const struct ds_meta *ds_get_meta(const struct ds_reader *r);
+/* pixels(n,c,h,w), labels(n) = examples idx[0..n) in request order (duplicates allowed). */
+nn_status ds_read_images(struct ds_reader *r, const int64_t *idx, int64_t n, uint8_t *pixels, int32_t *labels);
+/* out(len) = tokens [start, start+len) of the text stream (may span shards). */
+nn_status ds_read_tokens(struct ds_reader *r, int64_t start, int64_t len, int32_t *out);
+/* src(n,max_len), tgt(n,max_len) = pairs idx[0..n), EOS included, padded with pad_id (longer ones cut to max_len). */
+nn_status ds_read_pairs(struct ds_reader *r, const int64_t *idx, int64_t n, int32_t *src, int32_t *tgt, int64_t max_len);
+/* Close the shards and free the metadata. */
+void ds_close(struct ds_reader *r);
+/* Sampler size for this split: examples (image, pairs) or text window slots (count-1)/(block+1). */
+int64_t ds_num_samples(const struct ds_reader *r, int64_t block);
+
+/* DistributedSampler semantics: a permutation of [0,n) from (seed, epoch) (identity when !shuffle);
+ * per_rank = ceil(n/nranks), padded by wrapping round the permutation, or floor(n/nranks) with drop_last;
+ * rank r takes perm[r::nranks], so its j-th index of the epoch is perm[(j*nranks + r) % n].
+ * The position is (epoch, pos): restoring both gives exactly the same continuation. */
+struct ds_sampler {
+  int64_t n, per_rank, epoch, pos;
+  int rank, nranks, shuffle, drop_last;
+  uint64_t seed;
+  int64_t *perm, perm_epoch; /* cached permutation of perm_epoch (NULL until first use; ds_sampler_free) */
+};
+/* Set up a sampler over n examples for rank `rank` of `nranks`, at epoch 0, pos 0. */
+void ds_sampler_init(struct ds_sampler *s, int64_t n, int rank, int nranks, uint64_t seed, int shuffle, int drop_last);
+/* This rank's next `count` indices of the current epoch, advancing pos; returns how many were available. */
+int64_t ds_sampler_next(struct ds_sampler *s, int64_t count, int64_t *out);
+/* Start epoch `epoch` (pos = 0). */
+void ds_sampler_set_epoch(struct ds_sampler *s, int64_t epoch);
+/* Uniform integer in [0, range) fixed by (seed, epoch), identical on every rank; 0 when !shuffle. */
+int64_t ds_sampler_offset(const struct ds_sampler *s, int64_t range);
+/* Free the cached permutation (the sampler stays usable). */
+void ds_sampler_free(struct ds_sampler *s);
+
+/* A batch: images fill pixels(n,c,h,w)+labels(n); text fills tokens(n,block+1); pairs fill src,tgt(n,max_len).
+ * indices(n) are the sampler indices (for text: each window's first token in the stream). */
+struct ds_batch { int64_t n; uint8_t *pixels; int32_t *labels; int32_t *tokens; int32_t *src, *tgt; int64_t *indices; };
+
+/* Background prefetch thread over a reader + sampler, triple buffered. The loader walks a private copy of
+ * the sampler; each ds_loader_next writes the position after the batch it returns back into *s, so
+ * (s->epoch, s->pos) is always exact for a checkpoint. Changing s->epoch/pos between calls (set_epoch,
+ * a restore) discards the prefetched batches and continues from there. */
+struct ds_loader;
+/* Start prefetching; block = text window length - 1, pairs max_len (0: the dataset's), 0 for images. */
+nn_status ds_loader_start(struct ds_loader **L, struct ds_reader *r, struct ds_sampler *s, int64_t batch, int64_t block);
+/* The next batch of this epoch (valid until the next call); n < batch at the end with !drop_last, n == 0
+ * marks the end of the epoch, after which the next epoch begins. Errors of the thread come back here. */
+nn_status ds_loader_next(struct ds_loader *L, struct ds_batch **b);
+/* Stop the thread and free the buffers (the reader and sampler stay the caller's). */
+void ds_loader_stop(struct ds_loader *L);
+
+#endif

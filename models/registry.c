@@ -1,0 +1,35 @@
+/* The registry of model families, and input helpers they share. */
+#include <string.h>
+#include "model.h"
+
+extern const struct model_def model_cnn;
+
+static const struct model_def *const models[] = {&model_cnn};
+#define NMODELS (sizeof models / sizeof models[0])
+
+const struct model_def *model_find(const char *name) {
+  for (size_t i = 0; i < NMODELS; i++)
+    if (strcmp(models[i]->name, name) == 0) return models[i];
+  return NULL;
+}
+
+void model_list(FILE *out) {
+  for (size_t i = 0; i < NMODELS; i++) fprintf(out, "  %-12s %s\n", models[i]->name, models[i]->summary);
+}
+
+struct nn_tensor *model_images(struct nn_graph *g, const struct ds_batch *b, const struct ds_meta *m,
+                               float mean, float std) {
+  struct nn_tensor *x = nn_new(g, NN_F32, 4, NN_SHAPE(b->n, m->c, m->h, m->w));
+  float *host = nn_arena_alloc(&g->meta, sizeof(float) * (size_t)(x ? x->numel : 1));
+  if (!x || !host) return NULL;
+  const float a = 1.0f / (255.0f * std), c = -mean / std;
+  for (int64_t i = 0; i < x->numel; i++) host[i] = (float)b->pixels[i] * a + c;
+  g->be->to_device(x->data, host, sizeof(float) * (size_t)x->numel);
+  return x;
+}
+
+struct nn_tensor *model_index(struct nn_graph *g, const int32_t *v, int ndim, const int64_t *shape) {
+  struct nn_tensor *t = nn_new(g, NN_I32, ndim, shape);
+  if (t) g->be->to_device(t->i32, v, sizeof(int32_t) * (size_t)t->numel);
+  return t;
+}

@@ -1,0 +1,388 @@
+/* The training loop: data -> forward -> backward with overlapped bucket allreduce -> clip ->
+ * optimizer -> schedule -> log (rank 0) -> evaluate at the end of each epoch. */
+#include "train.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "model.h"
+#include "nn_sched.h"
+#include "export.h"
+
+struct trainer {
+  struct cfg *cfg;
+  struct comm *comm;
+  const struct model_def *def;
+  void *model;
+  struct nn_params P;
+  struct nn_optim opt;
+  struct nn_sched sched;
+  struct nn_graph g;
+  struct ds_reader *train, *test;
+  struct ds_sampler sampler;
+  struct ds_loader *loader;
+  struct comm_buckets *buckets;
+  FILE *metrics;
+  int64_t step, epoch, total_steps, steps_per_epoch;
+  double t_start;
+  uint8_t *eval_pixels;
+  int32_t *eval_labels;
+  int64_t *eval_idx;
+};
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* mkdir -p */
+static nn_status make_dirs(const char *path) {
+  char buf[CFG_STR];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; ; p++) {
+    if (*p == '/' || *p == 0) {
+      char c = *p;
+      *p = 0;
+      if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return nn_fail(NN_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
+      if (!c) break;
+      *p = c;
+    }
+  }
+  return NN_OK;
+}
+
+/* Replace "{rank}" and "{local_rank}" in a path (per-rank or node-local data copies). */
+static void expand_path(char *out, size_t len, const char *in, const struct comm *c) {
+  size_t o = 0;
+  while (*in && o + 1 < len) {
+    if (strncmp(in, "{rank}", 6) == 0) {
+      o += (size_t)snprintf(out + o, len - o, "%d", c->rank);
+      in += 6;
+    } else if (strncmp(in, "{local_rank}", 12) == 0) {
+      o += (size_t)snprintf(out + o, len - o, "%d", c->local_rank);
+      in += 12;
+    } else {
+      out[o++] = *in++;
+    }
+  }
+  out[o < len ? o : len - 1] = 0;
+}
+
+static nn_status setup_optim(struct trainer *T) {
+  struct cfg *c = T->cfg;
+  struct nn_optim_cfg oc = {0};
+  NN_TRY(nn_optim_parse_kind(c->optimizer, &oc.kind));
+  oc.momentum = (float)c->momentum;
+  oc.nesterov = (int)c->nesterov;
+  oc.beta1 = (float)c->beta1;
+  oc.beta2 = (float)c->beta2;
+  oc.eps = (float)c->eps;
+  oc.weight_decay = (float)(c->weight_decay < 0 ? 0 : c->weight_decay);
+  NN_TRY(nn_optim_init(&T->opt, &T->P, &oc));
+  memset(&T->sched, 0, sizeof T->sched);
+  NN_TRY(nn_sched_parse_kind(c->schedule, &T->sched.kind));
+  T->sched.base_lr = (float)c->lr;
+  T->sched.gamma = (float)c->gamma;
+  T->sched.step_size = c->step_size;
+  T->sched.warmup = c->warmup < 0 ? 0 : c->warmup;
+  T->sched.total = T->total_steps;
+  T->sched.min_lr = (float)c->min_lr;
+  return NN_OK;
+}
+
+/* Count the correct argmax predictions of logits(N,C) against labels. */
+static int64_t count_correct(struct nn_graph *g, const struct nn_tensor *logits, const int32_t *labels) {
+  int64_t N = logits->shape[0], C = logits->shape[1], correct = 0;
+  float *h = nn_arena_alloc(&g->meta, sizeof(float) * (size_t)logits->numel);
+  if (!h) return 0;
+  g->be->to_host(h, logits->data, sizeof(float) * (size_t)logits->numel);
+  for (int64_t i = 0; i < N; i++) {
+    int64_t best = 0;
+    for (int64_t j = 1; j < C; j++)
+      if (h[i * C + j] > h[i * C + best]) best = j;
+    correct += best == labels[i];
+  }
+  return correct;
+}
+
+static float scalar(struct nn_graph *g, const struct nn_tensor *t) {
+  float v;
+  g->be->to_host(&v, t->data, sizeof v);
+  return v;
+}
+
+static void log_json(struct trainer *T, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_json(struct trainer *T, const char *fmt, ...) {
+  if (!T->metrics) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(T->metrics, fmt, ap);
+  va_end(ap);
+  fputc('\n', T->metrics);
+  fflush(T->metrics);
+}
+
+/* Loss and accuracy on the whole test split, each rank taking examples rank, rank+N, ... */
+static nn_status evaluate(struct trainer *T) {
+  if (!T->test) return NN_OK;
+  const struct ds_meta *m = ds_get_meta(T->test);
+  struct comm *cm = T->comm;
+  struct nn_graph *g = &T->g;
+  int64_t B = T->cfg->batch, per = m->c * m->h * m->w, limit = m->count;
+  if (T->cfg->eval_batches > 0 && T->cfg->eval_batches * B * cm->size < limit) limit = T->cfg->eval_batches * B * cm->size;
+  double acc[3] = {0, 0, 0}; /* loss sum, examples, correct */
+  g->training = 0;
+  g->grad_enabled = 0;
+  for (int64_t first = cm->rank; first < limit; first += B * cm->size) {
+    int64_t n = 0;
+    for (int64_t i = first; i < limit && n < B; i += cm->size) T->eval_idx[n++] = i;
+    NN_TRY(ds_read_images(T->test, T->eval_idx, n, T->eval_pixels, T->eval_labels));
+    struct ds_batch b = {.n = n, .pixels = T->eval_pixels, .labels = T->eval_labels, .indices = T->eval_idx};
+    nn_graph_reset(g);
+    struct model_out out = {0};
+    NN_TRY(T->def->forward(T->model, g, &T->P, &b, &out));
+    acc[0] += scalar(g, out.loss) * (double)out.count;
+    acc[1] += (double)out.count;
+    if (out.logits) acc[2] += (double)count_correct(g, out.logits, b.labels);
+  }
+  (void)per;
+  g->training = 1;
+  g->grad_enabled = 1;
+  NN_TRY(comm_allreduce_double(cm, acc, 3));
+  double loss = acc[0] / (acc[1] > 0 ? acc[1] : 1), accuracy = acc[2] / (acc[1] > 0 ? acc[1] : 1);
+  if (cm->rank == 0) {
+    printf("eval  step %lld | epoch %lld | test loss %.4f | test accuracy %.4f (%lld examples)\n",
+           (long long)T->step, (long long)T->epoch, loss, accuracy, (long long)acc[1]);
+    fflush(stdout);
+    log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"test\", \"loss\": %.6f, \"accuracy\": %.6f, \"examples\": %lld}",
+             (long long)T->step, (long long)T->epoch, loss, accuracy, (long long)acc[1]);
+  }
+  return NN_OK;
+}
+
+static void fmt_eta(char *buf, size_t len, double s) {
+  if (!(s >= 0) || s > 1e8) snprintf(buf, len, "?");
+  else if (s >= 3600) snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+  else snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+}
+
+/* One optimizer step: accum micro-batches, allreduce, clip, update. *done is set at the end of training. */
+static nn_status train_step(struct trainer *T, double *stats /* loss sum, count, correct */) {
+  struct cfg *c = T->cfg;
+  struct comm *cm = T->comm;
+  struct nn_graph *g = &T->g;
+  nn_params_zero_grad(&T->P);
+  for (int64_t micro = 0; micro < c->accum; micro++) {
+    struct ds_batch *b = NULL;
+    NN_TRY(ds_loader_next(T->loader, &b));
+    while (b->n == 0) { /* end of an epoch */
+      NN_TRY(evaluate(T));
+      T->epoch++;
+      NN_TRY(ds_loader_next(T->loader, &b));
+    }
+    nn_graph_reset(g);
+    g->step = T->step;
+    /* dropout key of local example j: its position in the global batch of this step */
+    g->sample_base = micro * c->batch * cm->size + cm->rank;
+    g->sample_stride = cm->size;
+    struct model_out out = {0};
+    NN_TRY(T->def->forward(T->model, g, &T->P, b, &out));
+    struct nn_tensor *loss = c->accum > 1 ? nn_scale(g, out.loss, 1.0f / (float)c->accum) : out.loss;
+    if (!loss) return g->status;
+    stats[0] += scalar(g, out.loss) * (double)out.count;
+    stats[1] += (double)out.count;
+    if (out.logits && b->labels) stats[2] += (double)count_correct(g, out.logits, b->labels);
+    int last = micro == c->accum - 1;
+    if (T->buckets && last) comm_buckets_begin(T->buckets);
+    g->grad_ready = T->buckets && last ? comm_buckets_grad_ready : NULL;
+    NN_TRY(nn_backward(g, loss));
+  }
+  if (T->buckets) NN_TRY(comm_buckets_finish(T->buckets));
+  return NN_OK;
+}
+
+static nn_status train_loop(struct trainer *T) {
+  struct cfg *c = T->cfg;
+  struct comm *cm = T->comm;
+  double t_last = now_s(), t0 = t_last;
+  int64_t ex_since = 0, steps_since = 0;
+  const char *unit = T->def->data_kind == DS_TEXT ? "tok/s" : "ex/s";
+  for (T->step = 0; T->step < T->total_steps; T->step++) {
+    cm->step = T->step;
+    double stats[3] = {0, 0, 0};
+    NN_TRY(train_step(T, stats));
+    double norm = nn_clip_grad_norm(&T->P, c->clip > 0 ? (float)c->clip : INFINITY);
+    if (!isfinite(norm)) {
+      if (strcmp(c->nan_policy, "stop") == 0)
+        return nn_fail(NN_ERR_NUMERIC, "non-finite gradient norm (%g) at step %lld: stopping (--nan-policy stop)", norm,
+                       (long long)T->step);
+      if (cm->rank == 0) printf("step %lld: non-finite gradient norm, step skipped (--nan-policy skip)\n", (long long)T->step);
+      continue;
+    }
+    if (c->clip_value > 0) nn_clip_grad_value(&T->P, (float)c->clip_value);
+    float lr = nn_sched_lr(&T->sched, T->step, T->epoch);
+    nn_optim_step(&T->opt, lr);
+    NN_TRY(comm_allreduce_double(cm, stats, 3));
+    if (c->check_replicas > 0 && (T->step + 1) % c->check_replicas == 0)
+      NN_TRY(comm_check_replicas(cm, T->P.data, T->P.total, T->step));
+    double loss = stats[0] / (stats[1] > 0 ? stats[1] : 1);
+    ex_since += (int64_t)stats[1];
+    steps_since++;
+    if (cm->rank == 0) {
+      double t = now_s();
+      log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"train\", \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, \"accuracy\": %.6f, \"time\": %.3f}",
+               (long long)T->step, (long long)T->epoch, loss, lr, norm, stats[2] / (stats[1] > 0 ? stats[1] : 1), t - T->t_start);
+      if ((T->step + 1) % c->log_every == 0 || T->step + 1 == T->total_steps) {
+        double rate = (double)ex_since / (t - t_last), per_step = (t - t0) / (double)(T->step + 1);
+        char eta[32];
+        fmt_eta(eta, sizeof eta, per_step * (double)(T->total_steps - T->step - 1));
+        printf("step %lld/%lld | epoch %lld | loss %.4f | lr %.3g | %.0f %s | eta %s\n", (long long)T->step + 1,
+               (long long)T->total_steps, (long long)T->epoch, loss, lr, rate, unit, eta);
+        fflush(stdout);
+        t_last = t;
+        ex_since = 0;
+        steps_since = 0;
+      }
+    }
+    if (c->eval_every > 0 && (T->step + 1) % c->eval_every == 0) NN_TRY(evaluate(T));
+  }
+  /* the epoch in progress ends with an evaluation when training stops exactly at its end */
+  if (c->steps == 0 || c->eval_every == 0) NN_TRY(evaluate(T));
+  return NN_OK;
+}
+
+static nn_status train_setup(struct trainer *T) {
+  struct cfg *c = T->cfg;
+  struct comm *cm = T->comm;
+  if (!c->model[0]) return nn_fail(NN_ERR_ARG, "no model given: use --model NAME (see --help)");
+  T->def = model_find(c->model);
+  if (!T->def) return nn_fail(NN_ERR_ARG, "option --model: unknown model '%s' (see --help)", c->model);
+  T->def->preset(c);
+  if (!c->data[0]) return nn_fail(NN_ERR_ARG, "no dataset given: use --data DIR (attn_data convert ... --out DIR)");
+  int threads = c->threads > 0 ? (int)c->threads : comm_default_threads(cm);
+  nn_cpu_backend.set_threads(threads);
+  char data[CFG_STR];
+  expand_path(data, sizeof data, c->data, cm);
+  NN_TRY(ds_open(&T->train, data, "train"));
+  const struct ds_meta *m = ds_get_meta(T->train);
+  if (m->kind != T->def->data_kind) return nn_fail(NN_ERR_ARG, "--data %s: model %s needs another kind of dataset", data, c->model);
+  if (ds_open(&T->test, data, "test") != NN_OK) {
+    T->test = NULL;
+    if (cm->rank == 0) printf("note: %s has no readable test split (%s); no evaluation\n", data, nn_errmsg());
+  }
+  /* model and parameters: declared, allocated, initialised (broadcast from rank 0 later) */
+  NN_TRY(T->def->build(&T->model, c, m, &T->P));
+  NN_TRY(nn_params_alloc(&T->P, &nn_cpu_backend));
+  nn_params_reset(&T->P, (uint64_t)c->seed);
+  /* data */
+  ds_sampler_init(&T->sampler, m->count, cm->rank, cm->size, (uint64_t)c->seed, 1, (int)c->drop_last);
+  int64_t per_rank = T->sampler.per_rank;
+  T->steps_per_epoch = (c->drop_last ? per_rank / c->batch : (per_rank + c->batch - 1) / c->batch) / c->accum;
+  if (T->steps_per_epoch < 1 && c->steps == 0)
+    return nn_fail(NN_ERR_ARG, "--batch %lld x --accum %lld x %d ranks is larger than the %lld training examples",
+                   (long long)c->batch, (long long)c->accum, cm->size, (long long)m->count);
+  T->total_steps = c->steps > 0 ? c->steps : c->epochs * T->steps_per_epoch;
+  NN_TRY(ds_loader_start(&T->loader, T->train, &T->sampler, c->batch, 0));
+  if (T->test) {
+    const struct ds_meta *tm = ds_get_meta(T->test);
+    T->eval_pixels = malloc((size_t)(c->batch * tm->c * tm->h * tm->w));
+    T->eval_labels = malloc(sizeof(int32_t) * (size_t)c->batch);
+    T->eval_idx = malloc(sizeof(int64_t) * (size_t)c->batch);
+    if (!T->eval_pixels || !T->eval_labels || !T->eval_idx) return nn_fail(NN_ERR_OOM, "out of memory for evaluation buffers");
+  }
+  NN_TRY(setup_optim(T));
+  T->g.seed = (uint64_t)c->seed;
+  if (cm->rank == 0) {
+    NN_TRY(make_dirs(c->log_dir));
+    char path[CFG_STR + 32];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", c->log_dir);
+    T->metrics = fopen(path, "w");
+    if (!T->metrics) return nn_fail(NN_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/config.json", c->log_dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+      cfg_write_json(c, f);
+      fputc('\n', f);
+      fclose(f);
+    }
+  }
+  return NN_OK;
+}
+
+/* Set-up steps that talk to the other ranks (after every rank's local set-up succeeded). */
+static nn_status train_setup_collective(struct trainer *T) {
+  struct cfg *c = T->cfg;
+  struct comm *cm = T->comm;
+  NN_TRY(comm_bcast(cm, T->P.data, (int64_t)sizeof(float) * T->P.total, 0));
+  if (cm->size > 1) {
+    NN_TRY(comm_buckets_create(&T->buckets, cm, &T->P, c->bucket_mb, c->first_bucket_mb,
+                               strcmp(c->comm_mode, "thread") == 0 ? COMM_THREAD : COMM_NONBLOCKING));
+    NN_TRY(nn_graph_track_params(&T->g, T->P.n, comm_buckets_grad_ready, T->buckets));
+  }
+  if (cm->rank == 0) {
+    const struct ds_meta *m = ds_get_meta(T->train);
+    int threads = c->threads > 0 ? (int)c->threads : comm_default_threads(cm);
+    printf("attn_train: model %s (%lld parameters, %lld trainable) | data %s (%lld examples) | %d rank%s x %d thread%s\n",
+           c->model, (long long)T->P.total, (long long)T->P.trainable, c->data, (long long)m->count, cm->size,
+           cm->size > 1 ? "s" : "", threads, threads > 1 ? "s" : "");
+    printf("attn_train: batch %lld per rank (%lld global) | %lld steps (%lld per epoch) | %s lr %.3g | %s\n",
+           (long long)c->batch, (long long)(c->batch * cm->size * c->accum), (long long)T->total_steps,
+           (long long)T->steps_per_epoch, c->optimizer, c->lr, c->log_dir);
+    fflush(stdout);
+  }
+  return NN_OK;
+}
+
+static void train_teardown(struct trainer *T) {
+  if (T->loader) ds_loader_stop(T->loader);
+  if (T->buckets) comm_buckets_free(T->buckets);
+  if (T->train) ds_close(T->train);
+  if (T->test) ds_close(T->test);
+  if (T->metrics) fclose(T->metrics);
+  if (T->def && T->model) T->def->destroy(T->model);
+  if (T->opt.P) nn_optim_free(&T->opt);
+  nn_graph_destroy(&T->g);
+  nn_params_free(&T->P);
+  free(T->eval_pixels);
+  free(T->eval_labels);
+  free(T->eval_idx);
+}
+
+nn_status train_run(struct cfg *c, struct comm *comm, int *agreed) {
+  struct trainer T;
+  memset(&T, 0, sizeof T);
+  T.cfg = c;
+  T.comm = comm;
+  T.t_start = now_s();
+  nn_params_init(&T.P);
+  nn_graph_init(&T.g, &nn_cpu_backend, 0);
+  /* local set-up on every rank, then agree: a failure on all ranks (a bad flag, a missing data
+   * directory) is reported once by rank 0 and every rank exits; a failure on some ranks is
+   * reported by each of them, with its rank */
+  nn_status st = train_setup(&T);
+  double failed = st != NN_OK;
+  *agreed = 0;
+  nn_status cst = comm_allreduce_double(comm, &failed, 1);
+  if (cst != NN_OK) {
+    st = cst;
+  } else if (failed > 0) {
+    *agreed = 1;
+    if (st != NN_OK && failed < comm->size)
+      fprintf(stderr, "attn_train: rank %d: %s\n", comm->rank, nn_errmsg());
+    else if (st != NN_OK && comm->rank == 0)
+      fprintf(stderr, "attn_train: %s\n", nn_errmsg());
+    if (st == NN_OK) st = nn_fail(NN_ERR_STATE, "another rank failed during set-up");
+  }
+  if (st == NN_OK) st = train_setup_collective(&T);
+  if (st == NN_OK) st = train_loop(&T);
+  if (st == NN_OK && c->save_params[0] && comm->rank == 0) st = export_params(&T.P, c, c->save_params);
+  if (st == NN_OK) st = comm_barrier(comm);
+  train_teardown(&T);
+  return st;
+}

@@ -1,0 +1,11 @@
+/* train: the data-parallel training loop behind `attn_train`. */
+#ifndef TRAIN_H
+#define TRAIN_H
+#include "cfg.h"
+#include "comm.h"
+
+/* Train the model c->model on c->data as configured; returns the first error (with its message).
+ * *agreed is set when every rank knows of the failure and it has been reported already. */
+nn_status train_run(struct cfg *c, struct comm *comm, int *agreed);
+
+#endif
