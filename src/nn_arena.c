@@ -7,8 +7,13 @@ struct nn_arena_chunk {
   size_t size, off;
 };
 
+static void *aligned_malloc(size_t bytes) {
+  void *p = NULL;
+  return posix_memalign(&p, 64, bytes) == 0 ? p : NULL;
+}
+
 void nn_arena_init(struct nn_arena *a, size_t chunk_bytes, void *(*alloc)(size_t), void (*free_)(void *)) {
-  a->alloc = alloc ? alloc : malloc;
+  a->alloc = alloc ? alloc : aligned_malloc;
   a->free = free_ ? free_ : free;
   a->chunk_bytes = chunk_bytes;
   a->head = a->cur = NULL;

@@ -1,11 +1,30 @@
-/* act ops: builders (forward + tape node) and the kernel table they call. */
+/* activation ops: relu, gelu (tanh and erf forms), silu, sigmoid, tanh; out has x's shape. */
 #ifndef NN_OPS_ACT_H
 #define NN_OPS_ACT_H
 #include "../nn_graph.h"
 
+/* Activation selector for the act kernels. */
+enum nn_act { NN_ACT_RELU = 0, NN_ACT_GELU_TANH, NN_ACT_GELU_ERF, NN_ACT_SILU, NN_ACT_SIGMOID, NN_ACT_TANH };
+
 /* Kernels of this family; every backend provides one instance (nn_cpu_act, ...). */
 struct nn_k_act {
-  int placeholder_; /* TODO: replace with the kernels of this family */
+  /* y(n) = f(x(n)) */
+  void (*forward)(float *y, const float *x, int64_t n, enum nn_act f);
+  /* dx(n) += dy(n) * f'(x(n)), where y = f(x) is the forward output */
+  void (*backward)(float *dx, const float *dy, const float *x, const float *y, int64_t n, enum nn_act f);
 };
+
+/* y = max(x, 0). */
+struct nn_tensor *nn_relu(struct nn_graph *g, struct nn_tensor *x);
+/* y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), torch GELU(approximate='tanh'). */
+struct nn_tensor *nn_gelu_tanh(struct nn_graph *g, struct nn_tensor *x);
+/* y = 0.5 x (1 + erf(x / sqrt(2))), torch GELU() default. */
+struct nn_tensor *nn_gelu_erf(struct nn_graph *g, struct nn_tensor *x);
+/* y = x * sigmoid(x). */
+struct nn_tensor *nn_silu(struct nn_graph *g, struct nn_tensor *x);
+/* y = 1 / (1 + exp(-x)). */
+struct nn_tensor *nn_sigmoid(struct nn_graph *g, struct nn_tensor *x);
+/* y = tanh(x). */
+struct nn_tensor *nn_tanh(struct nn_graph *g, struct nn_tensor *x);
 
 #endif

@@ -1,3 +1,73 @@
 /* attn ops: forward, backward and shape checks, calling kernels through g->be->attn. */
 #include "attn.h"
 #include "../nn_backend.h"
+#include "../nn_rng.h"
+#include <math.h>
+
+/* Geometry of one attention call. */
+struct attn_dims {
+  int64_t B, T, S, H, D;
+};
+
+static struct attn_dims attn_dims(const struct nn_tensor *q, const struct nn_tensor *k, const struct nn_tensor *v,
+                                  int64_t heads) {
+  char s1[64], s2[64], s3[64];
+  NN_ASSERT(q->ndim == 3 && k->ndim == 3 && v->ndim == 3 && q->dtype == NN_F32 && k->dtype == NN_F32 &&
+                v->dtype == NN_F32,
+            "attention: q %s, k %s, v %s must be float (B,T,C), (B,S,C), (B,S,C)", nn_shape_str(q, s1, 64),
+            nn_shape_str(k, s2, 64), nn_shape_str(v, s3, 64));
+  struct attn_dims d = {q->shape[0], q->shape[1], k->shape[1], heads, 0};
+  int64_t C = q->shape[2];
+  NN_ASSERT(nn_same_shape(k, v) && k->shape[0] == d.B && k->shape[2] == C,
+            "attention: q %s, k %s, v %s must be (B,T,C), (B,S,C), (B,S,C)", nn_shape_str(q, s1, 64),
+            nn_shape_str(k, s2, 64), nn_shape_str(v, s3, 64));
+  NN_ASSERT(heads > 0 && C % heads == 0, "attention: C of q %s is not a multiple of heads %lld",
+            nn_shape_str(q, s1, 64), (long long)heads);
+  d.D = C / heads;
+  return d;
+}
+
+static void attn_backward(struct nn_graph *g, struct nn_node *n) {
+  struct nn_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
+  struct attn_dims d = attn_dims(q, k, v, n->i[0]);
+  float drop_p = n->f[0];
+  int64_t nw = g->be->attn->work(d.B, d.H, d.T, d.S, 1, drop_p > 0.0f);
+  float *work = nn_scratch(g, sizeof(float) * (size_t)nw);
+  if (!work) return;
+  g->be->attn->backward(q->requires_grad ? q->grad : NULL, k->requires_grad ? k->grad : NULL,
+                        v->requires_grad ? v->grad : NULL, work, n->out->grad, n->saved[0]->data, q->data, k->data,
+                        v->data, d.B, d.T, d.S, d.H, d.D, 1.0f / sqrtf((float)d.D), drop_p);
+}
+
+struct nn_tensor *nn_attention(struct nn_graph *g, struct nn_tensor *q, struct nn_tensor *k, struct nn_tensor *v,
+                               int heads, int causal, float dropout_p) {
+  NN_NULL_IN(q, k, v);
+  struct attn_dims d = attn_dims(q, k, v, heads);
+  NN_ASSERT(dropout_p >= 0.0f && dropout_p < 1.0f, "attention: dropout_p %g must be in [0,1)", dropout_p);
+  NN_ASSERT(!causal || d.T <= d.S, "attention: causal needs T <= S (a query with no key), got T %lld, S %lld",
+            (long long)d.T, (long long)d.S);
+  struct nn_attn_dropout drop = {0};
+  if (g->training && dropout_p > 0.0f) {
+    drop.p = dropout_p;
+    drop.seed = g->seed;
+    drop.step = (uint64_t)g->step;
+    drop.stream = NN_RNG_STREAM_OPS + (uint32_t)g->rng_calls++;
+    drop.key0 = g->sample_base;
+    drop.key_stride = g->sample_stride;
+  }
+  struct nn_tensor *out = nn_new_like(g, q), *p = nn_new(g, NN_F32, 4, NN_SHAPE(d.B, d.H, d.T, d.S));
+  NN_NULL_IN(out, p);
+  int64_t nw = g->be->attn->work(d.B, d.H, d.T, d.S, 0, drop.p > 0.0f);
+  float *work = nn_scratch(g, sizeof(float) * (size_t)(nw ? nw : 1));
+  NN_NULL_IN(work);
+  g->be->attn->forward(out->data, p->data, work, q->data, k->data, v->data, d.B, d.T, d.S, d.H, d.D,
+                       1.0f / sqrtf((float)d.D), causal, &drop);
+  struct nn_node *n = nn_record(g, NN_OP_ATTENTION, attn_backward, out, 3, (struct nn_tensor *[]){q, k, v});
+  if (n) {
+    n->saved[0] = p;
+    n->i[0] = heads;
+    n->i[1] = causal;
+    n->f[0] = drop.p; /* 0 when no entry was dropped */
+  }
+  return out;
+}

@@ -35,9 +35,9 @@ struct nn_tensor *nn_batchnorm2d(struct nn_graph *g, struct nn_tensor *x, struct
   struct nn_tensor *y = nn_new_like(g, x), *mean = nn_new(g, NN_F32, 1, NN_SHAPE(c)),
                    *invstd = nn_new(g, NN_F32, 1, NN_SHAPE(c));
   NN_NULL_IN(y, mean, invstd);
-  g->be->bnorm->fwd(y->data, mean->data, invstd->data, running_mean && g->training ? running_mean->data : NULL,
-                    running_var && g->training ? running_var->data : NULL, x->data, w ? w->data : NULL,
-                    b ? b->data : NULL, x->shape[0], c, hw, momentum, eps, batch);
+  g->be->bnorm->fwd(y->data, mean->data, invstd->data, running_mean ? running_mean->data : NULL,
+                    running_var ? running_var->data : NULL, x->data, w ? w->data : NULL, b ? b->data : NULL,
+                    x->shape[0], c, hw, momentum, eps, batch);
   struct nn_node *n = nn_record(g, NN_OP_BATCHNORM2D, batchnorm2d_backward, y, 3, (struct nn_tensor *[]){x, w, b});
   if (n) {
     n->i[0] = batch;

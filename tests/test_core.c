@@ -1,0 +1,165 @@
+/* Unit tests of the core: arena, tape bookkeeping, parameter table, RNG, configuration. */
+#include <CUnit/Basic.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "cfg.h"
+#include "nn.h"
+
+static void test_arena_reuses_chunks(void) {
+  struct nn_arena a;
+  nn_arena_init(&a, 4096, NULL, NULL);
+  for (int step = 0; step < 5; step++) {
+    nn_arena_reset(&a);
+    for (int i = 0; i < 50; i++) {
+      void *p = nn_arena_alloc(&a, (size_t)(i * 37 + 1) * (i % 7 == 0 ? 300 : 1));
+      CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+      CU_ASSERT_EQUAL((uintptr_t)p % 64, 0);
+    }
+    if (step == 0) continue;
+  }
+  int64_t after_first = a.heap_allocs;
+  nn_arena_reset(&a);
+  for (int i = 0; i < 50; i++) nn_arena_alloc(&a, (size_t)(i * 37 + 1) * (i % 7 == 0 ? 300 : 1));
+  CU_ASSERT_EQUAL(a.heap_allocs, after_first);
+  CU_ASSERT(a.peak >= a.used);
+  nn_arena_destroy(&a);
+}
+
+static void test_params_layout_and_init(void) {
+  struct nn_params P;
+  nn_params_init(&P);
+  int w = nn_declare_linear(&P, "enc.fc", 10, 4, 1);
+  int e = nn_declare_embedding(&P, "emb", 7, 3);
+  int ln = nn_declare_layernorm(&P, "head.ln", 4);
+  int rm = nn_declare_buffer(&P, "bn.running_mean", 1, NN_SHAPE(4), NN_INIT_ZEROS);
+  CU_ASSERT_EQUAL(nn_params_freeze(&P, "emb"), 1);
+  CU_ASSERT_EQUAL(nn_params_alloc(&P, &nn_cpu_backend), NN_OK);
+  /* trainable first in declaration order, then frozen and buffers */
+  CU_ASSERT_EQUAL(P.p[w].offset, 0);
+  CU_ASSERT_EQUAL(P.p[w + 1].offset, 40);
+  CU_ASSERT_EQUAL(P.p[ln].offset, 44);
+  CU_ASSERT_EQUAL(P.trainable, 40 + 4 + 4 + 4);
+  CU_ASSERT(P.p[e].offset >= P.trainable && P.p[rm].offset >= P.trainable);
+  CU_ASSERT_PTR_NULL(P.p[e].t.grad);
+  CU_ASSERT_FALSE(P.p[e].t.requires_grad);
+  CU_ASSERT_TRUE(P.p[w].t.requires_grad);
+  CU_ASSERT_EQUAL(nn_params_find(&P, "head.ln.bias"), ln + 1);
+  CU_ASSERT_EQUAL(nn_params_find(&P, "nope"), -1);
+  nn_params_reset(&P, 42);
+  float bound = 1.0f / sqrtf(10.0f), maxabs = 0;
+  for (int64_t i = 0; i < 40; i++) maxabs = fmaxf(maxabs, fabsf(P.p[w].t.data[i]));
+  CU_ASSERT(maxabs <= bound && maxabs > 0.5f * bound);
+  for (int i = 0; i < 4; i++) {
+    CU_ASSERT_EQUAL(P.p[ln].t.data[i], 1.0f);
+    CU_ASSERT_EQUAL(P.p[ln + 1].t.data[i], 0.0f);
+    CU_ASSERT_EQUAL(P.p[rm].t.data[i], 0.0f);
+  }
+  CU_ASSERT_FALSE(P.p[ln].decay);
+  CU_ASSERT_TRUE(P.p[w].decay);
+  CU_ASSERT_FALSE(P.p[w + 1].decay);
+  /* same seed, same values; other seed, other values */
+  float first = P.p[w].t.data[3];
+  nn_params_reset(&P, 42);
+  CU_ASSERT_EQUAL(P.p[w].t.data[3], first);
+  nn_params_reset(&P, 43);
+  CU_ASSERT_NOT_EQUAL(P.p[w].t.data[3], first);
+  nn_params_free(&P);
+}
+
+static void test_rng(void) {
+  double sum = 0, sq = 0;
+  int n = 100000;
+  for (int i = 0; i < n; i++) {
+    float u = nn_rng_uniform(5, 1, 2, (uint64_t)i);
+    CU_ASSERT(u >= 0.0f && u < 1.0f);
+    sum += u;
+    float z = nn_rng_normal(5, 1, 2, (uint64_t)i);
+    sq += (double)z * z;
+  }
+  CU_ASSERT(fabs(sum / n - 0.5) < 0.01);
+  CU_ASSERT(fabs(sq / n - 1.0) < 0.02);
+  CU_ASSERT_EQUAL(nn_rng_u32(1, 2, 3, 4), nn_rng_u32(1, 2, 3, 4));
+  CU_ASSERT_NOT_EQUAL(nn_rng_u32(1, 2, 3, 4), nn_rng_u32(1, 3, 3, 4));
+  CU_ASSERT_NOT_EQUAL(nn_rng_u32(1, 2, 3, 4), nn_rng_u32(1, 2, 4, 4));
+  CU_ASSERT_NOT_EQUAL(nn_rng_u32(1, 2, 3, 4), nn_rng_u32(2, 2, 3, 4));
+}
+
+/* The tape records only ops whose inputs need a gradient, and backward accumulates. */
+static void test_tape_records_and_accumulates(void) {
+  struct nn_graph g;
+  nn_graph_init(&g, &nn_cpu_backend, 1 << 16);
+  struct nn_tensor *a = nn_new(&g, NN_F32, 2, NN_SHAPE(2, 3)), *b = nn_new(&g, NN_F32, 2, NN_SHAPE(3, 2));
+  for (int i = 0; i < 6; i++) a->data[i] = (float)i, b->data[i] = 1.0f;
+  nn_matmul(&g, a, b, 0, 0);
+  CU_ASSERT_EQUAL(g.nnodes, 0); /* nothing needs a gradient */
+  b->requires_grad = 1;
+  struct nn_tensor *c = nn_matmul(&g, a, b, 0, 0);
+  CU_ASSERT_EQUAL(g.nnodes, 1);
+  const float seed[4] = {1, 1, 1, 1};
+  CU_ASSERT_EQUAL(nn_backward_from(&g, c, seed), NN_OK);
+  /* d(sum c)/db[k][j] = sum_i a[i][k] = column sums of a: 3, 5, 7 */
+  CU_ASSERT_EQUAL(b->grad[0], 3.0f);
+  CU_ASSERT_EQUAL(b->grad[2], 5.0f);
+  CU_ASSERT_EQUAL(b->grad[5], 7.0f);
+  CU_ASSERT_PTR_NULL(a->grad);
+  nn_graph_destroy(&g);
+}
+
+static void test_cfg(void) {
+  struct cfg c;
+  cfg_defaults(&c);
+  char *argv[] = {"x", "--model", "cnn", "--lr=0.5", "--log-dir", "runs/a", "--batch", "7"};
+  int help;
+  CU_ASSERT_EQUAL(cfg_parse_args(&c, 8, argv, 1, &help), NN_OK);
+  CU_ASSERT_STRING_EQUAL(c.model, "cnn");
+  CU_ASSERT_DOUBLE_EQUAL(c.lr, 0.5, 1e-12);
+  CU_ASSERT_STRING_EQUAL(c.log_dir, "runs/a");
+  CU_ASSERT_EQUAL(c.batch, 7);
+  CU_ASSERT_TRUE(cfg_given(&c, "batch"));
+  CU_ASSERT_FALSE(cfg_given(&c, "seed"));
+  char *bad1[] = {"x", "--bogus", "1"};
+  CU_ASSERT_EQUAL(cfg_parse_args(&c, 3, bad1, 1, &help), NN_ERR_ARG);
+  CU_ASSERT_PTR_NOT_NULL(strstr(nn_errmsg(), "--bogus"));
+  char *bad2[] = {"x", "--batch", "ten"};
+  CU_ASSERT_EQUAL(cfg_parse_args(&c, 3, bad2, 1, &help), NN_ERR_ARG);
+  CU_ASSERT_PTR_NOT_NULL(strstr(nn_errmsg(), "batch"));
+  char *bad3[] = {"x", "--batch", "-3"};
+  CU_ASSERT_EQUAL(cfg_parse_args(&c, 3, bad3, 1, &help), NN_ERR_ARG);
+  char *bad4[] = {"x", "--optimizer", "lbfgs"};
+  CU_ASSERT_EQUAL(cfg_parse_args(&c, 3, bad4, 1, &help), NN_ERR_ARG);
+  CU_ASSERT_PTR_NOT_NULL(strstr(nn_errmsg(), "lbfgs"));
+  char *bad5[] = {"x", "--lr"};
+  CU_ASSERT_EQUAL(cfg_parse_args(&c, 2, bad5, 1, &help), NN_ERR_ARG);
+  /* config file */
+  const char *path = "/tmp/attn_test_cfg.conf";
+  FILE *f = fopen(path, "w");
+  fprintf(f, "# comment\nmodel = cnn\nlr = 0.25  # trailing\n\nlog_dir = \"runs/b\"\n");
+  fclose(f);
+  cfg_defaults(&c);
+  CU_ASSERT_EQUAL(cfg_load_file(&c, path), NN_OK);
+  CU_ASSERT_DOUBLE_EQUAL(c.lr, 0.25, 1e-12);
+  CU_ASSERT_STRING_EQUAL(c.log_dir, "runs/b");
+  f = fopen(path, "w");
+  fprintf(f, "lr = 0.25\nnot a line\n");
+  fclose(f);
+  CU_ASSERT_EQUAL(cfg_load_file(&c, path), NN_ERR_ARG);
+  CU_ASSERT_PTR_NOT_NULL(strstr(nn_errmsg(), ":2"));
+  CU_ASSERT_EQUAL(cfg_load_file(&c, "/nonexistent/x.conf"), NN_ERR_IO);
+  remove(path);
+}
+
+int main(void) {
+  if (CU_initialize_registry() != CUE_SUCCESS) return 1;
+  CU_pSuite s = CU_add_suite("core", NULL, NULL);
+  CU_add_test(s, "arena reuses chunks", test_arena_reuses_chunks);
+  CU_add_test(s, "params layout and init", test_params_layout_and_init);
+  CU_add_test(s, "rng", test_rng);
+  CU_add_test(s, "tape records and accumulates", test_tape_records_and_accumulates);
+  CU_add_test(s, "cfg", test_cfg);
+  CU_basic_set_mode(CU_BRM_VERBOSE);
+  CU_basic_run_tests();
+  int fails = (int)CU_get_number_of_failures();
+  CU_cleanup_registry();
+  return fails ? 1 : 0;
+}
