@@ -1,5 +1,7 @@
 /* comm.c: MPI start-up and shutdown, threads per rank, and the small bounded collectives. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "comm_impl.h"
 #include <sched.h>
 #include <stdio.h>

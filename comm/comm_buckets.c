@@ -5,7 +5,9 @@
  * thread reducing one bucket after the other (COMM_THREAD). finish waits, bounded by the
  * timeout, and divides by the rank count. Collectives run on a private duplicate communicator,
  * so they never interleave with the trainer's other collectives. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "comm_impl.h"
 #include "nn_backend.h"
 #include "nn_params.h"

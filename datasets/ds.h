@@ -15,6 +15,8 @@ struct ds_meta {               /* what a model needs to build itself */
 };
 
 struct ds_reader;
+/* Names of the splits in dataset directory dir (from shard file names), sorted; *n of at most max. */
+nn_status ds_list_splits(const char *dir, char names[][16], int max, int *n);
 /* Open split `split` of the dataset directory `dir`, validating every shard; the message names file + problem. */
 nn_status ds_open(struct ds_reader **r, const char *dir, const char *split);
 /* The split's metadata (valid until ds_close). */

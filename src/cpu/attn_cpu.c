@@ -1,4 +1,139 @@
-/* CPU kernels of the attn ops. */
+/* CPU kernels of the attn ops: per (batch, head) pair, sgemm on the strided head slices with the
+ * softmax in between; pairs run in parallel (single-threaded sgemm) when there are enough of them. */
 #include "../ops/attn.h"
+#include "../nn_rng.h"
+#include "../ops/softmax.h"
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
 
-const struct nn_k_attn nn_cpu_attn = {0};
+extern const struct nn_k_softmax nn_cpu_softmax; /* softmax_cpu.c */
+
+#define ATTN_CAUSAL_ROWS 64 /* causal: query rows per block; a block skips the keys after its last row */
+
+/* Threads over (b,h) pairs: all of them when there are enough pairs, else 1 (threaded sgemm). */
+static int attn_threads(int64_t pairs) {
+  int nt = omp_get_max_threads();
+  return pairs >= (nt + 1) / 2 ? nt : 1;
+}
+
+static int64_t attn_work(int64_t B, int64_t H, int64_t T, int64_t S, int backward, int dropout) {
+  int64_t slot = T * S * (backward ? 1 + dropout : dropout);
+  return slot * attn_threads(B * H);
+}
+
+/* Rows [t0,t1) of a block and the keys [0, s1) they can see. */
+static int64_t attn_block_keys(int64_t t1, int64_t T, int64_t S, int causal) { return causal ? t1 + S - T : S; }
+static int64_t attn_block_rows(int64_t T, int causal) { return causal ? ATTN_CAUSAL_ROWS : T; }
+
+static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
+              (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* Dropout on one row: w(n) = p * keep_scale where kept, else 0, and p negated where dropped. */
+static void attn_drop_row(float *w, float *p, int64_t n, uint64_t key, const struct nn_attn_dropout *drop,
+                          float keep_scale) {
+  for (int64_t s = 0; s < n; s++) {
+    int keep = nn_rng_uniform(drop->seed, drop->stream, drop->step, key + (uint64_t)s) >= drop->p;
+    w[s] = keep ? p[s] * keep_scale : 0.0f;
+    if (!keep) p[s] = -p[s];
+  }
+}
+
+/* Run body(pair, slot) over the B*H pairs, in parallel when attn_threads says so. */
+#define ATTN_FOR_PAIRS(B, H, pair, slot, body)                                      \
+  do {                                                                              \
+    int nt_ = attn_threads((B) * (H)), blas_ = openblas_get_num_threads();           \
+    if (nt_ > 1) openblas_set_num_threads(1);                                       \
+    _Pragma("omp parallel for schedule(static) num_threads(nt_) if (nt_ > 1)")      \
+    for (int64_t pair = 0; pair < (B) * (H); pair++) {                              \
+      int slot = omp_get_thread_num();                                              \
+      body;                                                                         \
+    }                                                                               \
+    if (nt_ > 1) openblas_set_num_threads(blas_);                                   \
+  } while (0)
+
+static void attn_forward_pair(float *out, float *p, float *w, const float *q, const float *k, const float *v,
+                              int64_t b, int64_t h, int64_t T, int64_t S, int64_t H, int64_t D, float scale,
+                              int causal, const struct nn_attn_dropout *drop) {
+  int64_t C = H * D, rb = attn_block_rows(T, causal);
+  const float *qh = q + b * T * C + h * D, *kh = k + b * S * C + h * D, *vh = v + b * S * C + h * D;
+  float *oh = out + b * T * C + h * D, *ph = p + (b * H + h) * T * S;
+  float keep_scale = drop->p > 0.0f ? 1.0f / (1.0f - drop->p) : 1.0f;
+  uint64_t key = (uint64_t)((drop->key0 + b * drop->key_stride) * H * T * S + h * T * S);
+  for (int64_t t0 = 0; t0 < T; t0 += rb) {
+    int64_t t1 = t0 + rb < T ? t0 + rb : T, nr = t1 - t0, s1 = attn_block_keys(t1, T, S, causal);
+    float *pb = ph + t0 * S;
+    sgemm(0, 1, nr, s1, D, scale, qh + t0 * C, C, kh, C, 0.0f, pb, S); /* scores */
+    /* rows t0.. of a causal block see keys s <= t + S - T: T' = T - t0 maps row r to t0 + r */
+    nn_cpu_softmax.forward(pb, pb, NULL, 0, nr, T - t0, S, causal);
+    const float *wb = pb;
+    if (drop->p > 0.0f) {
+      for (int64_t t = t0; t < t1; t++) attn_drop_row(w + t * S, ph + t * S, s1, key + (uint64_t)(t * S), drop, keep_scale);
+      wb = w + t0 * S;
+    }
+    sgemm(0, 0, nr, D, s1, 1.0f, wb, S, vh, C, 0.0f, oh + t0 * C, C);
+  }
+}
+
+static void attn_forward(float *out, float *p, float *work, const float *q, const float *k, const float *v, int64_t B,
+                         int64_t T, int64_t S, int64_t H, int64_t D, float scale, int causal,
+                         const struct nn_attn_dropout *drop) {
+  int64_t slot_size = drop->p > 0.0f ? T * S : 0;
+  ATTN_FOR_PAIRS(B, H, pair, slot,
+                 attn_forward_pair(out, p, work + slot * slot_size, q, k, v, pair / H, pair % H, T, S, H, D, scale,
+                                   causal, drop));
+}
+
+/* dS(n) = P * (dP - rowsum(dP * P)) in place in dp, with dP = dW * keep_scale where kept (p > 0), from
+ * the saved row p (dropped entries negated) */
+static void attn_dscore_row(float *dp, const float *p, int64_t n, float keep_scale) {
+  float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t s = 0; s < n; s++) {
+    float d = p[s] > 0.0f ? dp[s] * keep_scale : 0.0f;
+    dp[s] = d;
+    dot += d * p[s];
+  }
+#pragma omp simd
+  for (int64_t s = 0; s < n; s++) dp[s] = fabsf(p[s]) * (dp[s] - dot);
+}
+
+static void attn_backward_pair(float *dq, float *dk, float *dv, float *w, const float *dout, const float *p,
+                               const float *q, const float *k, const float *v, int64_t b, int64_t h, int64_t T,
+                               int64_t S, int64_t H, int64_t D, float scale, float drop_p, int causal) {
+  int64_t C = H * D, rb = attn_block_rows(T, causal), qo = b * T * C + h * D, ko = b * S * C + h * D;
+  const float *ph = p + (b * H + h) * T * S;
+  float keep_scale = drop_p > 0.0f ? 1.0f / (1.0f - drop_p) : 1.0f;
+  float *dp = w, *wd = w + T * S; /* dW / dS, and the dropped probabilities */
+  for (int64_t t0 = 0; t0 < T; t0 += rb) {
+    int64_t t1 = t0 + rb < T ? t0 + rb : T, nr = t1 - t0, s1 = attn_block_keys(t1, T, S, causal);
+    const float *wb = ph + t0 * S; /* the probabilities used in forward */
+    if (drop_p > 0.0f) {
+      for (int64_t t = t0; t < t1; t++) {
+#pragma omp simd
+        for (int64_t s = 0; s < s1; s++) wd[t * S + s] = ph[t * S + s] > 0.0f ? ph[t * S + s] * keep_scale : 0.0f;
+      }
+      wb = wd + t0 * S;
+    }
+    if (dv) sgemm(1, 0, s1, D, nr, 1.0f, wb, S, dout + qo + t0 * C, C, 1.0f, dv + ko, C);
+    if (!dq && !dk) continue;
+    sgemm(0, 1, nr, s1, D, 1.0f, dout + qo + t0 * C, C, v + ko, C, 0.0f, dp + t0 * S, S); /* dW */
+    for (int64_t t = t0; t < t1; t++) attn_dscore_row(dp + t * S, ph + t * S, s1, keep_scale);
+    if (dq) sgemm(0, 0, nr, D, s1, scale, dp + t0 * S, S, k + ko, C, 1.0f, dq + qo + t0 * C, C);
+    if (dk) sgemm(1, 0, s1, D, nr, scale, dp + t0 * S, S, q + qo + t0 * C, C, 1.0f, dk + ko, C);
+  }
+}
+
+static void attn_backward(float *dq, float *dk, float *dv, float *work, const float *dout, const float *p,
+                          const float *q, const float *k, const float *v, int64_t B, int64_t T, int64_t S, int64_t H,
+                          int64_t D, float scale, int causal, float drop_p) {
+  int64_t slot_size = T * S * (drop_p > 0.0f ? 2 : 1);
+  ATTN_FOR_PAIRS(B, H, pair, slot,
+                 attn_backward_pair(dq, dk, dv, work + slot * slot_size, dout, p, q, k, v, pair / H, pair % H, T, S,
+                                    H, D, scale, drop_p, causal));
+}
+
+const struct nn_k_attn nn_cpu_attn = {.work = attn_work, .forward = attn_forward, .backward = attn_backward};

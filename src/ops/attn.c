@@ -36,7 +36,7 @@ static void attn_backward(struct nn_graph *g, struct nn_node *n) {
   if (!work) return;
   g->be->attn->backward(q->requires_grad ? q->grad : NULL, k->requires_grad ? k->grad : NULL,
                         v->requires_grad ? v->grad : NULL, work, n->out->grad, n->saved[0]->data, q->data, k->data,
-                        v->data, d.B, d.T, d.S, d.H, d.D, 1.0f / sqrtf((float)d.D), drop_p);
+                        v->data, d.B, d.T, d.S, d.H, d.D, 1.0f / sqrtf((float)d.D), (int)n->i[1], drop_p);
 }
 
 struct nn_tensor *nn_attention(struct nn_graph *g, struct nn_tensor *q, struct nn_tensor *k, struct nn_tensor *v,

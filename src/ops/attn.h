@@ -25,7 +25,7 @@ struct nn_k_attn {
    * forward's p and its dropout probability drop_p (0: off) */
   void (*backward)(float *dq, float *dk, float *dv, float *work, const float *dout, const float *p,
                    const float *q, const float *k, const float *v, int64_t B, int64_t T, int64_t S, int64_t H,
-                   int64_t D, float scale, float drop_p);
+                   int64_t D, float scale, int causal, float drop_p);
 };
 
 /* out(B,T,C) = multi-head attention of q(B,T,C) over k, v (B,S,C), C = heads*D, head h on columns
