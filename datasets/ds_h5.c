@@ -107,8 +107,8 @@ static nn_status ds_attr_open(hid_t loc, const char *path, const char *name, hid
 }
 
 static nn_status ds_attr_ints(hid_t loc, const char *path, const char *name, int64_t *v, int64_t n) {
-  hid_t a;
-  int64_t got;
+  hid_t a = H5I_INVALID_HID;
+  int64_t got = 0;
   NN_TRY(ds_attr_open(loc, path, name, &a, &got));
   hid_t t = H5Aget_type(a);
   H5T_class_t cls = H5Tget_class(t);
@@ -140,8 +140,8 @@ void ds_strv_free(char **v, int64_t n) {
 }
 
 nn_status ds_attr_get_strv(hid_t loc, const char *path, const char *name, char ***out, int64_t *nout) {
-  hid_t a;
-  int64_t n;
+  hid_t a = H5I_INVALID_HID;
+  int64_t n = 0;
   *out = NULL;
   *nout = 0;
   NN_TRY(ds_attr_open(loc, path, name, &a, &n));

@@ -8,6 +8,7 @@
 #define DS_FORMAT_NAME "attn_train.dataset"
 #define DS_FORMAT_VERSION 1
 #define DS_PATH_MAX 4096
+#define DS_DIR_MAX 3072 /* a dataset directory path; shard paths append a file name */
 #define DS_MAX_SPLITS 16
 
 /* Dataset names inside a shard, per kind. */

@@ -1,9 +1,11 @@
 #include "blocks.h"
 #include <stdio.h>
+#include <string.h>
 
 void blk_mha_declare(struct blk_mha *a, struct nn_params *P, const char *prefix, int64_t dim, int heads, int bias) {
   char name[NN_NAME_MAX];
   NN_ASSERT(dim % heads == 0, "attention %s: width %lld is not divisible by %d heads", prefix, (long long)dim, heads);
+  memset(a, 0, sizeof *a);
   a->heads = heads;
   a->bias = bias;
   int *idx[4] = {&a->query, &a->key, &a->value, &a->proj};
@@ -18,11 +20,82 @@ struct nn_tensor *blk_linear(struct nn_graph *g, struct nn_params *P, int w, int
   return nn_linear(g, x, nn_pt(P, w), has_bias ? nn_pt(P, w + 1) : NULL);
 }
 
+struct nn_tensor *blk_layernorm(struct nn_graph *g, struct nn_params *P, int w, struct nn_tensor *x) {
+  return nn_layernorm(g, x, nn_pt(P, w), nn_pt(P, w + 1), 1e-5f);
+}
+
+/* Append the new rows of t (1,T,C) to the cache buffer and return a (1,len,C) view of it. */
+static struct nn_tensor *cache_append(struct nn_graph *g, float *buf, int64_t len, struct nn_tensor *t) {
+  int64_t T = t->shape[1], C = t->shape[2];
+  g->be->copy(buf + len * C, t->data, sizeof(float) * (size_t)(T * C));
+  struct nn_tensor *v = nn_new(g, NN_F32, 0, NULL); /* header only: point it at the cache */
+  if (!v) return NULL;
+  nn_tensor_set_shape(v, 3, NN_SHAPE(1, len + T, C));
+  v->data = buf;
+  return v;
+}
+
 struct nn_tensor *blk_mha_forward(const struct blk_mha *a, struct nn_graph *g, struct nn_params *P,
-                                  struct nn_tensor *x, int causal, float attn_dropout) {
+                                  struct nn_tensor *x, int causal, float attn_dropout, struct blk_kv_cache *cache) {
+  int64_t pos0 = cache ? cache->len : 0;
   struct nn_tensor *q = blk_linear(g, P, a->query, a->bias, x);
   struct nn_tensor *k = blk_linear(g, P, a->key, a->bias, x);
   struct nn_tensor *v = blk_linear(g, P, a->value, a->bias, x);
+  if (a->rope_base > 0) {
+    q = nn_rope(g, q, a->heads, pos0, a->rope_base);
+    k = nn_rope(g, k, a->heads, pos0, a->rope_base);
+  }
+  if (cache && k && v) {
+    NN_ASSERT(x->shape[0] == 1 && cache->len + x->shape[1] <= cache->cap, "kv cache: batch %lld, %lld + %lld > %lld",
+              (long long)x->shape[0], (long long)cache->len, (long long)x->shape[1], (long long)cache->cap);
+    k = cache_append(g, cache->k, cache->len, k);
+    v = cache_append(g, cache->v, cache->len, v);
+  }
   struct nn_tensor *y = nn_attention(g, q, k, v, a->heads, causal, attn_dropout);
   return blk_linear(g, P, a->proj, a->bias, y);
+}
+
+void blk_init_normal(struct nn_params *P, int first, int last, float std) {
+  for (int i = first; i < last; i++)
+    if (P->p[i].t.ndim >= 2) {
+      P->p[i].init = NN_INIT_NORMAL;
+      P->p[i].init_a = std;
+    } else if (P->p[i].init == NN_INIT_UNIFORM) {
+      P->p[i].init = NN_INIT_ZEROS; /* linear biases start at zero in minGPT */
+    }
+}
+
+void blk_text_io(struct nn_graph *g, const struct ds_batch *b, int64_t T, struct nn_tensor **inputs,
+                 struct nn_tensor **targets) {
+  int64_t n = b->n;
+  *inputs = nn_new(g, NN_I32, 2, NN_SHAPE(n, T));
+  *targets = nn_new(g, NN_I32, 2, NN_SHAPE(n, T));
+  int32_t *hi = nn_arena_alloc(&g->meta, sizeof(int32_t) * (size_t)(2 * n * T));
+  if (!*inputs || !*targets || !hi) {
+    *inputs = *targets = NULL;
+    return;
+  }
+  int32_t *ht = hi + n * T;
+  for (int64_t i = 0; i < n; i++) {
+    memcpy(hi + i * T, b->tokens + i * (T + 1), sizeof(int32_t) * (size_t)T);
+    memcpy(ht + i * T, b->tokens + i * (T + 1) + 1, sizeof(int32_t) * (size_t)T);
+  }
+  g->be->to_device((*inputs)->i32, hi, sizeof(int32_t) * (size_t)(n * T));
+  g->be->to_device((*targets)->i32, ht, sizeof(int32_t) * (size_t)(n * T));
+}
+
+nn_status blk_kv_cache_init(struct blk_kv_cache *c, const struct nn_backend *be, int64_t cap, int64_t dim) {
+  c->k = be->alloc(sizeof(float) * (size_t)(cap * dim));
+  c->v = be->alloc(sizeof(float) * (size_t)(cap * dim));
+  c->len = 0;
+  c->cap = cap;
+  c->dim = dim;
+  if (!c->k || !c->v) return nn_fail(NN_ERR_OOM, "out of memory for a %lld x %lld key/value cache", (long long)cap, (long long)dim);
+  return NN_OK;
+}
+
+void blk_kv_cache_free(struct blk_kv_cache *c, const struct nn_backend *be) {
+  be->free(c->k);
+  be->free(c->v);
+  c->k = c->v = NULL;
 }

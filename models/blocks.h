@@ -1,20 +1,40 @@
 /* blocks: layers shared by the model families (no copy-paste between models). */
 #ifndef BLOCKS_H
 #define BLOCKS_H
+#include "ds.h"
 #include "nn.h"
 
 /* Multi-head self-attention: query/key/value/projection linears around nn_attention. */
 struct blk_mha {
-  int query, key, value, proj; /* weight indices (bias, if any, follows each weight) */
+  int query, key, value, proj; /* weight indices (a bias, if any, follows each weight) */
   int bias, heads;
+  float rope_base;             /* > 0: rotary embeddings on queries and keys */
+};
+
+/* Key/value cache of one attention layer for incremental decoding (batch 1). */
+struct blk_kv_cache {
+  float *k, *v;   /* (cap, C) each, backend memory */
+  int64_t len, cap, dim;
 };
 
 /* Declare prefix.{query,key,value,proj} linears of dim x dim. */
 void blk_mha_declare(struct blk_mha *a, struct nn_params *P, const char *prefix, int64_t dim, int heads, int bias);
-/* out(B,T,C) = proj(attention(query(x), key(x), value(x))), causal or not, dropout on the probabilities. */
+/* out(B,T,C) = proj(attention(query(x), key(x), value(x))), causal or not, dropout on the probabilities;
+ * with a cache (batch 1): x holds the new positions only, keys/values are appended and attended to. */
 struct nn_tensor *blk_mha_forward(const struct blk_mha *a, struct nn_graph *g, struct nn_params *P,
-                                  struct nn_tensor *x, int causal, float attn_dropout);
+                                  struct nn_tensor *x, int causal, float attn_dropout, struct blk_kv_cache *cache);
 /* y = x @ W^T + b for the linear whose weight has index w (bias = the next parameter if has_bias). */
 struct nn_tensor *blk_linear(struct nn_graph *g, struct nn_params *P, int w, int has_bias, struct nn_tensor *x);
+/* LayerNorm (eps 1e-5) with the weight at index w and the bias after it. */
+struct nn_tensor *blk_layernorm(struct nn_graph *g, struct nn_params *P, int w, struct nn_tensor *x);
+/* Re-initialise parameters [first, last) the minGPT way: matrices normal(0, std), vectors keep their rule. */
+void blk_init_normal(struct nn_params *P, int first, int last, float std);
+/* Split text windows b->tokens (n, T+1) into device inputs (n,T) = [:, :T] and targets (n,T) = [:, 1:]. */
+void blk_text_io(struct nn_graph *g, const struct ds_batch *b, int64_t T, struct nn_tensor **inputs,
+                 struct nn_tensor **targets);
+/* Allocate (cap, dim) key/value buffers on the backend; NN_ERR_OOM on failure. */
+nn_status blk_kv_cache_init(struct blk_kv_cache *c, const struct nn_backend *be, int64_t cap, int64_t dim);
+/* Free the buffers. */
+void blk_kv_cache_free(struct blk_kv_cache *c, const struct nn_backend *be);
 
 #endif

@@ -64,7 +64,7 @@ static nn_status cnn_build(void **self, const struct cfg *c, const struct ds_met
 static struct nn_tensor *spatial_attention(struct cnn *n, struct nn_graph *g, struct nn_params *P, struct nn_tensor *x) {
   int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   struct nn_tensor *t = nn_reshape(g, nn_permute(g, x, (const int[]){0, 2, 3, 1}), 3, NN_SHAPE(B, H * W, C));
-  t = nn_add(g, t, blk_mha_forward(&n->mha, g, P, t, 0, 0.0f));
+  t = nn_add(g, t, blk_mha_forward(&n->mha, g, P, t, 0, 0.0f, NULL));
   return nn_permute(g, nn_reshape(g, t, 4, NN_SHAPE(B, H, W, C)), (const int[]){0, 3, 1, 2});
 }
 
@@ -81,7 +81,7 @@ static nn_status cnn_forward(void *self, struct nn_graph *g, struct nn_params *P
   x = nn_reshape(g, x, 2, NN_SHAPE(B, n->flat));
   x = nn_dropout(g, nn_relu(g, blk_linear(g, P, n->fc1, 1, x)), n->dropout);
   if (n->attn == CNN_ATTN_SEED) {
-    x = blk_mha_forward(&n->mha, g, P, nn_reshape(g, x, 3, NN_SHAPE(B, 1, 1024)), 0, 0.0f);
+    x = blk_mha_forward(&n->mha, g, P, nn_reshape(g, x, 3, NN_SHAPE(B, 1, 1024)), 0, 0.0f, NULL);
     x = nn_reshape(g, x, 2, NN_SHAPE(B, 1024));
   }
   struct nn_tensor *logits = blk_linear(g, P, n->fc2, 1, x);

@@ -6,6 +6,8 @@
 #include "ds.h"
 #include "nn.h"
 
+struct blk_kv_cache;
+
 /* What one forward pass gives the trainer. */
 struct model_out {
   struct nn_tensor *loss;   /* scalar mean loss over the counted items of this rank's batch */
@@ -24,6 +26,12 @@ struct model_def {
   /* forward pass of batch b (host memory) on graph g */
   nn_status (*forward)(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
                        struct model_out *out);
+  /* language models: logits(1,T,V) of new tokens idx(1,T) using and extending one key/value
+   * cache per layer (NULL for models that do not generate) */
+  nn_status (*decode)(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
+                      struct blk_kv_cache *caches, struct nn_tensor **logits);
+  /* language models: layers (caches), width of a cache row, longest context */
+  void (*shape)(void *self, int64_t *layers, int64_t *dim, int64_t *context);
   void (*destroy)(void *self);
 };
 

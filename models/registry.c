@@ -2,9 +2,10 @@
 #include <string.h>
 #include "model.h"
 
-extern const struct model_def model_cnn;
+extern const struct model_def model_cnn, model_gpt, model_gpt_small, model_transformer, model_transformer_small;
 
-static const struct model_def *const models[] = {&model_cnn};
+static const struct model_def *const models[] = {&model_cnn, &model_gpt, &model_gpt_small, &model_transformer,
+                                                 &model_transformer_small};
 #define NMODELS (sizeof models / sizeof models[0])
 
 const struct model_def *model_find(const char *name) {

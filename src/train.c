@@ -267,6 +267,7 @@ static nn_status train_setup(struct trainer *T) {
   if (!c->data[0]) return nn_fail(NN_ERR_ARG, "no dataset given: use --data DIR (attn_data convert ... --out DIR)");
   int threads = c->threads > 0 ? (int)c->threads : comm_default_threads(cm);
   nn_cpu_backend.set_threads(threads);
+  cm->timeout_s = c->comm_timeout;
   char data[CFG_STR];
   expand_path(data, sizeof data, c->data, cm);
   NN_TRY(ds_open(&T->train, data, "train"));

@@ -43,10 +43,8 @@ static void conv_plane(float *cols, float *x, const struct nn_conv_geom *d, int6
     conv_valid(d->pad, kh, d->stride, d->h, d->ho, &lo, &hi);
     for (int64_t kw = 0; kw < d->kw; kw++) {
       float *col = cols + ((c * d->kh + kh) * d->kw + kw) * ld + i * P;
-      if (!back) {
-        memset(col, 0, sizeof(float) * (size_t)(lo * d->wo));
-        memset(col + hi * d->wo, 0, sizeof(float) * (size_t)((d->ho - hi) * d->wo));
-      }
+      if (!back && lo > 0) memset(col, 0, sizeof(float) * (size_t)(lo * d->wo));
+      if (!back && hi < d->ho) memset(col + hi * d->wo, 0, sizeof(float) * (size_t)((d->ho - hi) * d->wo));
       for (int64_t oh = lo; oh < hi; oh++)
         conv_row(col + oh * d->wo, x + (oh * d->stride - d->pad + kh) * d->w, kw, d, back);
     }

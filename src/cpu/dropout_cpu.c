@@ -1,4 +1,35 @@
-/* CPU kernels of the dropout ops. */
+/* CPU kernels of the dropout op. */
 #include "../ops/dropout.h"
 
-const struct nn_k_dropout nn_cpu_dropout = {0};
+#define DROP_CHUNK 2048 /* elements per parallel work item */
+
+/* y(n) = x(n) * mask * scale with mask(n) drawn per element from its sample key */
+static void drop_forward(float *y, uint8_t *mask, const float *x, int64_t n, int64_t per, float p, uint64_t seed,
+                         uint32_t stream, uint64_t step, int64_t base, int64_t stride) {
+  float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  int64_t nc = (n + DROP_CHUNK - 1) / DROP_CHUNK;
+#pragma omp parallel for schedule(static) if (n > 4096)
+  for (int64_t c = 0; c < nc; c++) {
+    int64_t i0 = c * DROP_CHUNK, i1 = i0 + DROP_CHUNK < n ? i0 + DROP_CHUNK : n;
+    int64_t b = i0 / per, e = i0 % per; /* example and position within it of element i */
+    uint64_t key0 = (uint64_t)(base + b * stride) * (uint64_t)per;
+    for (int64_t i = i0; i < i1; i++) {
+      uint8_t keep = (uint8_t)nn_dropout_keep(seed, stream, step, key0 + (uint64_t)e, p);
+      mask[i] = keep;
+      y[i] = keep ? x[i] * scale : 0.0f;
+      if (++e == per) {
+        e = 0;
+        b++;
+        key0 = (uint64_t)(base + b * stride) * (uint64_t)per;
+      }
+    }
+  }
+}
+
+/* dx(n) += dy(n) * mask(n) * scale */
+static void drop_backward(float *dx, const float *dy, const uint8_t *mask, int64_t n, float scale) {
+#pragma omp parallel for schedule(static) if (n > 32768)
+  for (int64_t i = 0; i < n; i++) dx[i] += mask[i] ? dy[i] * scale : 0.0f;
+}
+
+const struct nn_k_dropout nn_cpu_dropout = {.forward = drop_forward, .backward = drop_backward};

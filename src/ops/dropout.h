@@ -1,11 +1,28 @@
-/* dropout ops: builders (forward + tape node) and the kernel table they call. */
+/* dropout op: zero elements with probability p in training, scale the rest by 1/(1-p); the mask is
+ * addressed by (seed, stream, step, key) with the key derived from the global sample index, so it
+ * is reproducible, resumable and the same for any split of a batch over ranks. */
 #ifndef NN_OPS_DROPOUT_H
 #define NN_OPS_DROPOUT_H
 #include "../nn_graph.h"
+#include "../nn_rng.h"
 
 /* Kernels of this family; every backend provides one instance (nn_cpu_dropout, ...). */
 struct nn_k_dropout {
-  int placeholder_; /* TODO: replace with the kernels of this family */
+  /* y(n) = x(n) * mask * scale, mask(n) (bytes, 1 kept) = nn_dropout_keep(seed, stream, step,
+   * (base + (i / per) * stride) * per + i % per, p) for element i, scale = 1/(1-p) */
+  void (*forward)(float *y, uint8_t *mask, const float *x, int64_t n, int64_t per, float p, uint64_t seed,
+                  uint32_t stream, uint64_t step, int64_t base, int64_t stride);
+  /* dx(n) += dy(n) * mask(n) * scale */
+  void (*backward)(float *dx, const float *dy, const uint8_t *mask, int64_t n, float scale);
 };
+
+/* 1 when the element at key survives dropout with probability p (shared with the fused attention). */
+static inline int nn_dropout_keep(uint64_t seed, uint32_t stream, uint64_t step, uint64_t key, float p) {
+  return nn_rng_uniform(seed, stream, step, key) >= p;
+}
+
+/* out(x's shape) = x with elements zeroed with probability p and the rest scaled by 1/(1-p), dim 0
+ * the batch; returns x itself (no node) when !g->training or p == 0. */
+struct nn_tensor *nn_dropout(struct nn_graph *g, struct nn_tensor *x, float p);
 
 #endif

@@ -1,0 +1,147 @@
+/* gpt: minGPT as the chapter ports it (§9.4): token + learned position embeddings, dropout;
+ * n pre-norm blocks of causal multi-head self-attention (query/key/value/proj linears,
+ * dropout on the probabilities and after proj) and a 4x MLP with GELU; final layernorm; head
+ * without bias. Weights ~ normal(0, 0.02), biases 0; AdamW decays only linear weights. */
+#include <stdlib.h>
+#include <string.h>
+#include "blocks.h"
+#include "model.h"
+
+struct gpt_layer {
+  int ln1, ln2, fc, proj;
+  struct blk_mha attn;
+};
+
+struct gpt {
+  int tok, pos, ln_f, head;
+  struct gpt_layer *layer;
+  int64_t vocab, n_embd, n_layer, n_head, block;
+  float dropout;
+};
+
+/* minGPT hyperparameters shared by both presets */
+static void gpt_common(struct cfg *c) {
+  if (!cfg_given(c, "lr")) c->lr = 3e-4;
+  if (!cfg_given(c, "optimizer")) strcpy(c->optimizer, "adamw");
+  if (!cfg_given(c, "weight_decay")) c->weight_decay = 0.1;
+  if (!cfg_given(c, "beta2")) c->beta2 = 0.95;
+  if (!cfg_given(c, "clip")) c->clip = 0.5;
+  if (!cfg_given(c, "dropout")) c->dropout = 0.1;
+  if (!cfg_given(c, "schedule")) strcpy(c->schedule, "const");
+  if (!cfg_given(c, "epochs") && !cfg_given(c, "steps")) c->steps = 2000;
+}
+
+static void gpt_preset(struct cfg *c) {
+  gpt_common(c);
+  if (!c->n_embd) c->n_embd = 512;
+  if (!c->n_head) c->n_head = 8;
+  if (!c->n_layer) c->n_layer = 8;
+  if (!c->block) c->block = 128;
+  if (!cfg_given(c, "batch")) c->batch = 64;
+}
+
+static void gpt_small_preset(struct cfg *c) {
+  gpt_common(c);
+  if (!c->n_embd) c->n_embd = 128;
+  if (!c->n_head) c->n_head = 4;
+  if (!c->n_layer) c->n_layer = 4;
+  if (!c->block) c->block = 128;
+  if (!cfg_given(c, "batch")) c->batch = 32;
+}
+
+static nn_status gpt_build(void **self, const struct cfg *c, const struct ds_meta *m, struct nn_params *P) {
+  if (c->n_embd % c->n_head != 0)
+    return nn_fail(NN_ERR_ARG, "--n-embd %lld is not divisible by --n-head %lld", (long long)c->n_embd, (long long)c->n_head);
+  struct gpt *n = calloc(1, sizeof *n);
+  if (!n || !(n->layer = calloc((size_t)c->n_layer, sizeof *n->layer))) {
+    free(n);
+    return nn_fail(NN_ERR_OOM, "out of memory");
+  }
+  n->vocab = m->vocab_size;
+  n->n_embd = c->n_embd;
+  n->n_layer = c->n_layer;
+  n->n_head = c->n_head;
+  n->block = c->block;
+  n->dropout = (float)c->dropout;
+  int64_t C = n->n_embd;
+  n->tok = nn_declare_embedding(P, "tok_emb", n->vocab, C);
+  n->pos = nn_param_declare(P, "pos_emb", 3, NN_SHAPE(1, n->block, C), NN_INIT_ZEROS, 0, 0);
+  char pre[NN_NAME_MAX];
+  for (int64_t l = 0; l < n->n_layer; l++) {
+    struct gpt_layer *L = &n->layer[l];
+    snprintf(pre, sizeof pre, "blocks.%lld.ln1", (long long)l);
+    L->ln1 = nn_declare_layernorm(P, pre, C);
+    snprintf(pre, sizeof pre, "blocks.%lld.ln2", (long long)l);
+    L->ln2 = nn_declare_layernorm(P, pre, C);
+    snprintf(pre, sizeof pre, "blocks.%lld.attn", (long long)l);
+    blk_mha_declare(&L->attn, P, pre, C, (int)n->n_head, 1);
+    snprintf(pre, sizeof pre, "blocks.%lld.mlp.0", (long long)l);
+    L->fc = nn_declare_linear(P, pre, C, 4 * C, 1);
+    snprintf(pre, sizeof pre, "blocks.%lld.mlp.2", (long long)l);
+    L->proj = nn_declare_linear(P, pre, 4 * C, C, 1);
+  }
+  n->ln_f = nn_declare_layernorm(P, "ln_f", C);
+  n->head = nn_declare_linear(P, "head", C, n->vocab, 0);
+  blk_init_normal(P, n->tok, P->n, 0.02f);
+  P->p[n->pos].init = NN_INIT_ZEROS; /* position embeddings start at zero, as in minGPT */
+  *self = n;
+  return NN_OK;
+}
+
+/* logits(B,T,V) of token ids idx(B,T); caches (one per layer) for incremental decoding or NULL */
+static struct nn_tensor *gpt_logits(struct gpt *n, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
+                                    struct blk_kv_cache *caches) {
+  int64_t T = idx->shape[1], pos0 = caches ? caches[0].len : 0;
+  struct nn_tensor *pos = nn_narrow(g, nn_pt(P, n->pos), 1, pos0, T);
+  struct nn_tensor *x = nn_dropout(g, nn_add(g, nn_embedding(g, idx, nn_pt(P, n->tok)), pos), n->dropout);
+  for (int64_t l = 0; l < n->n_layer; l++) {
+    struct gpt_layer *L = &n->layer[l];
+    struct nn_tensor *a = blk_mha_forward(&L->attn, g, P, blk_layernorm(g, P, L->ln1, x), 1, n->dropout,
+                                          caches ? &caches[l] : NULL);
+    x = nn_add(g, x, nn_dropout(g, a, n->dropout));
+    struct nn_tensor *h = nn_gelu_erf(g, blk_linear(g, P, L->fc, 1, blk_layernorm(g, P, L->ln2, x)));
+    x = nn_add(g, x, nn_dropout(g, blk_linear(g, P, L->proj, 1, h), n->dropout));
+  }
+  return blk_linear(g, P, n->head, 0, blk_layernorm(g, P, n->ln_f, x));
+}
+
+static nn_status gpt_forward(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
+                             struct model_out *out) {
+  struct gpt *n = self;
+  struct nn_tensor *idx, *tgt;
+  blk_text_io(g, b, n->block, &idx, &tgt);
+  if (!idx) return g->status;
+  struct nn_tensor *logits = gpt_logits(n, g, P, idx, NULL);
+  out->loss = nn_cross_entropy(g, logits, tgt, -100);
+  out->logits = NULL;
+  out->count = b->n * n->block;
+  return g->status;
+}
+
+static nn_status gpt_decode(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
+                            struct blk_kv_cache *caches, struct nn_tensor **logits) {
+  *logits = gpt_logits(self, g, P, idx, caches);
+  if (*logits)
+    for (int64_t l = 0; l < ((struct gpt *)self)->n_layer; l++) caches[l].len += idx->shape[1];
+  return g->status;
+}
+
+static void gpt_shape(void *self, int64_t *layers, int64_t *dim, int64_t *context) {
+  struct gpt *n = self;
+  *layers = n->n_layer;
+  *dim = n->n_embd;
+  *context = n->block;
+}
+
+static void gpt_destroy(void *self) {
+  struct gpt *n = self;
+  free(n->layer);
+  free(n);
+}
+
+#define GPT_DEF(NAME, PRESET, SUMMARY)                                                        \
+  {.name = NAME, .summary = SUMMARY, .data_kind = DS_TEXT, .preset = PRESET, .build = gpt_build, \
+   .forward = gpt_forward, .decode = gpt_decode, .shape = gpt_shape, .destroy = gpt_destroy}
+
+const struct model_def model_gpt = GPT_DEF("gpt", gpt_preset, "minGPT character model: n_embd 512, 8 heads, 8 layers, block 128, batch 64 (chapter values)");
+const struct model_def model_gpt_small = GPT_DEF("gpt-small", gpt_small_preset, "minGPT, small: n_embd 128, 4 heads, 4 layers, block 128, batch 32");

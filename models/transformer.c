@@ -1,0 +1,153 @@
+/* transformer: the chapter's character Transformer (§9.5): an "adaptive" embedding (vocab ->
+ * 4*hidden, then a linear projection to hidden), pre-norm layers of causal multi-head attention
+ * with rotary position embeddings (base 10000) on queries and keys and no bias on the four
+ * projections, a SwiGLU feed-forward w3(silu(w1 x) * w2 x), dropout, final layernorm and an
+ * output linear. Adam, linear warm-up then cosine decay, clipping at norm 5. */
+#include <stdlib.h>
+#include <string.h>
+#include "blocks.h"
+#include "model.h"
+
+struct tf_layer {
+  int ln1, ln2, w1, w2, w3;
+  struct blk_mha attn;
+};
+
+struct tf {
+  int emb, emb_proj, ln_f, out;
+  struct tf_layer *layer;
+  int64_t vocab, hidden, n_layer, n_head, ffn, block;
+  float dropout;
+};
+
+static void tf_common(struct cfg *c) {
+  if (!cfg_given(c, "lr")) c->lr = 1e-4;
+  if (!cfg_given(c, "optimizer")) strcpy(c->optimizer, "adam");
+  if (!cfg_given(c, "weight_decay")) c->weight_decay = 0;
+  if (!cfg_given(c, "clip")) c->clip = 5;
+  if (!cfg_given(c, "dropout")) c->dropout = 0.1;
+  if (!cfg_given(c, "schedule")) strcpy(c->schedule, "cosine");
+}
+
+static void tf_preset(struct cfg *c) {
+  tf_common(c);
+  if (!c->hidden) c->hidden = 512;
+  if (!c->n_head) c->n_head = 8;
+  if (!c->n_layer) c->n_layer = 12;
+  if (!c->ffn) c->ffn = 2048;
+  if (!c->block) c->block = 256;
+  if (!cfg_given(c, "batch")) c->batch = 32;
+  if (!cfg_given(c, "warmup")) c->warmup = 4000;
+  if (!cfg_given(c, "epochs") && !cfg_given(c, "steps")) c->steps = 20000;
+}
+
+static void tf_small_preset(struct cfg *c) {
+  tf_common(c);
+  if (!c->hidden) c->hidden = 128;
+  if (!c->n_head) c->n_head = 4;
+  if (!c->n_layer) c->n_layer = 4;
+  if (!c->ffn) c->ffn = 512;
+  if (!c->block) c->block = 128;
+  if (!cfg_given(c, "batch")) c->batch = 16;
+  if (!cfg_given(c, "lr")) c->lr = 1e-3;
+  if (!cfg_given(c, "warmup")) c->warmup = 200;
+  if (!cfg_given(c, "epochs") && !cfg_given(c, "steps")) c->steps = 2000;
+}
+
+static nn_status tf_build(void **self, const struct cfg *c, const struct ds_meta *m, struct nn_params *P) {
+  if (c->hidden % c->n_head != 0 || (c->hidden / c->n_head) % 2 != 0)
+    return nn_fail(NN_ERR_ARG, "--hidden %lld must split into --n-head %lld heads of an even width (rotary embeddings)",
+                   (long long)c->hidden, (long long)c->n_head);
+  struct tf *n = calloc(1, sizeof *n);
+  if (!n || !(n->layer = calloc((size_t)c->n_layer, sizeof *n->layer))) {
+    free(n);
+    return nn_fail(NN_ERR_OOM, "out of memory");
+  }
+  n->vocab = m->vocab_size;
+  n->hidden = c->hidden;
+  n->n_layer = c->n_layer;
+  n->n_head = c->n_head;
+  n->ffn = c->ffn;
+  n->block = c->block;
+  n->dropout = (float)c->dropout;
+  int64_t H = n->hidden;
+  n->emb = nn_declare_embedding(P, "embed.emb", n->vocab, 4 * H);
+  n->emb_proj = nn_declare_linear(P, "embed.proj", 4 * H, H, 0);
+  char pre[NN_NAME_MAX];
+  for (int64_t l = 0; l < n->n_layer; l++) {
+    struct tf_layer *L = &n->layer[l];
+    snprintf(pre, sizeof pre, "layers.%lld.ln1", (long long)l);
+    L->ln1 = nn_declare_layernorm(P, pre, H);
+    snprintf(pre, sizeof pre, "layers.%lld.attn", (long long)l);
+    blk_mha_declare(&L->attn, P, pre, H, (int)n->n_head, 0);
+    L->attn.rope_base = 10000.0f;
+    snprintf(pre, sizeof pre, "layers.%lld.ln2", (long long)l);
+    L->ln2 = nn_declare_layernorm(P, pre, H);
+    snprintf(pre, sizeof pre, "layers.%lld.ffn.w1", (long long)l);
+    L->w1 = nn_declare_linear(P, pre, H, n->ffn, 0);
+    snprintf(pre, sizeof pre, "layers.%lld.ffn.w2", (long long)l);
+    L->w2 = nn_declare_linear(P, pre, H, n->ffn, 0);
+    snprintf(pre, sizeof pre, "layers.%lld.ffn.w3", (long long)l);
+    L->w3 = nn_declare_linear(P, pre, n->ffn, H, 0);
+  }
+  n->ln_f = nn_declare_layernorm(P, "ln_f", H);
+  n->out = nn_declare_linear(P, "out", H, n->vocab, 1);
+  *self = n;
+  return NN_OK;
+}
+
+static struct nn_tensor *tf_logits(struct tf *n, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
+                                   struct blk_kv_cache *caches) {
+  struct nn_tensor *x = blk_linear(g, P, n->emb_proj, 0, nn_embedding(g, idx, nn_pt(P, n->emb)));
+  x = nn_dropout(g, x, n->dropout);
+  for (int64_t l = 0; l < n->n_layer; l++) {
+    struct tf_layer *L = &n->layer[l];
+    struct nn_tensor *a = blk_mha_forward(&L->attn, g, P, blk_layernorm(g, P, L->ln1, x), 1, n->dropout,
+                                          caches ? &caches[l] : NULL);
+    x = nn_add(g, x, nn_dropout(g, a, n->dropout));
+    struct nn_tensor *h = blk_layernorm(g, P, L->ln2, x);
+    struct nn_tensor *f = nn_mul(g, nn_silu(g, blk_linear(g, P, L->w1, 0, h)), blk_linear(g, P, L->w2, 0, h));
+    x = nn_add(g, x, nn_dropout(g, blk_linear(g, P, L->w3, 0, f), n->dropout));
+  }
+  return blk_linear(g, P, n->out, 1, blk_layernorm(g, P, n->ln_f, x));
+}
+
+static nn_status tf_forward(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
+                            struct model_out *out) {
+  struct tf *n = self;
+  struct nn_tensor *idx, *tgt;
+  blk_text_io(g, b, n->block, &idx, &tgt);
+  if (!idx) return g->status;
+  out->loss = nn_cross_entropy(g, tf_logits(n, g, P, idx, NULL), tgt, -100);
+  out->logits = NULL;
+  out->count = b->n * n->block;
+  return g->status;
+}
+
+static nn_status tf_decode(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
+                           struct blk_kv_cache *caches, struct nn_tensor **logits) {
+  *logits = tf_logits(self, g, P, idx, caches);
+  if (*logits)
+    for (int64_t l = 0; l < ((struct tf *)self)->n_layer; l++) caches[l].len += idx->shape[1];
+  return g->status;
+}
+
+static void tf_shape(void *self, int64_t *layers, int64_t *dim, int64_t *context) {
+  struct tf *n = self;
+  *layers = n->n_layer;
+  *dim = n->hidden;
+  *context = n->block;
+}
+
+static void tf_destroy(void *self) {
+  struct tf *n = self;
+  free(n->layer);
+  free(n);
+}
+
+#define TF_DEF(NAME, PRESET, SUMMARY)                                                          \
+  {.name = NAME, .summary = SUMMARY, .data_kind = DS_TEXT, .preset = PRESET, .build = tf_build, \
+   .forward = tf_forward, .decode = tf_decode, .shape = tf_shape, .destroy = tf_destroy}
+
+const struct model_def model_transformer = TF_DEF("transformer", tf_preset, "character Transformer (RoPE, SwiGLU, pre-norm): hidden 512, 8 heads, 12 layers, ffn 2048, sequence 256, batch 32, warm-up 4000");
+const struct model_def model_transformer_small = TF_DEF("transformer-small", tf_small_preset, "character Transformer for CPU runs: hidden 128, 4 heads, 4 layers, ffn 512, sequence 128, batch 16");
