@@ -29,8 +29,9 @@ struct trainer {
   FILE *metrics;
   int64_t step, epoch, total_steps, steps_per_epoch;
   double t_start;
+  int64_t block; /* text window length - 1 (0 for images) */
   uint8_t *eval_pixels;
-  int32_t *eval_labels;
+  int32_t *eval_labels, *eval_tokens;
   int64_t *eval_idx;
 };
 
@@ -128,40 +129,60 @@ static void log_json(struct trainer *T, const char *fmt, ...) {
   fflush(T->metrics);
 }
 
-/* Loss and accuracy on the whole test split, each rank taking examples rank, rank+N, ... */
+/* Fill batch b with evaluation examples idx[0..n): images, or text windows of block+1 tokens. */
+static nn_status eval_batch(struct trainer *T, const int64_t *idx, int64_t n, struct ds_batch *b) {
+  *b = (struct ds_batch){.n = n, .pixels = T->eval_pixels, .labels = T->eval_labels, .tokens = T->eval_tokens,
+                         .indices = T->eval_idx};
+  if (T->def->data_kind == DS_IMAGE) return ds_read_images(T->test, idx, n, b->pixels, b->labels);
+  int64_t W = T->block + 1;
+  for (int64_t i = 0; i < n; i++) NN_TRY(ds_read_tokens(T->test, idx[i] * W, W, b->tokens + i * W));
+  return NN_OK;
+}
+
+/* Loss (and accuracy for classifiers) on the evaluation split, each rank taking examples
+ * rank, rank+N, ... (text: consecutive windows of block+1 tokens). */
 static nn_status evaluate(struct trainer *T) {
   if (!T->test) return NN_OK;
-  const struct ds_meta *m = ds_get_meta(T->test);
   struct comm *cm = T->comm;
   struct nn_graph *g = &T->g;
-  int64_t B = T->cfg->batch, per = m->c * m->h * m->w, limit = m->count;
+  int64_t B = T->cfg->batch, limit = ds_num_samples(T->test, T->block);
   if (T->cfg->eval_batches > 0 && T->cfg->eval_batches * B * cm->size < limit) limit = T->cfg->eval_batches * B * cm->size;
-  double acc[3] = {0, 0, 0}; /* loss sum, examples, correct */
+  double acc[3] = {0, 0, 0}; /* loss sum, items, correct */
   g->training = 0;
   g->grad_enabled = 0;
-  for (int64_t first = cm->rank; first < limit; first += B * cm->size) {
+  nn_status st = NN_OK;
+  for (int64_t first = cm->rank; st == NN_OK && first < limit; first += B * cm->size) {
     int64_t n = 0;
     for (int64_t i = first; i < limit && n < B; i += cm->size) T->eval_idx[n++] = i;
-    NN_TRY(ds_read_images(T->test, T->eval_idx, n, T->eval_pixels, T->eval_labels));
-    struct ds_batch b = {.n = n, .pixels = T->eval_pixels, .labels = T->eval_labels, .indices = T->eval_idx};
+    struct ds_batch b;
+    st = eval_batch(T, T->eval_idx, n, &b);
     nn_graph_reset(g);
     struct model_out out = {0};
-    NN_TRY(T->def->forward(T->model, g, &T->P, &b, &out));
+    if (st == NN_OK) st = T->def->forward(T->model, g, &T->P, &b, &out);
+    if (st != NN_OK) break;
     acc[0] += scalar(g, out.loss) * (double)out.count;
     acc[1] += (double)out.count;
     if (out.logits) acc[2] += (double)count_correct(g, out.logits, b.labels);
   }
-  (void)per;
   g->training = 1;
   g->grad_enabled = 1;
+  NN_TRY(st);
   NN_TRY(comm_allreduce_double(cm, acc, 3));
   double loss = acc[0] / (acc[1] > 0 ? acc[1] : 1), accuracy = acc[2] / (acc[1] > 0 ? acc[1] : 1);
   if (cm->rank == 0) {
-    printf("eval  step %lld | epoch %lld | test loss %.4f | test accuracy %.4f (%lld examples)\n",
-           (long long)T->step, (long long)T->epoch, loss, accuracy, (long long)acc[1]);
+    const char *split = ds_get_meta(T->test)->split;
+    if (T->def->data_kind == DS_IMAGE) {
+      printf("eval  step %lld | epoch %lld | %s loss %.4f | %s accuracy %.4f (%lld examples)\n", (long long)T->step,
+             (long long)T->epoch, split, loss, split, accuracy, (long long)acc[1]);
+      log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"test\", \"loss\": %.6f, \"accuracy\": %.6f, \"examples\": %lld}",
+               (long long)T->step, (long long)T->epoch, loss, accuracy, (long long)acc[1]);
+    } else {
+      printf("eval  step %lld | epoch %lld | %s loss %.4f (%lld tokens)\n", (long long)T->step, (long long)T->epoch,
+             split, loss, (long long)acc[1]);
+      log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"test\", \"loss\": %.6f, \"tokens\": %lld}",
+               (long long)T->step, (long long)T->epoch, loss, (long long)acc[1]);
+    }
     fflush(stdout);
-    log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"test\", \"loss\": %.6f, \"accuracy\": %.6f, \"examples\": %lld}",
-             (long long)T->step, (long long)T->epoch, loss, accuracy, (long long)acc[1]);
   }
   return NN_OK;
 }
@@ -236,8 +257,11 @@ static nn_status train_loop(struct trainer *T) {
     steps_since++;
     if (cm->rank == 0) {
       double t = now_s();
-      log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"train\", \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, \"accuracy\": %.6f, \"time\": %.3f}",
-               (long long)T->step, (long long)T->epoch, loss, lr, norm, stats[2] / (stats[1] > 0 ? stats[1] : 1), t - T->t_start);
+      char acc[48] = "";
+      if (T->def->data_kind == DS_IMAGE)
+        snprintf(acc, sizeof acc, ", \"accuracy\": %.6f", stats[2] / (stats[1] > 0 ? stats[1] : 1));
+      log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"train\", \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g%s, \"time\": %.3f}",
+               (long long)T->step, (long long)T->epoch, loss, lr, norm, acc, t - T->t_start);
       if ((T->step + 1) % c->log_every == 0 || T->step + 1 == T->total_steps) {
         double rate = (double)ex_since / (t - t_last), per_step = (t - t0) / (double)(T->step + 1);
         char eta[32];
@@ -273,29 +297,36 @@ static nn_status train_setup(struct trainer *T) {
   NN_TRY(ds_open(&T->train, data, "train"));
   const struct ds_meta *m = ds_get_meta(T->train);
   if (m->kind != T->def->data_kind) return nn_fail(NN_ERR_ARG, "--data %s: model %s needs another kind of dataset", data, c->model);
-  if (ds_open(&T->test, data, "test") != NN_OK) {
+  /* evaluation split: "test", else "val" */
+  if (ds_open(&T->test, data, "test") != NN_OK && ds_open(&T->test, data, "val") != NN_OK) {
     T->test = NULL;
-    if (cm->rank == 0) printf("note: %s has no readable test split (%s); no evaluation\n", data, nn_errmsg());
+    if (cm->rank == 0) printf("note: %s has no test or val split; no evaluation\n", data);
   }
   /* model and parameters: declared, allocated, initialised (broadcast from rank 0 later) */
   NN_TRY(T->def->build(&T->model, c, m, &T->P));
   NN_TRY(nn_params_alloc(&T->P, &nn_cpu_backend));
   nn_params_reset(&T->P, (uint64_t)c->seed);
   /* data */
-  ds_sampler_init(&T->sampler, m->count, cm->rank, cm->size, (uint64_t)c->seed, 1, (int)c->drop_last);
+  T->block = T->def->data_kind == DS_TEXT ? c->block : 0;
+  int64_t nsamples = ds_num_samples(T->train, T->block);
+  if (nsamples < 1) return nn_fail(NN_ERR_ARG, "--data %s: the training split holds no window of %lld tokens", data, (long long)(T->block + 1));
+  ds_sampler_init(&T->sampler, nsamples, cm->rank, cm->size, (uint64_t)c->seed, 1, (int)c->drop_last);
   int64_t per_rank = T->sampler.per_rank;
   T->steps_per_epoch = (c->drop_last ? per_rank / c->batch : (per_rank + c->batch - 1) / c->batch) / c->accum;
   if (T->steps_per_epoch < 1 && c->steps == 0)
     return nn_fail(NN_ERR_ARG, "--batch %lld x --accum %lld x %d ranks is larger than the %lld training examples",
-                   (long long)c->batch, (long long)c->accum, cm->size, (long long)m->count);
+                   (long long)c->batch, (long long)c->accum, cm->size, (long long)nsamples);
   T->total_steps = c->steps > 0 ? c->steps : c->epochs * T->steps_per_epoch;
-  NN_TRY(ds_loader_start(&T->loader, T->train, &T->sampler, c->batch, 0));
+  NN_TRY(ds_loader_start(&T->loader, T->train, &T->sampler, c->batch, T->block));
   if (T->test) {
     const struct ds_meta *tm = ds_get_meta(T->test);
-    T->eval_pixels = malloc((size_t)(c->batch * tm->c * tm->h * tm->w));
-    T->eval_labels = malloc(sizeof(int32_t) * (size_t)c->batch);
-    T->eval_idx = malloc(sizeof(int64_t) * (size_t)c->batch);
-    if (!T->eval_pixels || !T->eval_labels || !T->eval_idx) return nn_fail(NN_ERR_OOM, "out of memory for evaluation buffers");
+    size_t B = (size_t)c->batch;
+    T->eval_pixels = malloc(tm->kind == DS_IMAGE ? B * (size_t)(tm->c * tm->h * tm->w) : 1);
+    T->eval_labels = malloc(sizeof(int32_t) * B);
+    T->eval_tokens = malloc(sizeof(int32_t) * B * (size_t)(T->block + 1));
+    T->eval_idx = malloc(sizeof(int64_t) * B);
+    if (!T->eval_pixels || !T->eval_labels || !T->eval_tokens || !T->eval_idx)
+      return nn_fail(NN_ERR_OOM, "out of memory for evaluation buffers");
   }
   NN_TRY(setup_optim(T));
   T->g.seed = (uint64_t)c->seed;
@@ -342,6 +373,7 @@ static nn_status train_setup_collective(struct trainer *T) {
 
 static void train_teardown(struct trainer *T) {
   if (T->loader) ds_loader_stop(T->loader);
+  ds_sampler_free(&T->sampler);
   if (T->buckets) comm_buckets_free(T->buckets);
   if (T->train) ds_close(T->train);
   if (T->test) ds_close(T->test);
@@ -352,6 +384,7 @@ static void train_teardown(struct trainer *T) {
   nn_params_free(&T->P);
   free(T->eval_pixels);
   free(T->eval_labels);
+  free(T->eval_tokens);
   free(T->eval_idx);
 }
 
