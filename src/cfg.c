@@ -30,7 +30,7 @@ static const struct cfg_key keys[] = {
     S(config, NULL, "", "config file of 'key = value' lines (flags override it)"),
     S(log_dir, NULL, "runs/latest", "directory for metrics.jsonl"),
     S(save_params, NULL, "", "write the final parameters to this HDF5 file (one dataset per parameter)"),
-    I(batch, 1, 1e9, "0", "examples per rank per step (as in DDP); 0 = model preset"),
+    I(batch, 0, 1e9, "0", "examples per rank per step (as in DDP); 0 = model preset"),
     I(steps, 0, 1e15, "0", "optimizer steps to run (0 = use --epochs)"),
     I(epochs, 0, 1e9, "1", "epochs over the training split (when --steps is 0)"),
     F(lr, 0, 1e3, "0", "learning rate (0 = model preset)"),
@@ -45,7 +45,7 @@ static const struct cfg_key keys[] = {
     I(deterministic, 0, 1, "1", "bit-identical runs for the same seed and rank count"),
     S(optimizer, "sgd|adam|adamw", "", "sgd | adam | adamw (default: model preset)"),
     S(schedule, "const|step|exp|cosine", "", "learning-rate schedule: const | step | exp | cosine (warm-up + cosine)"),
-    F(weight_decay, 0, 10, "-1", "weight decay on decay-flagged weights (-1 = model preset)"),
+    F(weight_decay, -1, 10, "-1", "weight decay on decay-flagged weights (-1 = model preset)"),
     F(momentum, 0, 1, "0", "SGD momentum"),
     I(nesterov, 0, 1, "0", "SGD Nesterov momentum"),
     F(beta1, 0, 1, "0.9", "Adam beta1"),
@@ -53,7 +53,7 @@ static const struct cfg_key keys[] = {
     F(eps, 0, 1, "1e-8", "Adam epsilon"),
     F(clip, -1, 1e9, "-1", "clip gradients to this global L2 norm (0 = off, -1 = model preset)"),
     F(clip_value, 0, 1e9, "0", "clip every gradient to [-v, v] (0 = off)"),
-    I(warmup, 0, 1e15, "-1", "warm-up steps of the cosine schedule (-1 = model preset)"),
+    I(warmup, -1, 1e15, "-1", "warm-up steps of the cosine schedule (-1 = model preset)"),
     F(min_lr, 0, 1e3, "0", "final learning rate of the cosine schedule"),
     F(gamma, 0, 1, "0.1", "decay factor of the step / exp schedules"),
     I(step_size, 1, 1e9, "1", "epochs between decays of the step schedule"),
@@ -126,7 +126,7 @@ void cfg_defaults(struct cfg *c) {
   memset(c, 0, sizeof *c);
   for (int i = 0; i < NKEYS; i++) {
     nn_status s = set_key(c, i, keys[i].def, "default", 0);
-    (void)s;
+    NN_ASSERT(s == NN_OK, "cfg: bad default of %s: %s", keys[i].name, nn_errmsg());
   }
 }
 
@@ -240,4 +240,43 @@ void cfg_write_json(const struct cfg *c, FILE *out) {
     }
   }
   fputs("}", out);
+}
+
+/* Parse a JSON string or number token at *p into buf; advances *p. */
+static int json_token(const char **p, char *buf, size_t len) {
+  const char *s = *p;
+  size_t o = 0;
+  while (isspace((unsigned char)*s)) s++;
+  if (*s == '"') {
+    for (s++; *s && *s != '"'; s++) {
+      if (*s == '\\' && s[1]) s++;
+      if (o + 1 < len) buf[o++] = *s;
+    }
+    if (*s != '"') return 0;
+    s++;
+  } else {
+    while (*s && *s != ',' && *s != '}' && !isspace((unsigned char)*s))
+      if (o + 1 < len) buf[o++] = *s++;
+      else s++;
+    if (!o) return 0;
+  }
+  buf[o] = 0;
+  *p = s;
+  return 1;
+}
+
+nn_status cfg_load_json(struct cfg *c, const char *json, const char *source) {
+  const char *p = json;
+  while (isspace((unsigned char)*p)) p++;
+  if (*p++ != '{') return nn_fail(NN_ERR_FORMAT, "%s: configuration is not a JSON object", source);
+  char key[64], val[CFG_STR];
+  for (;;) {
+    while (isspace((unsigned char)*p) || *p == ',') p++;
+    if (*p == '}') return NN_OK;
+    if (!json_token(&p, key, sizeof key)) break;
+    while (isspace((unsigned char)*p)) p++;
+    if (*p++ != ':' || !json_token(&p, val, sizeof val)) break;
+    NN_TRY(cfg_set(c, key, val, source));
+  }
+  return nn_fail(NN_ERR_FORMAT, "%s: malformed configuration JSON near '%.20s'", source, p);
 }

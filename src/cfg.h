@@ -41,6 +41,8 @@ nn_status cfg_load_file(struct cfg *c, const char *path);
 int cfg_given(const struct cfg *c, const char *key);
 /* Print every key with its default and help. */
 void cfg_print_help(FILE *out);
+/* Set every key of a flat JSON object written by cfg_write_json (checkpoints); unknown keys are errors. */
+nn_status cfg_load_json(struct cfg *c, const char *json, const char *source);
 /* Write the configuration as one JSON object (for logs and checkpoints). */
 void cfg_write_json(const struct cfg *c, FILE *out);
 

@@ -288,6 +288,8 @@ static nn_status train_setup(struct trainer *T) {
   T->def = model_find(c->model);
   if (!T->def) return nn_fail(NN_ERR_ARG, "option --model: unknown model '%s' (see --help)", c->model);
   T->def->preset(c);
+  if (c->batch < 1) return nn_fail(NN_ERR_ARG, "option --batch: must be at least 1");
+  if (!(c->lr > 0)) return nn_fail(NN_ERR_ARG, "option --lr: must be positive");
   if (!c->data[0]) return nn_fail(NN_ERR_ARG, "no dataset given: use --data DIR (attn_data convert ... --out DIR)");
   int threads = c->threads > 0 ? (int)c->threads : comm_default_threads(cm);
   nn_cpu_backend.set_threads(threads);

@@ -2,6 +2,7 @@
 #include <CUnit/Basic.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cfg.h"
 #include "nn.h"
@@ -147,6 +148,24 @@ static void test_cfg(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(nn_errmsg(), ":2"));
   CU_ASSERT_EQUAL(cfg_load_file(&c, "/nonexistent/x.conf"), NN_ERR_IO);
   remove(path);
+  /* JSON round trip (checkpoints carry the configuration this way) */
+  struct cfg a, b;
+  cfg_defaults(&a);
+  char *args[] = {"x", "--model", "gpt", "--lr", "0.000125", "--log-dir", "runs/\"q\"", "--block", "64"};
+  CU_ASSERT_EQUAL(cfg_parse_args(&a, 9, args, 1, &help), NN_OK);
+  char *json = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&json, &len);
+  cfg_write_json(&a, m);
+  fclose(m);
+  cfg_defaults(&b);
+  CU_ASSERT_EQUAL(cfg_load_json(&b, json, "test"), NN_OK);
+  CU_ASSERT_STRING_EQUAL(b.model, "gpt");
+  CU_ASSERT_STRING_EQUAL(b.log_dir, "runs/\"q\"");
+  CU_ASSERT_DOUBLE_EQUAL(b.lr, 0.000125, 1e-12);
+  CU_ASSERT_EQUAL(b.block, 64);
+  free(json);
+  CU_ASSERT_EQUAL(cfg_load_json(&b, "{\"model\": ", "test"), NN_ERR_FORMAT);
 }
 
 int main(void) {

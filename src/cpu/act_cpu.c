@@ -1,6 +1,7 @@
 /* CPU kernels of the activation ops. */
 #include "../ops/act.h"
 #include <math.h>
+#include <string.h>
 
 #define ACT_PAR 8192   /* elements above which the loops run on several threads */
 #define ACT_CHUNK 2048 /* elements per parallel work item */
@@ -9,17 +10,69 @@
 #define INV_SQRT2 0.7071067811865476f
 #define INV_SQRT_2PI 0.3989422804014327f
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* Branch-free float approximations (a few ulp) that the compiler vectorises, unlike libm calls. */
+
+/* exp(x) for x in [-87, 88] (clamped outside): Cody-Waite reduction + cephes polynomial */
+static inline float act_exp(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(x / ln 2) */
+  float r = x - k * 0.693359375f;
+  r = r - k * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  int32_t bits = ((int32_t)k + 127) << 23; /* 2^k */
+  float two_k;
+  memcpy(&two_k, &bits, sizeof two_k);
+  return (p * r * r + r + 1.0f) * two_k;
+}
+
+/* 1 / (1 + exp(-x)) */
+static inline float act_sigmoid(float x) { return 1.0f / (1.0f + act_exp(-x)); }
+
+/* tanh(x): cephes odd polynomial for |x| < 0.625, 1 - 2 / (exp(2|x|) + 1) with x's sign beyond */
+static inline float act_tanh(float x) {
+  float a = fabsf(x), z = x * x;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  float small = p * z * x + x, big = copysignf(1.0f - 2.0f / (act_exp(2.0f * a) + 1.0f), x);
+  return a < 0.625f ? small : big;
+}
+
+/* 1 + erf(z) = erfc(-z), from the Numerical Recipes erfc fit (fractional error < 1.2e-7) */
+static inline float act_one_plus_erf(float z) {
+  float a = fabsf(z), t = 1.0f / (1.0f + 0.5f * a);
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  float erfc_a = t * act_exp(-a * a - 1.26551223f + t * p);
+  return z >= 0.0f ? 2.0f - erfc_a : erfc_a;
+}
+
+/* sigmoid(2 u) for the tanh-form gelu, u = sqrt(2/pi) (x + 0.044715 x^3): 0.5 (1 + tanh(u)) */
+static inline float gelu_s(float x) { return act_sigmoid(2.0f * GELU_K * (x + GELU_C * x * x * x)); }
 
 /* f(x) */
 static inline float act_f(enum nn_act f, float x) {
   switch (f) {
     case NN_ACT_RELU: return x > 0.0f ? x : 0.0f;
-    case NN_ACT_GELU_TANH: return 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x)));
-    case NN_ACT_GELU_ERF: return 0.5f * x * (1.0f + erff(x * INV_SQRT2));
-    case NN_ACT_SILU: return x * sigmoidf(x);
-    case NN_ACT_SIGMOID: return sigmoidf(x);
-    default: return tanhf(x);
+    case NN_ACT_GELU_TANH: return x * gelu_s(x);
+    case NN_ACT_GELU_ERF: return 0.5f * x * act_one_plus_erf(x * INV_SQRT2);
+    case NN_ACT_SILU: return x * act_sigmoid(x);
+    case NN_ACT_SIGMOID: return act_sigmoid(x);
+    default: return act_tanh(x);
   }
 }
 
@@ -27,13 +80,14 @@ static inline float act_f(enum nn_act f, float x) {
 static inline float act_d(enum nn_act f, float x, float y) {
   switch (f) {
     case NN_ACT_RELU: return y > 0.0f ? 1.0f : 0.0f;
-    case NN_ACT_GELU_TANH: {
-      float t = tanhf(GELU_K * (x + GELU_C * x * x * x));
-      return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
+    case NN_ACT_GELU_TANH: { /* 0.5 (1 + t) + 0.5 x (1 - t^2) u', with 0.5 (1 + t) = s */
+      float s = gelu_s(x);
+      return s + 2.0f * x * s * (1.0f - s) * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
     }
-    case NN_ACT_GELU_ERF: return 0.5f * (1.0f + erff(x * INV_SQRT2)) + x * expf(-0.5f * x * x) * INV_SQRT_2PI;
+    case NN_ACT_GELU_ERF:
+      return 0.5f * act_one_plus_erf(x * INV_SQRT2) + x * act_exp(-0.5f * x * x) * INV_SQRT_2PI;
     case NN_ACT_SILU: {
-      float s = sigmoidf(x);
+      float s = act_sigmoid(x);
       return s * (1.0f + x * (1.0f - s));
     }
     case NN_ACT_SIGMOID: return y * (1.0f - y);

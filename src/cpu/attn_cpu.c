@@ -1,7 +1,6 @@
 /* CPU kernels of the attn ops: per (batch, head) pair, sgemm on the strided head slices with the
  * softmax in between; pairs run in parallel (single-threaded sgemm) when there are enough of them. */
 #include "../ops/attn.h"
-#include "../nn_rng.h"
 #include "../ops/softmax.h"
 #include <cblas.h>
 #include <math.h>
@@ -17,6 +16,8 @@ static int attn_threads(int64_t pairs) {
   return pairs >= (nt + 1) / 2 ? nt : 1;
 }
 
+/* floats of workspace: per thread slot, the dropped probabilities (T,S) in forward; dW/dS (T,S)
+ * and the dropped probabilities in backward */
 static int64_t attn_work(int64_t B, int64_t H, int64_t T, int64_t S, int backward, int dropout) {
   int64_t slot = T * S * (backward ? 1 + dropout : dropout);
   return slot * attn_threads(B * H);
@@ -26,6 +27,7 @@ static int64_t attn_work(int64_t B, int64_t H, int64_t T, int64_t S, int backwar
 static int64_t attn_block_keys(int64_t t1, int64_t T, int64_t S, int causal) { return causal ? t1 + S - T : S; }
 static int64_t attn_block_rows(int64_t T, int causal) { return causal ? ATTN_CAUSAL_ROWS : T; }
 
+/* c(m,n) = alpha * op(a) op(b) + beta * c, row-major with leading dimensions (strided head slices) */
 static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
@@ -56,8 +58,8 @@ static void attn_uniform_run(float *u, int64_t n, uint64_t seed, uint32_t stream
   }
 }
 
-/* Dropout on one row: w(n) = p * keep_scale where kept (uniform >= drop p), else 0, and p negated
- * where dropped. */
+/* Dropout on one row: w(n) = p * keep_scale where kept, else 0, and p negated where dropped; the
+ * rule is nn_dropout_keep's (uniform >= drop p). */
 static void attn_drop_row(float *w, float *p, int64_t n, uint64_t key, const struct nn_attn_dropout *drop,
                           float keep_scale) {
   attn_uniform_run(w, n, drop->seed, drop->stream, drop->step, key);
@@ -82,6 +84,7 @@ static void attn_drop_row(float *w, float *p, int64_t n, uint64_t key, const str
     if (nt_ > 1) openblas_set_num_threads(blas_);                                   \
   } while (0)
 
+/* one (b,h) pair: out[b,:,h] (T,D) = dropped softmax(q[b,:,h] k[b,:,h]^T * scale) (T,S) @ v[b,:,h] (S,D) */
 static void attn_forward_pair(float *out, float *p, float *w, const float *q, const float *k, const float *v,
                               int64_t b, int64_t h, int64_t T, int64_t S, int64_t H, int64_t D, float scale,
                               int causal, const struct nn_attn_dropout *drop) {
@@ -128,6 +131,7 @@ static void attn_dscore_row(float *dp, const float *p, int64_t n, float keep_sca
   for (int64_t s = 0; s < n; s++) dp[s] = fabsf(p[s]) * (dp[s] - dot);
 }
 
+/* one (b,h) pair: dq[b,:,h] (T,D), dk[b,:,h], dv[b,:,h] (S,D) += gradients from dout[b,:,h] (T,D) */
 static void attn_backward_pair(float *dq, float *dk, float *dv, float *w, const float *dout, const float *p,
                                const float *q, const float *k, const float *v, int64_t b, int64_t h, int64_t T,
                                int64_t S, int64_t H, int64_t D, float scale, float drop_p, int causal) {
