@@ -46,7 +46,13 @@ int ds_shard_parse(const char *fname, char split[16], int *index, int *count) {
   return 0;
 }
 
-static int ds_cmp_split(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+/* train, val, test first, then the others by name. */
+static int ds_split_rank(const char *s) { return !strcmp(s, "train") ? 0 : !strcmp(s, "val") ? 1 : !strcmp(s, "test") ? 2 : 3; }
+
+static int ds_cmp_split(const void *a, const void *b) {
+  int ra = ds_split_rank(a), rb = ds_split_rank(b);
+  return ra != rb ? ra - rb : strcmp((const char *)a, (const char *)b);
+}
 
 nn_status ds_list_splits(const char *dir, char names[][16], int max, int *n) {
   *n = 0;

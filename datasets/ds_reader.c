@@ -192,8 +192,8 @@ static nn_status ds_open_dset(struct ds_shard *sh, int i, const char *name, int6
   return NN_OK;
 }
 
-/* Load pairs offsets j (0 src, 1 tgt) and check they are monotone from 0 to the token count. */
-static nn_status ds_load_offsets(struct ds_shard *sh, int j) {
+/* Load pairs offsets j (0 src, 1 tgt): rising from 0 to the token count, each sentence 1..max_len tokens. */
+static nn_status ds_load_offsets(struct ds_shard *sh, int j, int64_t max_len) {
   hid_t toks = sh->d[2 * j], offs = sh->d[2 * j + 1];
   hid_t sp = H5Dget_space(toks);
   int64_t ntok = H5Sget_simple_extent_npoints(sp);
@@ -204,9 +204,9 @@ static nn_status ds_load_offsets(struct ds_shard *sh, int j) {
   if (H5Dread(offs, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, o) < 0)
     return nn_fail(NN_ERR_HDF5, "%s: cannot read '%s': %s", sh->path, ds_dnames[DS_PAIRS][2 * j + 1], ds_h5_errdesc());
   int ok = o[0] == 0 && o[sh->count] == ntok;
-  for (int64_t i = 0; ok && i < sh->count; i++) ok = o[i + 1] > o[i];
-  if (!ok) return nn_fail(NN_ERR_FORMAT, "%s: '%s' are not increasing from 0 to the %lld tokens of '%s'", sh->path,
-                          ds_dnames[DS_PAIRS][2 * j + 1], (long long)ntok, ds_dnames[DS_PAIRS][2 * j]);
+  for (int64_t i = 0; ok && i < sh->count; i++) ok = o[i + 1] > o[i] && o[i + 1] - o[i] <= max_len;
+  if (!ok) return nn_fail(NN_ERR_FORMAT, "%s: '%s' do not rise from 0 to the %lld tokens of '%s' in steps of 1..max_len %lld",
+                          sh->path, ds_dnames[DS_PAIRS][2 * j + 1], (long long)ntok, ds_dnames[DS_PAIRS][2 * j], (long long)max_len);
   return NN_OK;
 }
 
@@ -223,7 +223,7 @@ static nn_status ds_open_data(struct ds_reader *r, struct ds_shard *sh) {
     for (int j = 0; j < 2; j++) {
       NN_TRY(ds_open_dset(sh, 2 * j, ds_dnames[DS_PAIRS][2 * j], -1, 1, NULL, 4));
       NN_TRY(ds_open_dset(sh, 2 * j + 1, ds_dnames[DS_PAIRS][2 * j + 1], sh->count + 1, 1, NULL, 8));
-      NN_TRY(ds_load_offsets(sh, j));
+      NN_TRY(ds_load_offsets(sh, j, m->max_len));
     }
   }
   return NN_OK;

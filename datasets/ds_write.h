@@ -39,4 +39,7 @@ nn_status ds_write_check_out(const char *out, int force);
 /* Report progress through o (no-op without a callback); NN_ERR_STATE when the user cancelled. */
 nn_status ds_progress(const struct ds_write_opts *o, const char *what, int64_t done, int64_t total);
 
+/* Read every example of an open split (value ranges, readable data), reporting progress. */
+nn_status ds_verify_split(struct ds_reader *r, ds_progress_fn progress, void *ctx);
+
 #endif

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <omp.h>
 #include "nn.h"
 
 /* A float tensor of the given shape filled with normal(0,1) * scale from stream `seed`. */
@@ -73,9 +74,9 @@ static void check_conv(const struct nn_backend *be, const struct conv_cfg *k) {
                  b ? max_err(b->grad, rdb, k->o) : 0.0};
   for (int i = 0; i < 4; i++) {
     if (e[i] > 1e-4)
-      printf("\n  conv (%lld,%lld,%lld,%lld) o=%lld k=%lldx%lld s=%lld p=%lld budget=%lld: %s error %.2e",
+      printf("\n  conv (%lld,%lld,%lld,%lld) o=%lld k=%lldx%lld s=%lld p=%lld threads=%d: %s error %.2e",
              (long long)k->n, (long long)k->c, (long long)k->h, (long long)k->w, (long long)k->o, (long long)k->kh,
-             (long long)k->kw, (long long)k->stride, (long long)k->pad, (long long)be->conv->cols_budget,
+             (long long)k->kw, (long long)k->stride, (long long)k->pad, omp_get_max_threads(),
              (const char *[]){"y", "dx", "dw", "db"}[i], e[i]);
     CU_ASSERT(e[i] <= 1e-4);
   }
@@ -92,22 +93,14 @@ static const struct conv_cfg conv_cfgs[] = {
     {2, 3, 6, 9, 2, 2, 3, 1, 1, 0},  {5, 1, 12, 12, 6, 5, 5, 1, 2, 1},
 };
 
-/* conv2d = the naive loops, with the default chunking and with chunks of 1 and 2 images (the
- * last chunk partial), forward and backward. */
+/* conv2d = the naive loops, forward and backward, with 1 thread (images one after another) and 2 and
+ * 3 threads (images spread over threads when there are enough, else multi-threaded sgemm). */
 static void test_conv2d_matches_naive(void) {
-  for (size_t i = 0; i < sizeof conv_cfgs / sizeof conv_cfgs[0]; i++) {
-    const struct conv_cfg *k = &conv_cfgs[i];
-    int64_t ho = (k->h + 2 * k->pad - k->kh) / k->stride + 1, wo = (k->w + 2 * k->pad - k->kw) / k->stride + 1;
-    int64_t per_image = k->c * k->kh * k->kw * ho * wo;
-    int64_t budgets[3] = {nn_cpu_backend.conv->cols_budget, 1, 2 * per_image};
-    for (int j = 0; j < 3; j++) {
-      struct nn_k_conv kc = *nn_cpu_backend.conv;
-      struct nn_backend be = nn_cpu_backend;
-      kc.cols_budget = budgets[j];
-      be.conv = &kc;
-      check_conv(&be, k);
-    }
+  for (int threads = 1; threads <= 3; threads++) {
+    nn_cpu_backend.set_threads(threads);
+    for (size_t i = 0; i < sizeof conv_cfgs / sizeof conv_cfgs[0]; i++) check_conv(&nn_cpu_backend, &conv_cfgs[i]);
   }
+  nn_cpu_backend.set_threads(1);
 }
 
 /* ---------------- pooling ---------------- */
@@ -260,7 +253,7 @@ static void test_batchnorm_running_stats(void) {
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   CU_pSuite s = CU_add_suite("ops_conv", NULL, NULL);
-  CU_add_test(s, "conv2d matches naive loops (fwd+bwd, chunked)", test_conv2d_matches_naive);
+  CU_add_test(s, "conv2d matches naive loops (fwd+bwd, 1-3 threads)", test_conv2d_matches_naive);
   CU_add_test(s, "maxpool2d matches naive loops", test_maxpool_matches_naive);
   CU_add_test(s, "avgpool2d matches naive loops", test_avgpool_matches_naive);
   CU_add_test(s, "adaptive_avgpool2d matches naive loops", test_adaptive_pool_matches_naive);

@@ -1,8 +1,42 @@
-/* CPU kernels of the conv ops. */
+/* CPU kernels of the conv ops: per image, im2col into a cache-sized column matrix and one sgemm.
+ * With T > 1 threads and at least T images, images are spread over the threads (each with its
+ * own columns, weight-gradient partial and a single-threaded sgemm); otherwise images run one
+ * after another with a multi-threaded sgemm and im2col parallel over channels. */
 #include "../ops/conv.h"
+#include <cblas.h>
+#include <omp.h>
 #include <string.h>
 
-#define CONV_PAR_WORK 32768 /* elements below which a kernel stays single-threaded */
+#define CONV_PAR_WORK 32768        /* elements below which a loop stays single-threaded */
+#define CONV_PARTIAL_MAX (1 << 24) /* most floats of per-thread weight-gradient partials */
+
+/* 1 when an image is its own column matrix (1x1 kernel, stride 1, no padding). */
+static int conv_pointwise(const struct nn_conv_geom *d) {
+  return d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0;
+}
+
+/* Floats of one image's column matrix cols(c*kh*kw, ho*wo) (0 for pointwise convolutions). */
+static int64_t conv_cols(const struct nn_conv_geom *d) {
+  return conv_pointwise(d) ? 0 : d->c * d->kh * d->kw * d->ho * d->wo;
+}
+
+/* Threads of the image-parallel scheme for d, or 1 for images one after another. */
+static int conv_threads(const struct nn_conv_geom *d, int bwd) {
+  int t = omp_get_max_threads();
+  if (t < 2 || d->n < t) return 1;
+  if (bwd && (int64_t)t * d->o * d->c * d->kh * d->kw > CONV_PARTIAL_MAX) return 1;
+  return t;
+}
+
+/* Make OpenBLAS single-threaded for calls from inside an OpenMP team; returns the count to restore. */
+static int blas_single_begin(void) {
+  int n = openblas_get_num_threads();
+  if (n != 1) openblas_set_num_threads(1);
+  return n;
+}
+static void blas_single_end(int n) {
+  if (n != 1) openblas_set_num_threads(n);
+}
 
 /* Output positions [*lo, *hi) of a row of `out` whose input index o*s - pad + k lies in [0, in). */
 static void conv_valid(int64_t pad, int64_t k, int64_t s, int64_t in, int64_t out, int64_t *lo, int64_t *hi) {
@@ -33,16 +67,15 @@ static inline void conv_row(float *col, float *xrow, int64_t kw, const struct nn
   for (int64_t ow = hi; ow < d->wo; ow++) col[ow] = 0.0f;
 }
 
-/* The rows of cols(K, g*P) that come from channel c of image i, gathered from (back: scattered
- * back onto) the plane x(h,w). */
-static void conv_plane(float *cols, float *x, const struct nn_conv_geom *d, int64_t g, int64_t i,
-                       int64_t c, int back) {
-  int64_t P = d->ho * d->wo, ld = g * P;
+/* The kh*kw rows of cols(c*kh*kw, ho*wo) that come from channel c, gathered from (back: scattered
+ * back onto) the plane x(h,w) of that channel. */
+static void conv_plane(float *cols, float *x, const struct nn_conv_geom *d, int64_t c, int back) {
+  int64_t P = d->ho * d->wo;
   for (int64_t kh = 0; kh < d->kh; kh++) {
     int64_t lo, hi;
     conv_valid(d->pad, kh, d->stride, d->h, d->ho, &lo, &hi);
     for (int64_t kw = 0; kw < d->kw; kw++) {
-      float *col = cols + ((c * d->kh + kh) * d->kw + kw) * ld + i * P;
+      float *col = cols + ((c * d->kh + kh) * d->kw + kw) * P;
       if (!back && lo > 0) memset(col, 0, sizeof(float) * (size_t)(lo * d->wo));
       if (!back && hi < d->ho) memset(col + hi * d->wo, 0, sizeof(float) * (size_t)((d->ho - hi) * d->wo));
       for (int64_t oh = lo; oh < hi; oh++)
@@ -51,67 +84,123 @@ static void conv_plane(float *cols, float *x, const struct nn_conv_geom *d, int6
   }
 }
 
-static void im2col(float *cols, const float *x, const struct nn_conv_geom *d, int64_t g) {
-  int64_t planes = g * d->c, work = planes * d->kh * d->kw * d->ho * d->wo;
-#pragma omp parallel for schedule(static) if (work > CONV_PAR_WORK)
-  for (int64_t q = 0; q < planes; q++)
-    conv_plane(cols, (float *)x + q * d->h * d->w, d, g, q / d->c, q % d->c, 0);
+/* cols(c*kh*kw, ho*wo) = patches of one image x(c,h,w), zero where padded; threads over channels when par */
+static void im2col(float *cols, const float *x, const struct nn_conv_geom *d, int par) {
+#pragma omp parallel for schedule(static) if (par && conv_cols(d) > CONV_PAR_WORK)
+  for (int64_t c = 0; c < d->c; c++) conv_plane(cols, (float *)x + c * d->h * d->w, d, c, 0);
 }
 
-static void col2im(float *dx, const float *cols, const struct nn_conv_geom *d, int64_t g) {
-  int64_t planes = g * d->c, work = planes * d->kh * d->kw * d->ho * d->wo;
-#pragma omp parallel for schedule(static) if (work > CONV_PAR_WORK)
-  for (int64_t q = 0; q < planes; q++)
-    conv_plane((float *)cols, dx + q * d->h * d->w, d, g, q / d->c, q % d->c, 1);
+/* dx(c,h,w) += cols(c*kh*kw, ho*wo) summed back onto the pixels each column came from */
+static void col2im(float *dx, const float *cols, const struct nn_conv_geom *d, int par) {
+#pragma omp parallel for schedule(static) if (par && conv_cols(d) > CONV_PAR_WORK)
+  for (int64_t c = 0; c < d->c; c++) conv_plane((float *)cols, dx + c * d->h * d->w, d, c, 1);
 }
 
-static void unchunk(float *y, const float *t, const float *b, int64_t g, int64_t o, int64_t p) {
-#pragma omp parallel for schedule(static) if (g * o * p > CONV_PAR_WORK)
-  for (int64_t q = 0; q < g * o; q++) {
-    int64_t i = q / o, c = q % o;
-    float bias = b ? b[c] : 0.0f, *dst = y + q * p;
-    const float *src = t + c * g * p + i * p;
-    for (int64_t k = 0; k < p; k++) dst[k] = src[k] + bias;
+/* y(o,p) = w(o,K) @ cols(K,p) + b(o) for one image x(c,h,w) */
+static void conv_image_fwd(float *y, const float *x, const float *w, const float *b, const struct nn_conv_geom *d,
+                           float *cols, int par) {
+  int64_t K = d->c * d->kh * d->kw, P = d->ho * d->wo;
+  const float *src = x;
+  if (!conv_pointwise(d)) {
+    im2col(cols, x, d, par);
+    src = cols;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d->o, (int)P, (int)K, 1.0f, w, (int)K, src, (int)P,
+              0.0f, y, (int)P);
+  if (!b) return;
+#pragma omp parallel for schedule(static) if (par && d->o * P > CONV_PAR_WORK)
+  for (int64_t o = 0; o < d->o; o++)
+    for (int64_t p = 0; p < P; p++) y[o * P + p] += b[o];
+}
+
+/* For one image: dw(o,K) += dy(o,p) @ cols(K,p)^T and dx(c,h,w) += col2im(w^T @ dy); NULL: skipped */
+static void conv_image_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                           const struct nn_conv_geom *d, float *cols, int par) {
+  int64_t K = d->c * d->kh * d->kw, P = d->ho * d->wo;
+  int pw = conv_pointwise(d);
+  if (dw) {
+    if (!pw) im2col(cols, x, d, par);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d->o, (int)K, (int)P, 1.0f, dy, (int)P,
+                pw ? x : cols, (int)P, 1.0f, dw, (int)K);
+  }
+  if (dx) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)d->o, 1.0f, w, (int)K, dy, (int)P,
+                pw ? 1.0f : 0.0f, pw ? dx : cols, (int)P);
+    if (!pw) col2im(dx, cols, d, par);
   }
 }
 
-static void chunk(float *t, const float *dy, int64_t g, int64_t o, int64_t p) {
-#pragma omp parallel for schedule(static) if (g * o * p > CONV_PAR_WORK)
-  for (int64_t q = 0; q < g * o; q++) {
-    int64_t i = q / o, c = q % o;
-    memcpy(t + c * g * p + i * p, dy + q * p, sizeof(float) * (size_t)p);
-  }
+static int64_t scratch_floats(const struct nn_conv_geom *d, int bwd) {
+  int t = conv_threads(d, bwd);
+  return t * conv_cols(d) + (bwd && t > 1 ? (int64_t)t * d->o * d->c * d->kh * d->kw : 0);
 }
 
-static void add_bias(float *y, const float *b, int64_t n, int64_t o, int64_t p) {
-#pragma omp parallel for schedule(static) if (n * o * p > CONV_PAR_WORK)
-  for (int64_t q = 0; q < n * o; q++) {
-    float bias = b[q % o], *dst = y + q * p;
-    for (int64_t k = 0; k < p; k++) dst[k] += bias;
+static void fwd(float *y, const float *x, const float *w, const float *b, const struct nn_conv_geom *d,
+                float *scratch) {
+  int64_t xs = d->c * d->h * d->w, ys = d->o * d->ho * d->wo, cs = conv_cols(d);
+  int t = conv_threads(d, 0);
+  if (t == 1) {
+    for (int64_t i = 0; i < d->n; i++) conv_image_fwd(y + i * ys, x + i * xs, w, b, d, scratch, 1);
+    return;
   }
+  int blas = blas_single_begin();
+#pragma omp parallel num_threads(t)
+  {
+    float *cols = scratch ? scratch + omp_get_thread_num() * cs : NULL;
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < d->n; i++) conv_image_fwd(y + i * ys, x + i * xs, w, b, d, cols, 0);
+  }
+  blas_single_end(blas);
 }
 
-static void bias_grad(float *db, const float *dy, int64_t n, int64_t o, int64_t p) {
-#pragma omp parallel for schedule(static) if (n * o * p > CONV_PAR_WORK)
-  for (int64_t c = 0; c < o; c++) {
+/* db(o) += sum over images and positions of dy(n,o,p) */
+static void bias_grad(float *db, const float *dy, const struct nn_conv_geom *d) {
+  int64_t P = d->ho * d->wo;
+#pragma omp parallel for schedule(static) if (d->n * d->o * P > CONV_PAR_WORK)
+  for (int64_t o = 0; o < d->o; o++) {
     double s = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-      const float *src = dy + (i * o + c) * p;
+    for (int64_t i = 0; i < d->n; i++) {
+      const float *src = dy + (i * d->o + o) * P;
       float r = 0.0f;
 #pragma omp simd reduction(+ : r)
-      for (int64_t k = 0; k < p; k++) r += src[k];
+      for (int64_t p = 0; p < P; p++) r += src[p];
       s += r;
     }
-    db[c] += (float)s;
+    db[o] += (float)s;
   }
 }
 
-const struct nn_k_conv nn_cpu_conv = {
-    .cols_budget = 1 << 22, /* 16 MiB of columns per chunk */
-    .im2col = im2col,
-    .col2im = col2im,
-    .unchunk = unchunk,
-    .chunk = chunk,
-    .add_bias = add_bias,
-    .bias_grad = bias_grad,
-};
+static void bwd(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                const struct nn_conv_geom *d, float *scratch) {
+  int64_t xs = d->c * d->h * d->w, ys = d->o * d->ho * d->wo, cs = conv_cols(d), wk = d->o * d->c * d->kh * d->kw;
+  if (db) bias_grad(db, dy, d);
+  if (!dx && !dw) return;
+  int t = conv_threads(d, 1);
+  if (t == 1) {
+    for (int64_t i = 0; i < d->n; i++)
+      conv_image_bwd(dx ? dx + i * xs : NULL, dw, dy + i * ys, x + i * xs, w, d, scratch, 1);
+    return;
+  }
+  float *parts = scratch + t * cs; /* t weight-gradient partials of wk floats */
+  int blas = blas_single_begin();
+#pragma omp parallel num_threads(t)
+  {
+    int me = omp_get_thread_num(), nt = omp_get_num_threads();
+    float *cols = cs ? scratch + me * cs : NULL, *part = dw ? parts + me * wk : NULL;
+    if (part) memset(part, 0, sizeof(float) * (size_t)wk);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < d->n; i++)
+      conv_image_bwd(dx ? dx + i * xs : NULL, part, dy + i * ys, x + i * xs, w, d, cols, 0);
+    if (dw) { /* after the loop's barrier: sum the partials in thread order (deterministic) */
+#pragma omp for schedule(static)
+      for (int64_t j = 0; j < wk; j++) {
+        float s = 0.0f;
+        for (int k = 0; k < nt; k++) s += parts[k * wk + j];
+        dw[j] += s;
+      }
+    }
+  }
+  blas_single_end(blas);
+}
+
+const struct nn_k_conv nn_cpu_conv = {.scratch_floats = scratch_floats, .fwd = fwd, .bwd = bwd};

@@ -3,6 +3,7 @@
 #include <omp.h>
 #include <string.h>
 
+/* id k of ids (int32 or int64) */
 static inline int64_t id_at(const void *ids, int i64, int64_t k) {
   return i64 ? ((const int64_t *)ids)[k] : (int64_t)((const int32_t *)ids)[k];
 }

@@ -1,4 +1,5 @@
-/* CPU kernels of the pool ops. */
+/* CPU kernels of the pool ops. Fixed windows loop over window offsets outside and output columns
+ * inside (independent iterations the compiler vectorises); adaptive windows loop per output. */
 #include "../ops/pool.h"
 #include <math.h>
 
@@ -21,29 +22,72 @@ static inline void pool_window(const struct nn_pool_geom *d, int64_t o, int64_t 
   *hi = end > in ? in : end;
 }
 
+/* Fixed windows: output columns [*lo, *hi) whose window column j (input ow*stride - pad + j) lies in [0, w). */
+static inline void pool_cols(const struct nn_pool_geom *d, int64_t j, int64_t *lo, int64_t *hi) {
+  int64_t a = d->pad - j, b = d->w - 1 + d->pad - j, s = d->stride;
+  *lo = a > 0 ? (a + s - 1) / s : 0;
+  *hi = b < 0 ? 0 : b / s + 1;
+  if (*hi > d->wo) *hi = d->wo;
+  if (*lo > *hi) *lo = *hi;
+}
+
+/* Window size of fixed-window output column ow (padding counted). */
+static inline float pool_span_w(const struct nn_pool_geom *d, int64_t ow) {
+  int64_t lo, hi, span;
+  pool_window(d, ow, d->w, d->wo, &lo, &hi, &span);
+  return (float)span;
+}
+
+/* Max-pool update: v at index i replaces the current best when larger (or NaN), as torch. */
+static inline void max_take(float *best, int32_t *at, float v, int64_t i) {
+  int take = v > *best || v != v;
+  *best = take ? v : *best;
+  *at = take ? (int32_t)i : *at;
+}
+
+/* 2x2 windows, stride 2, no padding (the common case): one output row, its inputs in rows r0 and r0 + W. */
+static void max_row_2x2(float *yr, int32_t *ar, const float *xp, int64_t r0, int64_t W, int64_t WO) {
+  for (int64_t ow = 0; ow < WO; ow++) {
+    int64_t i = r0 + 2 * ow;
+    float b = -INFINITY;
+    int32_t a = (int32_t)i;
+    max_take(&b, &a, xp[i], i);
+    max_take(&b, &a, xp[i + 1], i + 1);
+    max_take(&b, &a, xp[i + W], i + W);
+    max_take(&b, &a, xp[i + W + 1], i + W + 1);
+    yr[ow] = b;
+    ar[ow] = a;
+  }
+}
+
 static void max_fwd(float *y, int32_t *arg, const float *x, const struct nn_pool_geom *d) {
-#pragma omp parallel for schedule(static) if (d->planes * d->ho * d->wo > POOL_PAR_WORK)
+  const int64_t W = d->w, WO = d->wo, s = d->stride;
+  const int k22 = d->k == 2 && s == 2 && d->pad == 0;
+#pragma omp parallel for schedule(static) if (d->planes * d->ho * WO > POOL_PAR_WORK)
   for (int64_t q = 0; q < d->planes; q++) {
-    const float *xp = x + q * d->h * d->w;
-    for (int64_t oh = 0; oh < d->ho; oh++) {
-      int64_t h0, h1, sh, w0, w1, sw;
+    const float *xp = x + q * d->h * W;
+    for (int64_t oh = 0; oh < d->ho && k22; oh++)
+      max_row_2x2(y + (q * d->ho + oh) * WO, arg + (q * d->ho + oh) * WO, xp, 2 * oh * W, W, WO);
+    for (int64_t oh = 0; oh < d->ho && !k22; oh++) {
+      int64_t h0, h1, sh;
       pool_window(d, oh, d->h, d->ho, &h0, &h1, &sh);
-      for (int64_t ow = 0; ow < d->wo; ow++) {
-        pool_window(d, ow, d->w, d->wo, &w0, &w1, &sw);
-        float best = -INFINITY;
-        int64_t at = h0 * d->w + w0;
-        for (int64_t ih = h0; ih < h1; ih++)
-          for (int64_t iw = w0; iw < w1; iw++) {
-            float v = xp[ih * d->w + iw];
-            if (v > best || isnan(v)) {
-              best = v;
-              at = ih * d->w + iw;
-            }
-          }
-        int64_t j = (q * d->ho + oh) * d->wo + ow;
-        y[j] = best;
-        arg[j] = (int32_t)at;
+      float *yr = y + (q * d->ho + oh) * WO;
+      int32_t *ar = arg + (q * d->ho + oh) * WO;
+      for (int64_t ow = 0; ow < WO; ow++) { /* torch's start: the first valid position */
+        int64_t w0 = ow * s - d->pad;
+        yr[ow] = -INFINITY;
+        ar[ow] = (int32_t)(h0 * W + (w0 < 0 ? 0 : w0));
       }
+      /* window positions in row-major order, a later one wins only when larger (or NaN), as torch */
+      for (int64_t ih = h0; ih < h1; ih++)
+        for (int64_t j = 0; j < d->k; j++) {
+          int64_t lo, hi, off = ih * W + j - d->pad;
+          pool_cols(d, j, &lo, &hi);
+          if (s == 1)
+            for (int64_t ow = lo; ow < hi; ow++) max_take(yr + ow, ar + ow, xp[ow + off], ow + off);
+          else
+            for (int64_t ow = lo; ow < hi; ow++) max_take(yr + ow, ar + ow, xp[ow * s + off], ow * s + off);
+        }
     }
   }
 }
@@ -57,29 +101,74 @@ static void max_bwd(float *dx, const float *dy, const int32_t *arg, const struct
   }
 }
 
-/* Mean of each window (fwd), or each window's gradient share added to dx (bwd). */
+/* One plane of fixed-window average pooling: yp(ho,wo) = window means of xp(h,w), or when
+ * back, xp += each window's share of yp. */
+static void avg_plane_fixed(float *yp, float *xp, const struct nn_pool_geom *d, int back) {
+  const int64_t W = d->w, WO = d->wo, s = d->stride;
+  for (int64_t oh = 0; oh < d->ho; oh++) {
+    int64_t h0, h1, sh;
+    pool_window(d, oh, d->h, d->ho, &h0, &h1, &sh);
+    float *yr = yp + oh * WO;
+    if (!back)
+      for (int64_t ow = 0; ow < WO; ow++) yr[ow] = 0.0f;
+    for (int64_t ih = h0; ih < h1; ih++)
+      for (int64_t j = 0; j < d->k; j++) {
+        int64_t lo, hi, off = ih * W + j - d->pad;
+        pool_cols(d, j, &lo, &hi);
+        if (back && s == 1)
+          for (int64_t ow = lo; ow < hi; ow++) xp[ow + off] += yr[ow] / ((float)sh * pool_span_w(d, ow));
+        else if (back)
+          for (int64_t ow = lo; ow < hi; ow++) xp[ow * s + off] += yr[ow] / ((float)sh * pool_span_w(d, ow));
+        else if (s == 1)
+          for (int64_t ow = lo; ow < hi; ow++) yr[ow] += xp[ow + off];
+        else
+          for (int64_t ow = lo; ow < hi; ow++) yr[ow] += xp[ow * s + off];
+      }
+    if (!back)
+      for (int64_t ow = 0; ow < WO; ow++) yr[ow] /= (float)sh * pool_span_w(d, ow);
+  }
+}
+
+/* One plane of adaptive average pooling, as avg_plane_fixed. */
+static void avg_plane_adaptive(float *yp, float *xp, const struct nn_pool_geom *d, int back) {
+  const int64_t W = d->w, hw = d->h * d->w;
+  if (d->ho == 1 && d->wo == 1) { /* global average pooling: the plane's mean */
+    float acc = 0.0f, g = *yp / (float)hw;
+    if (back)
+      for (int64_t i = 0; i < hw; i++) xp[i] += g;
+    else {
+#pragma omp simd reduction(+ : acc)
+      for (int64_t i = 0; i < hw; i++) acc += xp[i];
+      *yp = acc / (float)hw;
+    }
+    return;
+  }
+  for (int64_t oh = 0; oh < d->ho; oh++) {
+    int64_t h0, h1, sh, w0, w1, sw;
+    pool_window(d, oh, d->h, d->ho, &h0, &h1, &sh);
+    for (int64_t ow = 0; ow < d->wo; ow++) {
+      pool_window(d, ow, W, d->wo, &w0, &w1, &sw);
+      float *yj = yp + oh * d->wo + ow, div = (float)(sh * sw), acc = 0.0f;
+      for (float *r = xp + h0 * W; r < xp + h1 * W; r += W) {
+        if (back) {
+          for (int64_t iw = w0; iw < w1; iw++) r[iw] += *yj / div;
+        } else {
+#pragma omp simd reduction(+ : acc)
+          for (int64_t iw = w0; iw < w1; iw++) acc += r[iw];
+        }
+      }
+      if (!back) *yj = acc / div;
+    }
+  }
+}
+
+/* Average pooling over every plane (back: its gradient), y(planes,ho,wo) and x(planes,h,w). */
 static void avg_pass(float *y, float *x, const struct nn_pool_geom *d, int back) {
 #pragma omp parallel for schedule(static) if (d->planes * d->ho * d->wo > POOL_PAR_WORK)
   for (int64_t q = 0; q < d->planes; q++) {
-    float *xp = x + q * d->h * d->w;
-    for (int64_t oh = 0; oh < d->ho; oh++) {
-      int64_t h0, h1, sh, w0, w1, sw;
-      pool_window(d, oh, d->h, d->ho, &h0, &h1, &sh);
-      for (int64_t ow = 0; ow < d->wo; ow++) {
-        pool_window(d, ow, d->w, d->wo, &w0, &w1, &sw);
-        float *yj = y + (q * d->ho + oh) * d->wo + ow, div = (float)(sh * sw);
-        if (back) {
-          float gshare = *yj / div;
-          for (int64_t ih = h0; ih < h1; ih++)
-            for (int64_t iw = w0; iw < w1; iw++) xp[ih * d->w + iw] += gshare;
-        } else {
-          float s = 0.0f;
-          for (int64_t ih = h0; ih < h1; ih++)
-            for (int64_t iw = w0; iw < w1; iw++) s += xp[ih * d->w + iw];
-          *yj = s / div;
-        }
-      }
-    }
+    float *yp = y + q * d->ho * d->wo, *xp = x + q * d->h * d->w;
+    if (d->adaptive) avg_plane_adaptive(yp, xp, d, back);
+    else avg_plane_fixed(yp, xp, d, back);
   }
 }
 

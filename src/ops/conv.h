@@ -1,4 +1,4 @@
-/* conv ops: 2-D convolution (torch.nn.Conv2d semantics) by im2col + gemm. */
+/* conv ops: 2-D convolution (torch.nn.Conv2d semantics). */
 #ifndef NN_OPS_CONV_H
 #define NN_OPS_CONV_H
 #include "../nn_graph.h"
@@ -8,24 +8,18 @@ struct nn_conv_geom {
   int64_t n, c, h, w, o, kh, kw, stride, pad, ho, wo;
 };
 
-/* Kernels of this family; every backend provides one instance (nn_cpu_conv, ...).
- * A "chunk" is g consecutive images; its column matrix cols(c*kh*kw, g*ho*wo) holds in
- * column (i*ho*wo + p) the receptive field of output position p of image i. */
+/* Kernels of this family; every backend provides one instance (nn_cpu_conv, ...). A backend
+ * picks its own scheme (the CPU one: im2col + sgemm per image, images spread over threads). */
 struct nn_k_conv {
-  /* preferred size in floats of one chunk's column matrix (sets the images per chunk) */
-  int64_t cols_budget;
-  /* cols(c*kh*kw, g*ho*wo) = patches of x(g,c,h,w), zero where padded */
-  void (*im2col)(float *cols, const float *x, const struct nn_conv_geom *d, int64_t g);
-  /* dx(g,c,h,w) += cols(c*kh*kw, g*ho*wo) summed back onto the pixels each column came from */
-  void (*col2im)(float *dx, const float *cols, const struct nn_conv_geom *d, int64_t g);
-  /* y(g,o,p) = t(o,g*p) + b(o); b may be NULL */
-  void (*unchunk)(float *y, const float *t, const float *b, int64_t g, int64_t o, int64_t p);
-  /* t(o,g*p) = dy(g,o,p) */
-  void (*chunk)(float *t, const float *dy, int64_t g, int64_t o, int64_t p);
-  /* y(n,o,p) += b(o) */
-  void (*add_bias)(float *y, const float *b, int64_t n, int64_t o, int64_t p);
-  /* db(o) += sum over n and p of dy(n,o,p) */
-  void (*bias_grad)(float *db, const float *dy, int64_t n, int64_t o, int64_t p);
+  /* floats of scratch memory that fwd (bwd = 0) or bwd (bwd = 1) needs for geometry d */
+  int64_t (*scratch_floats)(const struct nn_conv_geom *d, int bwd);
+  /* y(n,o,ho,wo) = conv of x(n,c,h,w) with w(o,c,kh,kw) + b(o); b may be NULL */
+  void (*fwd)(float *y, const float *x, const float *w, const float *b, const struct nn_conv_geom *d,
+              float *scratch);
+  /* dx(n,c,h,w) += d/dx, dw(o,c,kh,kw) += d/dw, db(o) += d/db of sum(y * dy(n,o,ho,wo));
+   * a NULL gradient is not computed */
+  void (*bwd)(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+              const struct nn_conv_geom *d, float *scratch);
 };
 
 /* y(N,O,Ho,Wo) = conv2d of x(N,C,H,W) with w(O,C,KH,KW) + b(O); b may be NULL;
