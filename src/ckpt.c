@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include "ckpt_impl.h"
 #include "nn_backend.h"
@@ -118,10 +119,15 @@ static int64_t *list_steps(const char *dir, int *n) {
 
 /* ---- saving ---- */
 
-/* Rank 0: create dir and an empty temporary directory tmp (a killed writer's leftovers removed). */
-static nn_status prepare(const char *dir, const char *tmp) {
+/* Rank 0: create dir and an empty temporary directory tmp (a killed writer's leftovers removed);
+ * fail early, naming dir, if the file system lacks the checkpoint's bytes. */
+static nn_status prepare(const char *dir, const char *tmp, int64_t bytes) {
   NN_TRY(make_dirs(dir));
   NN_TRY(rm_tree(tmp));
+  struct statvfs fs;
+  if (statvfs(dir, &fs) == 0 && (double)fs.f_bavail * (double)fs.f_frsize < (double)bytes)
+    return nn_fail(NN_ERR_IO, "%s: no room for a checkpoint of %.1f MB (%.1f MB free)", dir, bytes / 1e6,
+                   (double)fs.f_bavail * (double)fs.f_frsize / 1e6);
   if (mkdir(tmp, 0777) != 0) return nn_fail(NN_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
   return NN_OK;
 }
@@ -216,7 +222,9 @@ nn_status ckpt_save(struct comm *c, const char *dir, const struct ckpt_state *s,
   if (strlen(dir) + 32 > CKPT_PATH) return nn_fail(NN_ERR_ARG, "checkpoint directory name too long: %s", dir);
   step_path(final, sizeof final, dir, s->step);
   snprintf(tmp, sizeof tmp, "%s.tmp", final);
-  nn_status local = c->rank == 0 ? prepare(dir, tmp) : NN_OK;
+  int64_t elements = P->total + (o && o->m ? P->trainable : 0) + (o && o->v ? P->trainable : 0);
+  int64_t bytes = (int64_t)c->size * ckpt_shard_bytes(elements / c->size + 1) + 65536 + 512 * (int64_t)P->n;
+  nn_status local = c->rank == 0 ? prepare(dir, tmp, bytes) : NN_OK;
   NN_TRY(agree(c, local));
   local = write_shard(c, tmp, s, P, o);
   if (local == NN_OK && c->rank == 0) local = write_meta(c, tmp, s, P, o);

@@ -1,9 +1,13 @@
 /* ckpt_h5: the checkpoint files — meta.h5 (attributes + parameter table) and the per-rank shards
  * of the flat buffers (see ckpt.h for the layout). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include "ckpt_impl.h"
 #include "ds_h5.h"
@@ -340,6 +344,28 @@ static nn_status shard_attrs_write(hid_t f, const char *path, int r, int n, int6
   return ds_attr_put_i64(f, path, "step", step);
 }
 
+int64_t ckpt_shard_bytes(int64_t elements) {
+  return 4 * elements + 65536 + 32 * (elements / CKPT_CHUNK + 3);
+}
+
+/* Make sure bytes fit in path before HDF5 writes them: the file size limit (ulimit -f) and disk space,
+ * reserved (fallocate, size unchanged) where the file system supports it. HDF5 1.10 cannot recover from
+ * a failed write while closing a file (the handle stays broken until exit), so a full disk is best
+ * caught here. */
+static nn_status reserve(const char *path, int64_t bytes) {
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && (uint64_t)bytes > lim.rlim_cur)
+    return nn_fail(NN_ERR_IO, "%s: needs %.1f MB but the file size limit (ulimit -f) is %.1f MB", path, bytes / 1e6,
+                   (double)lim.rlim_cur / 1e6);
+  int fd = open(path, O_WRONLY);
+  if (fd < 0) return nn_fail(NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  int rc = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)bytes), e = errno;
+  close(fd);
+  if (rc != 0 && (e == ENOSPC || e == EDQUOT || e == EFBIG))
+    return nn_fail(NN_ERR_IO, "%s: no room for %.1f MB: %s", path, bytes / 1e6, strerror(e));
+  return NN_OK; /* EOPNOTSUPP etc.: no reservation on this file system */
+}
+
 nn_status ckpt_shard_write(const char *dir, int r, int n, int64_t step, const struct ckpt_slice sl[CKPT_NBUF],
                            const struct nn_backend *be) {
   char path[CKPT_PATH];
@@ -351,7 +377,10 @@ nn_status ckpt_shard_write(const char *dir, int r, int n, int64_t step, const st
   nn_status st = NN_OK;
   if (f < 0) st = nn_fail(NN_ERR_IO, "%s: cannot create: %s", path, ds_h5_errdesc());
   else {
-    st = shard_attrs_write(f, path, r, n, step);
+    int64_t elements = 0;
+    for (int b = 0; b < CKPT_NBUF; b++) elements += sl[b].x ? sl[b].count : 0;
+    st = reserve(path, ckpt_shard_bytes(elements));
+    if (st == NN_OK) st = shard_attrs_write(f, path, r, n, step);
     for (int b = 0; st == NN_OK && b < CKPT_NBUF; b++)
       if (sl[b].x) st = slice_write(f, path, BUF_NAMES[b], &sl[b], be, tmp);
     st = close_written(f, path, st);

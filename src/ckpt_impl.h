@@ -45,6 +45,8 @@ struct ckpt_slice {
   const float *x;
   int64_t start, count, total;
 };
+/* Bytes a shard of `elements` floats takes on disk, at most. */
+int64_t ckpt_shard_bytes(int64_t elements);
 /* Write shard r of n to dir: the slices of the buffers with sl[b].x non-NULL, x in memory of backend be
  * (copied out through a small bounce buffer), flushed to disk. */
 nn_status ckpt_shard_write(const char *dir, int r, int n, int64_t step, const struct ckpt_slice sl[CKPT_NBUF],

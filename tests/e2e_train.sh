@@ -11,7 +11,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 TRAIN="$BUILD/attn_train"
-MPI="timeout 300 mpirun"
+MPI="timeout 300 mpirun -q"
 pass=0; fail=0
 ok() { echo "ok   - $1"; pass=$((pass+1)); }
 bad() { echo "FAIL - $1"; fail=$((fail+1)); }
@@ -60,8 +60,8 @@ moved = max(float(np.abs(a[k][()]).max()) for k in a)
 print(f"max relative difference {worst:.2e} over {len(a)} tensors")
 sys.exit(0 if worst < 1e-5 else 1)
 PY
-check "np=2 batch 16 == np=1 batch 32 after 5 steps (1e-5 relative)" "python3 $T/cmp.py $T/p1.h5 $T/p2.h5"
-check "np=2 and np=1 losses agree" "python3 - <<PY
+check "np=2 batch 16 == np=1 batch 32 after 5 steps (1e-5 relative)" "/usr/bin/python3 $T/cmp.py $T/p1.h5 $T/p2.h5"
+check "np=2 and np=1 losses agree" "/usr/bin/python3 - <<PY
 import json
 a=[json.loads(l)['loss'] for l in open('$T/eq1/metrics.jsonl') if '\"train\"' in l]
 b=[json.loads(l)['loss'] for l in open('$T/eq2/metrics.jsonl') if '\"train\"' in l]
@@ -80,6 +80,21 @@ $MPI -np 2 "$TRAIN" --model cnn --data "$T/d{rank}" --steps 3 --batch 8 >"$T/out
 took=$(( $(date +%s) - start ))
 check "a rank with a bad shard ends the job (rc=$rc, ${took}s)" "[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'rank 1' $T/err4"
 check "the message names the shard" "grep -q \"$(basename "$f")\" $T/err4"
+
+# --- a NaN under --nan-policy stop ends the job with a message naming the step
+$MPI -np 2 "$TRAIN" --model cnn --data "$T/fm" --steps 50 --batch 8 --lr 1000 --optimizer sgd --threads 1 \
+  --eval-batches 1 >"$T/out5" 2>"$T/err5"; rc=$?
+check "a non-finite gradient stops the job (rc=$rc)" "[ $rc = 1 ] && grep -q 'non-finite.*at step' $T/err5"
+
+# --- a rank that stops answering: the other one times out in the allreduce and the job ends
+$MPI -np 2 "$TRAIN" --model cnn --data "$T/fm" --steps 100000 --batch 8 --threads 1 --comm-timeout 3 \
+  --log-dir "$T/hang" >"$T/out6" 2>"$T/err6" &
+mpipid=$!
+for i in $(seq 100); do [ -s "$T/hang/metrics.jsonl" ] && break; sleep 0.2; done
+victim=$(pgrep -f "attn_train.*$T/hang" | grep -v "^$mpipid\$" | tail -1)
+start=$(date +%s); kill -STOP "$victim"; wait $mpipid; rc=$?; took=$(( $(date +%s) - start ))
+check "a silent rank: the job ends within seconds (rc=$rc, ${took}s)" "[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $took -lt 60 ]"
+check "the message names the collective and the step" "grep -q 'timed out after 3 s in .*step' $T/err6"
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

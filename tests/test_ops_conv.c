@@ -137,14 +137,15 @@ static void pool_ref(int mode, const float *x, const float *dy, int64_t planes, 
       }
 }
 
-/* One pooling (mode as in pool_ref) on x(2,3,h,w) (all negative when neg) equals the naive loops. */
+/* One pooling (mode as in pool_ref) on x(2,3,h,w) equals the naive loops; values: 0 normal, 1 all
+ * negative, 2 rounded to {-1,0,1} (ties: the first maximum in row-major order wins, as torch). */
 static void check_pool(int mode, int64_t h, int64_t w, int64_t k, int64_t s, int64_t p, int64_t oh, int64_t ow,
-                       int neg) {
+                       int values) {
   struct nn_graph g;
   nn_graph_init(&g, &nn_cpu_backend, 1 << 20);
   struct nn_tensor *x = rand_tensor(&g, 4, NN_SHAPE(2, 3, h, w), 5, 1.0f, 1), *y;
-  if (neg)
-    for (int64_t i = 0; i < x->numel; i++) x->data[i] = -1.0f - fabsf(x->data[i]);
+  for (int64_t i = 0; i < x->numel; i++)
+    x->data[i] = values == 1 ? -1.0f - fabsf(x->data[i]) : values == 2 ? roundf(x->data[i]) : x->data[i];
   if (mode == 0) y = nn_maxpool2d(&g, x, k, s, p);
   else if (mode == 1) y = nn_avgpool2d(&g, x, k, s, p);
   else y = nn_adaptive_avgpool2d(&g, x, oh, ow);
@@ -165,9 +166,13 @@ static void check_pool(int mode, int64_t h, int64_t w, int64_t k, int64_t s, int
   nn_graph_destroy(&g);
 }
 
-/* maxpool2d = naive max; with all-negative input and padding, a padded position never wins. */
+/* maxpool2d = naive max; with all-negative input and padding, a padded position never wins; with
+ * ties, the first maximum gets the gradient. */
 static void test_maxpool_matches_naive(void) {
   check_pool(0, 6, 7, 2, 2, 0, 0, 0, 0);
+  check_pool(0, 6, 7, 2, 2, 0, 0, 0, 2);
+  check_pool(0, 7, 6, 3, 2, 1, 0, 0, 2);
+  check_pool(0, 6, 6, 3, 1, 1, 0, 0, 2);
   check_pool(0, 7, 6, 3, 2, 1, 0, 0, 0);
   check_pool(0, 7, 6, 3, 2, 1, 0, 0, 1);
   check_pool(0, 5, 5, 3, 1, 1, 0, 0, 1);

@@ -47,11 +47,11 @@ static void conv_valid(int64_t pad, int64_t k, int64_t s, int64_t in, int64_t ou
   if (*lo > *hi) *lo = *hi;
 }
 
-/* One row of a column matrix: col(wo) = x row at input column ow*s - pad + kw (zero outside), or
- * when `back`, the row scattered back: x row += col. */
-static inline void conv_row(float *col, float *xrow, int64_t kw, const struct nn_conv_geom *d, int back) {
-  int64_t lo, hi, s = d->stride, off = kw - d->pad; /* xrow[ow*s + off] lies under output column ow */
-  conv_valid(d->pad, kw, s, d->w, d->wo, &lo, &hi);
+/* One row of a column matrix: col(wo) = x row at input column ow*s - pad + kw for ow in [lo, hi)
+ * (zero outside), or when `back`, the row scattered back: x row += col. */
+static inline void conv_row(float *col, float *xrow, int64_t kw, int64_t lo, int64_t hi, const struct nn_conv_geom *d,
+                            int back) {
+  int64_t s = d->stride, off = kw - d->pad; /* xrow[ow*s + off] lies under output column ow */
   if (back) {
     if (s == 1)
       for (int64_t ow = lo; ow < hi; ow++) xrow[ow + off] += col[ow];
@@ -76,10 +76,12 @@ static void conv_plane(float *cols, float *x, const struct nn_conv_geom *d, int6
     conv_valid(d->pad, kh, d->stride, d->h, d->ho, &lo, &hi);
     for (int64_t kw = 0; kw < d->kw; kw++) {
       float *col = cols + ((c * d->kh + kh) * d->kw + kw) * P;
+      int64_t wlo, whi;
+      conv_valid(d->pad, kw, d->stride, d->w, d->wo, &wlo, &whi);
       if (!back && lo > 0) memset(col, 0, sizeof(float) * (size_t)(lo * d->wo));
       if (!back && hi < d->ho) memset(col + hi * d->wo, 0, sizeof(float) * (size_t)((d->ho - hi) * d->wo));
       for (int64_t oh = lo; oh < hi; oh++)
-        conv_row(col + oh * d->wo, x + (oh * d->stride - d->pad + kh) * d->w, kw, d, back);
+        conv_row(col + oh * d->wo, x + (oh * d->stride - d->pad + kh) * d->w, kw, wlo, whi, d, back);
     }
   }
 }

@@ -31,6 +31,24 @@ static inline void pool_cols(const struct nn_pool_geom *d, int64_t j, int64_t *l
   if (*lo > *hi) *lo = *hi;
 }
 
+/* The column ranges of pool_cols for the first POOL_KMAX window columns, computed once per call. */
+#define POOL_KMAX 16
+struct pool_colr {
+  int64_t lo[POOL_KMAX], hi[POOL_KMAX];
+};
+static void pool_colr_init(struct pool_colr *c, const struct nn_pool_geom *d) {
+  for (int64_t j = 0; j < d->k && j < POOL_KMAX; j++) pool_cols(d, j, &c->lo[j], &c->hi[j]);
+}
+static inline void pool_colr_get(const struct pool_colr *c, const struct nn_pool_geom *d, int64_t j, int64_t *lo,
+                                 int64_t *hi) {
+  if (j < POOL_KMAX) {
+    *lo = c->lo[j];
+    *hi = c->hi[j];
+  } else {
+    pool_cols(d, j, lo, hi);
+  }
+}
+
 /* Window size of fixed-window output column ow (padding counted). */
 static inline float pool_span_w(const struct nn_pool_geom *d, int64_t ow) {
   int64_t lo, hi, span;
@@ -60,36 +78,40 @@ static void max_row_2x2(float *yr, int32_t *ar, const float *xp, int64_t r0, int
   }
 }
 
-static void max_fwd(float *y, int32_t *arg, const float *x, const struct nn_pool_geom *d) {
-  const int64_t W = d->w, WO = d->wo, s = d->stride;
-  const int k22 = d->k == 2 && s == 2 && d->pad == 0;
-#pragma omp parallel for schedule(static) if (d->planes * d->ho * WO > POOL_PAR_WORK)
-  for (int64_t q = 0; q < d->planes; q++) {
-    const float *xp = x + q * d->h * W;
-    for (int64_t oh = 0; oh < d->ho && k22; oh++)
-      max_row_2x2(y + (q * d->ho + oh) * WO, arg + (q * d->ho + oh) * WO, xp, 2 * oh * W, W, WO);
-    for (int64_t oh = 0; oh < d->ho && !k22; oh++) {
-      int64_t h0, h1, sh;
-      pool_window(d, oh, d->h, d->ho, &h0, &h1, &sh);
-      float *yr = y + (q * d->ho + oh) * WO;
-      int32_t *ar = arg + (q * d->ho + oh) * WO;
-      for (int64_t ow = 0; ow < WO; ow++) { /* torch's start: the first valid position */
-        int64_t w0 = ow * s - d->pad;
-        yr[ow] = -INFINITY;
-        ar[ow] = (int32_t)(h0 * W + (w0 < 0 ? 0 : w0));
-      }
-      /* window positions in row-major order, a later one wins only when larger (or NaN), as torch */
-      for (int64_t ih = h0; ih < h1; ih++)
-        for (int64_t j = 0; j < d->k; j++) {
-          int64_t lo, hi, off = ih * W + j - d->pad;
-          pool_cols(d, j, &lo, &hi);
-          if (s == 1)
-            for (int64_t ow = lo; ow < hi; ow++) max_take(yr + ow, ar + ow, xp[ow + off], ow + off);
-          else
-            for (int64_t ow = lo; ow < hi; ow++) max_take(yr + ow, ar + ow, xp[ow * s + off], ow * s + off);
-        }
-    }
+/* One output row oh of a plane for any fixed window: window positions in row-major order, a later
+ * one wins only when larger (or NaN), as torch. */
+static void max_row(float *yr, int32_t *ar, const float *xp, int64_t oh, const struct nn_pool_geom *d,
+                    const struct pool_colr *cr) {
+  const int64_t W = d->w, s = d->stride;
+  int64_t h0, h1, sh;
+  pool_window(d, oh, d->h, d->ho, &h0, &h1, &sh);
+  for (int64_t ow = 0; ow < d->wo; ow++) { /* torch's start: the first valid position */
+    int64_t w0 = ow * s - d->pad;
+    yr[ow] = -INFINITY;
+    ar[ow] = (int32_t)(h0 * W + (w0 < 0 ? 0 : w0));
   }
+  for (int64_t ih = h0; ih < h1; ih++)
+    for (int64_t j = 0; j < d->k; j++) {
+      int64_t lo, hi, off = ih * W + j - d->pad;
+      pool_colr_get(cr, d, j, &lo, &hi);
+      if (s == 1)
+        for (int64_t ow = lo; ow < hi; ow++) max_take(yr + ow, ar + ow, xp[ow + off], ow + off);
+      else
+        for (int64_t ow = lo; ow < hi; ow++) max_take(yr + ow, ar + ow, xp[ow * s + off], ow * s + off);
+    }
+}
+
+static void max_fwd(float *y, int32_t *arg, const float *x, const struct nn_pool_geom *d) {
+  const int k22 = d->k == 2 && d->stride == 2 && d->pad == 0;
+  struct pool_colr cr;
+  pool_colr_init(&cr, d);
+#pragma omp parallel for schedule(static) if (d->planes * d->ho * d->wo > POOL_PAR_WORK)
+  for (int64_t q = 0; q < d->planes; q++)
+    for (int64_t oh = 0; oh < d->ho; oh++) {
+      int64_t r = (q * d->ho + oh) * d->wo;
+      if (k22) max_row_2x2(y + r, arg + r, x + q * d->h * d->w, 2 * oh * d->w, d->w, d->wo);
+      else max_row(y + r, arg + r, x + q * d->h * d->w, oh, d, &cr);
+    }
 }
 
 static void max_bwd(float *dx, const float *dy, const int32_t *arg, const struct nn_pool_geom *d) {
@@ -103,7 +125,8 @@ static void max_bwd(float *dx, const float *dy, const int32_t *arg, const struct
 
 /* One plane of fixed-window average pooling: yp(ho,wo) = window means of xp(h,w), or when
  * back, xp += each window's share of yp. */
-static void avg_plane_fixed(float *yp, float *xp, const struct nn_pool_geom *d, int back) {
+static void avg_plane_fixed(float *yp, float *xp, const struct nn_pool_geom *d, const struct pool_colr *cr,
+                            int back) {
   const int64_t W = d->w, WO = d->wo, s = d->stride;
   for (int64_t oh = 0; oh < d->ho; oh++) {
     int64_t h0, h1, sh;
@@ -114,7 +137,7 @@ static void avg_plane_fixed(float *yp, float *xp, const struct nn_pool_geom *d, 
     for (int64_t ih = h0; ih < h1; ih++)
       for (int64_t j = 0; j < d->k; j++) {
         int64_t lo, hi, off = ih * W + j - d->pad;
-        pool_cols(d, j, &lo, &hi);
+        pool_colr_get(cr, d, j, &lo, &hi);
         if (back && s == 1)
           for (int64_t ow = lo; ow < hi; ow++) xp[ow + off] += yr[ow] / ((float)sh * pool_span_w(d, ow));
         else if (back)
@@ -164,11 +187,13 @@ static void avg_plane_adaptive(float *yp, float *xp, const struct nn_pool_geom *
 
 /* Average pooling over every plane (back: its gradient), y(planes,ho,wo) and x(planes,h,w). */
 static void avg_pass(float *y, float *x, const struct nn_pool_geom *d, int back) {
+  struct pool_colr cr;
+  if (!d->adaptive) pool_colr_init(&cr, d);
 #pragma omp parallel for schedule(static) if (d->planes * d->ho * d->wo > POOL_PAR_WORK)
   for (int64_t q = 0; q < d->planes; q++) {
     float *yp = y + q * d->ho * d->wo, *xp = x + q * d->h * d->w;
     if (d->adaptive) avg_plane_adaptive(yp, xp, d, back);
-    else avg_plane_fixed(yp, xp, d, back);
+    else avg_plane_fixed(yp, xp, d, &cr, back);
   }
 }
 

@@ -34,6 +34,9 @@ struct nn_tensor *nn_maxpool2d(struct nn_graph *g, struct nn_tensor *x, int64_t 
   NN_NULL_IN(x);
   int64_t ho, wo, attr[4] = {k, stride, pad, 0};
   pool_out_size("maxpool2d", x, k, stride, pad, &ho, &wo);
+  char s1[64];
+  NN_ASSERT(x->shape[2] * x->shape[3] <= INT32_MAX, "maxpool2d: plane of %s too large for int32 argmax",
+            nn_shape_str(x, s1, 64));
   struct nn_pool_geom d = pool_geom(x, ho, wo, attr);
   const int64_t *shape = NN_SHAPE(x->shape[0], x->shape[1], ho, wo);
   struct nn_tensor *y = nn_new(g, NN_F32, 4, shape), *arg = nn_new(g, NN_I32, 4, shape);

@@ -102,20 +102,21 @@ static void bench_run(const char *name, struct bench_case *c, double flops) {
   for (int i = 0; i < 4; i++) bench_tensor_free(c->in[i]);
 }
 
-/* Plain cblas_sgemm C(n,n) = A(n,n) B(n,n): the reference GFLOP/s. */
+/* Plain cblas_sgemm C(n,n) = A(n,n) B(n,n): the reference GFLOP/s (median of at least 11 runs). */
 static double bench_sgemm(int64_t n) {
+  int runs = reps < 11 ? 11 : reps;
   float *a = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n)), *b = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n));
   float *c = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n));
   for (int64_t i = 0; i < n * n; i++) a[i] = b[i] = 1.0f / (float)(1 + i % 13);
-  double *t = malloc(sizeof(double) * (size_t)reps);
-  for (int r = -1; r < reps; r++) {
+  double *t = malloc(sizeof(double) * (size_t)runs);
+  for (int r = -1; r < runs; r++) {
     double t0 = now_ms();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, a, (int)n, b, (int)n, 0.0f,
                 c, (int)n);
     if (r >= 0) t[r] = now_ms() - t0;
   }
-  qsort(t, (size_t)reps, sizeof(double), cmp_double);
-  double ms = t[reps / 2];
+  qsort(t, (size_t)runs, sizeof(double), cmp_double);
+  double ms = t[runs / 2];
   free(t);
   nn_cpu_backend.free(a);
   nn_cpu_backend.free(b);
