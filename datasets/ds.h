@@ -27,7 +27,7 @@ nn_status ds_read_images(struct ds_reader *r, const int64_t *idx, int64_t n, uin
 nn_status ds_read_tokens(struct ds_reader *r, int64_t start, int64_t len, int32_t *out);
 /* src(n,max_len), tgt(n,max_len) = pairs idx[0..n), EOS included, padded with pad_id (longer ones cut to max_len). */
 nn_status ds_read_pairs(struct ds_reader *r, const int64_t *idx, int64_t n, int32_t *src, int32_t *tgt, int64_t max_len);
-/* Close the shards and free the metadata. */
+/* Close the shards and free the metadata (stop any loader over r first). */
 void ds_close(struct ds_reader *r);
 /* Sampler size for this split: examples (image, pairs) or text window slots (count-1)/(block+1). */
 int64_t ds_num_samples(const struct ds_reader *r, int64_t block);
@@ -38,6 +38,7 @@ int64_t ds_num_samples(const struct ds_reader *r, int64_t block);
  * The position is (epoch, pos): restoring both gives exactly the same continuation. */
 struct ds_sampler {
   int64_t n, per_rank, epoch, pos;
+  int64_t start; /* global examples of this epoch consumed before this sampler took over (a resume); 0 normally */
   int rank, nranks, shuffle, drop_last;
   uint64_t seed;
   int64_t *perm, perm_epoch; /* cached permutation of perm_epoch (NULL until first use; ds_sampler_free) */
@@ -48,6 +49,11 @@ void ds_sampler_init(struct ds_sampler *s, int64_t n, int rank, int nranks, uint
 int64_t ds_sampler_next(struct ds_sampler *s, int64_t count, int64_t *out);
 /* Start epoch `epoch` (pos = 0). */
 void ds_sampler_set_epoch(struct ds_sampler *s, int64_t epoch);
+/* Global examples of the current epoch consumed so far by all ranks together (start + pos * nranks). */
+int64_t ds_sampler_consumed(const struct ds_sampler *s);
+/* Continue epoch `epoch` after `consumed` global examples, on any rank count: rank r takes
+ * perm[consumed + r], perm[consumed + r + nranks], ... (exact resume, no example repeated or skipped). */
+void ds_sampler_resume(struct ds_sampler *s, int64_t epoch, int64_t consumed);
 /* Uniform integer in [0, range) fixed by (seed, epoch), identical on every rank; 0 when !shuffle. */
 int64_t ds_sampler_offset(const struct ds_sampler *s, int64_t range);
 /* Free the cached permutation (the sampler stays usable). */

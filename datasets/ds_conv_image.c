@@ -242,8 +242,8 @@ nn_status ds_convert_idx(const char *const *inputs, int n, const struct ds_conve
 
 #define DS_CIFAR_ROW 3072
 
-/* Append the records of one CIFAR-10 batch file to s. */
-static nn_status ds_cifar_file(const char *path, struct ds_img *s) {
+/* Append the records of one CIFAR-10 batch file to s (labels below nclasses). */
+static nn_status ds_cifar_file(const char *path, struct ds_img *s, int nclasses) {
   uint8_t *b;
   size_t n;
   NN_TRY(ds_load_file(path, &b, &n));
@@ -259,7 +259,7 @@ static nn_status ds_cifar_file(const char *path, struct ds_img *s) {
     lb[i] = b[i * (DS_CIFAR_ROW + 1)];
     memcpy(px + i * DS_CIFAR_ROW, b + i * (DS_CIFAR_ROW + 1) + 1, DS_CIFAR_ROW);
   }
-  if (st == NN_OK) st = ds_check_labels(path, lb, rec, 10);
+  if (st == NN_OK) st = ds_check_labels(path, lb, rec, nclasses);
   if (st == NN_OK) st = ds_img_append(s, px, lb, rec, DS_CIFAR_ROW);
   free(lb);
   free(px);
@@ -321,7 +321,7 @@ nn_status ds_convert_cifar10(const char *const *inputs, int n, const struct ds_c
     char what[DS_PATH_MAX + 16];
     snprintf(what, sizeof what, "reading %.4000s", path);
     s = ds_progress(&o->w, what, done++, 6);
-    if (s == NN_OK) s = ds_cifar_file(path, &split[k == 5]);
+    if (s == NN_OK) s = ds_cifar_file(path, &split[k == 5], m.nclasses);
   }
   if (s == NN_OK && split[0].n == 0) s = nn_fail(NN_ERR_IO, "%s: no data_batch_N.bin among the inputs", n ? inputs[0] : "(no input)");
   if (s == NN_OK) s = ds_write_images(o, &m, "CIFAR-10 binary batches", &split[0], &split[1]);

@@ -21,7 +21,7 @@ struct ds_loader {
   int ready[DS_NSLOTS], nready, head; /* FIFO of filled slot indices */
   int held;                           /* slot the caller holds, -1 if none */
   int64_t seen_epoch, seen_pos;       /* the position last written into *user */
-  int64_t gen, restart_epoch, restart_pos;
+  int64_t gen, restart_epoch, restart_pos, restart_start, restart_per_rank;
   int restart, stop;
   nn_status err;
   char errmsg[1024];
@@ -62,6 +62,8 @@ static void *ds_loader_main(void *arg) {
     if (L->restart) {
       L->s.epoch = L->restart_epoch;
       L->s.pos = L->restart_pos;
+      L->s.start = L->restart_start;
+      L->s.per_rank = L->restart_per_rank;
       L->restart = 0;
       L->err = NN_OK;
     }
@@ -129,6 +131,8 @@ nn_status ds_loader_start(struct ds_loader **out, struct ds_reader *r, struct ds
   ds_sampler_init(&L->s, s->n, s->rank, s->nranks, s->seed, s->shuffle, s->drop_last);
   L->s.epoch = L->seen_epoch = s->epoch;
   L->s.pos = L->seen_pos = s->pos;
+  L->s.start = s->start; /* a resumed epoch (ds_sampler_resume) */
+  L->s.per_rank = s->per_rank;
   L->held = -1;
   int ok = 1;
   for (int k = 0; k < DS_NSLOTS && ok; k++) {
@@ -155,9 +159,9 @@ nn_status ds_loader_start(struct ds_loader **out, struct ds_reader *r, struct ds
 
 nn_status ds_loader_next(struct ds_loader *L, struct ds_batch **b) {
   *b = NULL;
-  if (L->user->epoch < 0 || L->user->pos < 0 || L->user->pos > L->s.per_rank)
+  if (L->user->epoch < 0 || L->user->pos < 0 || L->user->pos > L->user->per_rank)
     return nn_fail(NN_ERR_ARG, "ds_loader_next: sampler position (epoch %lld, pos %lld) outside [0,%lld]",
-                   (long long)L->user->epoch, (long long)L->user->pos, (long long)L->s.per_rank);
+                   (long long)L->user->epoch, (long long)L->user->pos, (long long)L->user->per_rank);
   pthread_mutex_lock(&L->mu);
   L->held = -1; /* the previous batch goes back to the ring */
   if (L->user->epoch != L->seen_epoch || L->user->pos != L->seen_pos) { /* the caller moved: restart there */
@@ -166,6 +170,8 @@ nn_status ds_loader_next(struct ds_loader *L, struct ds_batch **b) {
     L->restart = 1;
     L->restart_epoch = L->user->epoch;
     L->restart_pos = L->user->pos;
+    L->restart_start = L->user->start;
+    L->restart_per_rank = L->user->per_rank;
   }
   pthread_cond_broadcast(&L->cv);
   while (L->nready == 0 && (L->err == NN_OK || L->restart)) pthread_cond_wait(&L->cv, &L->mu);
@@ -178,6 +184,7 @@ nn_status ds_loader_next(struct ds_loader *L, struct ds_batch **b) {
   L->head = (L->head + 1) % DS_NSLOTS;
   L->nready--;
   L->held = k;
+  if (L->slot[k].epoch != L->user->epoch) ds_sampler_set_epoch(L->user, L->slot[k].epoch); /* start, per_rank */
   L->user->epoch = L->seen_epoch = L->slot[k].epoch;
   L->user->pos = L->seen_pos = L->slot[k].pos;
   pthread_cond_broadcast(&L->cv);

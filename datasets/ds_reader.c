@@ -12,6 +12,7 @@ struct ds_shard {
   hid_t f, d[4];      /* image: images, labels; text: tokens; pairs: src, src_off, tgt, tgt_off */
   int64_t first, count; /* first global example (token for text) and how many */
   int64_t *off[2];    /* pairs: src / tgt offsets (count+1), loaded at open */
+  int chunked[4];      /* dataset d[i] is chunked (compressed): read run by run */
 };
 
 struct ds_req { int64_t shard, start, len, dst, src; }; /* rows [start,start+len) -> output row dst */
@@ -24,6 +25,7 @@ struct ds_reader {
   void *tmp;
   size_t tmp_cap;
   struct ds_req *req;
+  int64_t *runs; /* 2 per request: merged row runs of one gather */
   int64_t req_cap;
 };
 
@@ -163,6 +165,7 @@ static nn_status ds_open_dset(struct ds_shard *sh, int i, const char *name, int6
     hid_t dcpl = H5Dget_create_plist(d);
     hsize_t cd[4] = {1, 1, 1, 1};
     if (H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, 4, cd) >= 1) {
+      sh->chunked[i] = 1;
       hid_t sp = H5Dget_space(d);
       hid_t t = H5Dget_type(d);
       size_t total = (size_t)H5Sget_simple_extent_npoints(sp) * H5Tget_size(t);
@@ -398,6 +401,7 @@ void ds_close(struct ds_reader *r) {
   ds_meta_free(&r->m);
   free(r->tmp);
   free(r->req);
+  free(r->runs);
   free(r);
 }
 
@@ -427,8 +431,11 @@ static int ds_req_cmp(const void *pa, const void *pb) {
 static nn_status ds_reserve(struct ds_reader *r, int64_t nreq, size_t tmp_bytes) {
   if (nreq > r->req_cap) {
     void *p = realloc(r->req, sizeof *r->req * (size_t)nreq);
-    if (!p) return nn_fail(NN_ERR_OOM, "%s: out of memory for %lld read requests", r->dir, (long long)nreq);
-    r->req = p, r->req_cap = nreq;
+    void *q = p ? realloc(r->runs, 2 * sizeof(int64_t) * (size_t)nreq) : NULL;
+    if (p) r->req = p;
+    if (q) r->runs = q;
+    if (!p || !q) return nn_fail(NN_ERR_OOM, "%s: out of memory for %lld read requests", r->dir, (long long)nreq);
+    r->req_cap = nreq;
   }
   if (tmp_bytes > r->tmp_cap) {
     void *p = realloc(r->tmp, tmp_bytes);
@@ -449,46 +456,58 @@ static int64_t ds_shard_of(const struct ds_reader *r, int64_t g) {
   return lo;
 }
 
-/* out rows q[k].dst (row_bytes each) = dataset `di` rows [q[k].start, +len) of shard q[0].shard, for the
- * nq requests sorted by start (overlaps allowed): one read of the union of the merged runs. With lo < hi
- * the int32 values read must lie in [lo, hi). */
-static nn_status ds_gather(struct ds_reader *r, struct ds_req *q, int64_t nq, int di, hid_t memtype, size_t row_bytes, void *out, int64_t lo, int64_t hi) {
-  const struct ds_shard *sh = &r->sh[q[0].shard];
-  hid_t fs = H5Dget_space(sh->d[di]);
-  hsize_t dims[4] = {0, 1, 1, 1}, start[4] = {0}, count[4];
+/* Select rows [start, start+len) of every trailing dim in fs (op: H5S_SELECT_SET or _OR). */
+static herr_t ds_select_rows(hid_t fs, H5S_seloper_t op, int64_t start, int64_t len) {
+  hsize_t dims[4] = {0, 1, 1, 1}, st[4] = {(hsize_t)start, 0, 0, 0}, cnt[4];
   int nd = H5Sget_simple_extent_ndims(fs);
   H5Sget_simple_extent_dims(fs, dims, NULL);
-  int64_t total = 0, rs = -1, re = -1, runs = 0;
-  herr_t e = 0;
-  for (int64_t k = 0; k <= nq && e >= 0; k++) {
-    if (k < nq && q[k].len > 0 && rs >= 0 && q[k].start <= re) { /* joins the current run */
-      q[k].src = total + (q[k].start - rs);
-      if (q[k].start + q[k].len > re) re = q[k].start + q[k].len;
+  cnt[0] = (hsize_t)len;
+  for (int j = 1; j < nd; j++) cnt[j] = dims[j];
+  return H5Sselect_hyperslab(fs, op, st, NULL, cnt, NULL);
+}
+
+/* out rows q[k].dst (row_bytes each) = dataset `di` rows [q[k].start, +len) of shard q[0].shard, for the
+ * nq requests sorted by start (overlaps allowed). Contiguous datasets: one read of the union of the merged
+ * runs. Chunked ones: one read per run, memory shaped like it (HDF5 maps an irregular union, or a
+ * differently shaped memory space, onto chunks element by element).
+ * With lo < hi the int32 values read must lie in [lo, hi). */
+static nn_status ds_gather(struct ds_reader *r, struct ds_req *q, int64_t nq, int di, hid_t memtype, size_t row_bytes, void *out, int64_t lo, int64_t hi) {
+  const struct ds_shard *sh = &r->sh[q[0].shard];
+  int64_t total = 0, nrun = 0, *run = r->runs; /* run i: rows [run[2i], run[2i] + run[2i+1]) */
+  for (int64_t k = 0; k < nq; k++) {
+    if (q[k].len <= 0) continue;
+    int64_t *last = nrun ? run + 2 * (nrun - 1) : NULL;
+    if (last && q[k].start <= last[0] + last[1]) { /* joins the current run */
+      q[k].src = total - last[1] + (q[k].start - last[0]);
+      if (q[k].start + q[k].len > last[0] + last[1]) {
+        total += q[k].start + q[k].len - (last[0] + last[1]);
+        last[1] = q[k].start + q[k].len - last[0];
+      }
       continue;
     }
-    if (rs >= 0) { /* flush the run [rs, re) */
-      start[0] = (hsize_t)rs;
-      count[0] = (hsize_t)(re - rs);
-      for (int j = 1; j < nd; j++) count[j] = dims[j];
-      e = H5Sselect_hyperslab(fs, runs++ ? H5S_SELECT_OR : H5S_SELECT_SET, start, NULL, count, NULL);
-      total += re - rs;
-      rs = -1;
-    }
-    if (k < nq && q[k].len > 0) {
-      rs = q[k].start, re = q[k].start + q[k].len;
-      q[k].src = total;
+    run[2 * nrun] = q[k].start, run[2 * nrun + 1] = q[k].len, nrun++;
+    q[k].src = total;
+    total += q[k].len;
+  }
+  nn_status s = nrun ? ds_reserve(r, 0, (size_t)total * row_bytes) : NN_OK;
+  hid_t fs = H5Dget_space(sh->d[di]);
+  hsize_t mdims[4] = {0, 1, 1, 1}; /* memory: rows x the trailing dims, so one run has the file's shape */
+  int nd = H5Sget_simple_extent_ndims(fs);
+  H5Sget_simple_extent_dims(fs, mdims, NULL);
+  herr_t e = 0;
+  for (int64_t i = 0, at = 0; s == NN_OK && e >= 0 && i < nrun; i++) {
+    e = ds_select_rows(fs, sh->chunked[di] || i == 0 ? H5S_SELECT_SET : H5S_SELECT_OR, run[2 * i], run[2 * i + 1]);
+    if (e >= 0 && (sh->chunked[di] || i == nrun - 1)) { /* read this run, or the whole union at the end */
+      hsize_t flat = (hsize_t)total * (row_bytes / H5Tget_size(memtype)); /* the union: 1-D is fastest */
+      mdims[0] = (hsize_t)run[2 * i + 1];
+      hid_t ms = sh->chunked[di] ? H5Screate_simple(nd, mdims, NULL) : H5Screate_simple(1, &flat, NULL);
+      e = H5Dread(sh->d[di], memtype, ms, fs, H5P_DEFAULT, (char *)r->tmp + (size_t)at * row_bytes);
+      H5Sclose(ms);
+      at += sh->chunked[di] ? run[2 * i + 1] : 0;
     }
   }
-  nn_status s = NN_OK;
-  if (e < 0) s = nn_fail(NN_ERR_HDF5, "%s: cannot select rows of '%s': %s", sh->path, ds_dnames[r->m.kind][di], ds_h5_errdesc());
-  if (s == NN_OK && runs > 0) s = ds_reserve(r, 0, (size_t)total * row_bytes);
-  if (s == NN_OK && runs > 0) {
-    hsize_t melems = (hsize_t)total * (row_bytes / H5Tget_size(memtype));
-    hid_t ms = H5Screate_simple(1, &melems, NULL);
-    if (H5Dread(sh->d[di], memtype, ms, fs, H5P_DEFAULT, r->tmp) < 0)
-      s = nn_fail(NN_ERR_HDF5, "%s: cannot read '%s': %s", sh->path, ds_dnames[r->m.kind][di], ds_h5_errdesc());
-    H5Sclose(ms);
-  }
+  if (s == NN_OK && e < 0)
+    s = nn_fail(NN_ERR_HDF5, "%s: cannot read '%s': %s", sh->path, ds_dnames[r->m.kind][di], ds_h5_errdesc());
   H5Sclose(fs);
   if (s == NN_OK && lo < hi) {
     const int32_t *v = r->tmp;

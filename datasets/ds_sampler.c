@@ -17,9 +17,27 @@ void ds_sampler_init(struct ds_sampler *s, int64_t n, int rank, int nranks, uint
   s->perm_epoch = -1;
 }
 
+/* Examples per rank of the current epoch, after the first s->start (global) ones. */
+static int64_t per_rank_after(const struct ds_sampler *s, int64_t start) {
+  int64_t left = s->n - start;
+  if (left <= 0) return 0;
+  return s->drop_last ? left / s->nranks : (left + s->nranks - 1) / s->nranks;
+}
+
 void ds_sampler_set_epoch(struct ds_sampler *s, int64_t epoch) {
   s->epoch = epoch;
   s->pos = 0;
+  s->start = 0;
+  s->per_rank = per_rank_after(s, 0);
+}
+
+int64_t ds_sampler_consumed(const struct ds_sampler *s) { return s->start + s->pos * s->nranks; }
+
+void ds_sampler_resume(struct ds_sampler *s, int64_t epoch, int64_t consumed) {
+  s->epoch = epoch;
+  s->pos = 0;
+  s->start = consumed < s->n ? consumed : s->n;
+  s->per_rank = per_rank_after(s, s->start);
 }
 
 void ds_sampler_free(struct ds_sampler *s) {
@@ -52,7 +70,7 @@ int64_t ds_sampler_next(struct ds_sampler *s, int64_t count, int64_t *out) {
     s->perm_epoch = s->epoch;
   }
   for (int64_t j = 0; j < k; j++) {
-    int64_t g = ((s->pos + j) * s->nranks + s->rank) % s->n; /* padding wraps round the permutation */
+    int64_t g = (s->start + (s->pos + j) * s->nranks + s->rank) % s->n; /* padding wraps round the permutation */
     out[j] = s->shuffle ? s->perm[g] : g;
   }
   s->pos += k;

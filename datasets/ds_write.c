@@ -220,7 +220,7 @@ static nn_status ds_write_all(const char *tmp, const struct ds_spec *sp, const s
       done++;
     }
   }
-  return ds_progress(o, "written", done, total);
+  return ds_progress(o, "moving the dataset into place", done, total);
 }
 
 nn_status ds_write_dataset(const char *out, const struct ds_spec *spec, const struct ds_write_opts *o) {

@@ -70,23 +70,18 @@ static int parse_int(const char *s, long long lo, long long hi, long long *v) {
   return !*s || *end || errno || *v < lo || *v > hi;
 }
 
-static int cmd_convert(int argc, char **argv) {
-  static const char *const kinds[] = {"idx", "cifar10", "text", "pairs"};
-  nn_status (*const fns[])(const char *const *, int, const struct ds_convert_opts *) = {
-      ds_convert_idx, ds_convert_cifar10, ds_convert_text, ds_convert_pairs};
-  if (argc < 3) return bad_usage("convert: which format? (%s%s)", "idx, cifar10, text, pairs", "");
-  int kind = -1;
-  for (int k = 0; k < 4; k++)
-    if (!strcmp(argv[2], kinds[k])) kind = k;
-  if (kind < 0) return bad_usage("convert: unknown input format '%s' (%s)", argv[2], "idx, cifar10, text, pairs");
+static const char *const kinds[] = {"idx", "cifar10", "text", "pairs"};
+
+/* Parse `convert KIND ...` into o and inputs (argc entries); 0, or the exit code of a usage error. */
+static int parse_convert(int argc, char **argv, int kind, struct ds_convert_opts *out, const char **inputs, int *ninputs) {
   struct ds_convert_opts o = {.val_fraction = -1, .max_len = -1, .w = {.shards = 1, .progress = progress}};
-  const char **inputs = calloc((size_t)argc, sizeof *inputs);
-  int ninputs = 0, quiet = 0;
+  int quiet = 0;
+  *ninputs = 0;
   for (int i = 3; i < argc; i++) {
     const char *a = argv[i], *val = NULL;
     char flag[64];
     if (strncmp(a, "--", 2)) {
-      inputs[ninputs++] = a;
+      inputs[(*ninputs)++] = a;
       continue;
     }
     const char *eq = strchr(a, '=');
@@ -127,18 +122,35 @@ static int cmd_convert(int argc, char **argv) {
     }
   }
   if (!o.out) return bad_usage("convert %s: --out DIR is required%s", kinds[kind], "");
-  if (!ninputs) return bad_usage("convert %s: no INPUT given%s", kinds[kind], "");
+  if (!*ninputs) return bad_usage("convert %s: no INPUT given%s", kinds[kind], "");
   if (o.max_len >= 0 && kind != 3) return bad_usage("--max-len applies to convert pairs only%s%s", "", "");
   if (o.prefixes && kind != 3) return bad_usage("--prefixes applies to convert pairs only%s%s", "", "");
   if (o.class_names && kind > 1) return bad_usage("--class-names applies to convert idx and cifar10 only%s%s", "", "");
   o.w.ctx = quiet ? (void *)1 : NULL;
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
-  nn_status s = fns[kind](inputs, ninputs, &o);
-  free(inputs);
-  if (s != NN_OK) return fail(nn_errmsg());
-  if (!quiet) fprintf(stderr, "attn_data: wrote %s\n", o.out);
+  *out = o;
   return 0;
+}
+
+static int cmd_convert(int argc, char **argv) {
+  nn_status (*const fns[])(const char *const *, int, const struct ds_convert_opts *) = {
+      ds_convert_idx, ds_convert_cifar10, ds_convert_text, ds_convert_pairs};
+  if (argc < 3) return bad_usage("convert: which format? (%s%s)", "idx, cifar10, text, pairs", "");
+  int kind = -1, ninputs;
+  for (int k = 0; k < 4; k++)
+    if (!strcmp(argv[2], kinds[k])) kind = k;
+  if (kind < 0) return bad_usage("convert: unknown input format '%s' (%s)", argv[2], "idx, cifar10, text, pairs");
+  struct ds_convert_opts o;
+  const char **inputs = calloc((size_t)argc, sizeof *inputs);
+  if (!inputs) return fail("out of memory");
+  int rc = parse_convert(argc, argv, kind, &o, inputs, &ninputs);
+  if (rc == 0) {
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    rc = fns[kind](inputs, ninputs, &o) != NN_OK ? fail(nn_errmsg()) : 0;
+    if (rc == 0 && !o.w.ctx) fprintf(stderr, "attn_data: wrote %s\n", o.out);
+  }
+  free(inputs);
+  return rc;
 }
 
 /* Print a vocabulary entry readably (control characters escaped). */

@@ -11,6 +11,9 @@
 struct cfg {
   /* run */
   char model[64], data[CFG_STR], log_dir[CFG_STR], config[CFG_STR], save_params[CFG_STR];
+  /* checkpoints */
+  char ckpt_dir[CFG_STR], resume[CFG_STR], init_from[CFG_STR], freeze[CFG_STR];
+  int64_t ckpt_every, keep;
   int64_t batch, steps, epochs, seed, threads, accum, log_every, eval_every, eval_batches;
   int64_t drop_last, check_replicas, deterministic;
   /* optimisation */

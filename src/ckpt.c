@@ -15,6 +15,9 @@
 #include "ckpt_impl.h"
 #include "nn_backend.h"
 
+/* Collectives of checkpoint I/O wait for the slowest rank's file: their timeout is at least this. */
+#define CKPT_TIMEOUT_S 1800.0
+
 /* ---- agreement between ranks ---- */
 
 /* Every rank learns whether any rank failed; all then return the first failing rank's status and
@@ -216,8 +219,8 @@ static nn_status publish(const char *dir, const char *tmp, const char *final, in
   return prune(dir, step, keep);
 }
 
-nn_status ckpt_save(struct comm *c, const char *dir, const struct ckpt_state *s, const struct nn_params *P,
-                    const struct nn_optim *o, int keep) {
+static nn_status save(struct comm *c, const char *dir, const struct ckpt_state *s, const struct nn_params *P,
+                      const struct nn_optim *o, int keep) {
   char final[CKPT_PATH], tmp[CKPT_PATH + 8];
   if (strlen(dir) + 32 > CKPT_PATH) return nn_fail(NN_ERR_ARG, "checkpoint directory name too long: %s", dir);
   step_path(final, sizeof final, dir, s->step);
@@ -266,7 +269,7 @@ nn_status ckpt_resolve_path(const char *path, char *out, size_t len) {
   return NN_OK;
 }
 
-nn_status ckpt_resolve(struct comm *c, const char *dir_or_path, int is_auto, char *out, size_t len) {
+static nn_status resolve(struct comm *c, const char *dir_or_path, int is_auto, char *out, size_t len) {
   if (!is_auto) {
     char p[CKPT_PATH] = "";
     nn_status local = c->rank == 0 ? ckpt_resolve_path(dir_or_path, p, sizeof p) : NN_OK;
@@ -281,7 +284,7 @@ nn_status ckpt_resolve(struct comm *c, const char *dir_or_path, int is_auto, cha
   nn_status st = comm_bcast(c, &n64, sizeof n64, 0);
   if (st == NN_OK && c->rank != 0 && n64 > 0 && !(steps = malloc(sizeof *steps * (size_t)n64)))
     st = nn_fail(NN_ERR_OOM, "rank %d: out of memory", c->rank);
-  if (st == NN_OK) st = agree(c, st);
+  if (st != NN_ERR_MPI) st = agree(c, st);
   if (st == NN_OK && n64 > 0) st = comm_bcast(c, steps, (int64_t)sizeof *steps * n64, 0);
   int damaged = 0;
   for (int64_t i = 0; st == NN_OK && i < n64; i++) {
@@ -357,8 +360,8 @@ static nn_status load_buf(struct comm *c, const char *path, const struct ckpt_me
   return NN_OK;
 }
 
-nn_status ckpt_load(struct comm *c, const char *path, struct ckpt_state *s, struct nn_params *P,
-                    struct nn_optim *o) {
+static nn_status load(struct comm *c, const char *path, struct ckpt_state *s, struct nn_params *P,
+                      struct nn_optim *o) {
   struct ckpt_meta m;
   nn_status local = ckpt_meta_read(path, &m);
   if (local == NN_OK) local = check_match(path, &m, s->model, P, o);
@@ -374,5 +377,48 @@ nn_status ckpt_load(struct comm *c, const char *path, struct ckpt_state *s, stru
   if (st != NN_OK) return st;
   *s = m.s;
   if (o) o->t = m.opt_t;
+  return NN_OK;
+}
+
+/* ---- the public calls: collectives with the longer I/O timeout ---- */
+
+/* Raise c's collective timeout to CKPT_TIMEOUT_S (not when it waits forever); returns the old one. */
+static double widen(struct comm *c) {
+  double t = c->timeout_s;
+  if (t > 0 && t < CKPT_TIMEOUT_S) c->timeout_s = CKPT_TIMEOUT_S;
+  return t;
+}
+
+nn_status ckpt_save(struct comm *c, const char *dir, const struct ckpt_state *s, const struct nn_params *P,
+                    const struct nn_optim *o, int keep) {
+  double t = widen(c);
+  nn_status st = save(c, dir, s, P, o, keep);
+  c->timeout_s = t;
+  return st;
+}
+
+nn_status ckpt_resolve(struct comm *c, const char *dir_or_path, int is_auto, char *out, size_t len) {
+  double t = widen(c);
+  nn_status st = resolve(c, dir_or_path, is_auto, out, len);
+  c->timeout_s = t;
+  return st;
+}
+
+nn_status ckpt_load(struct comm *c, const char *path, struct ckpt_state *s, struct nn_params *P,
+                    struct nn_optim *o) {
+  double t = widen(c);
+  nn_status st = load(c, path, s, P, o);
+  c->timeout_s = t;
+  return st;
+}
+
+nn_status ckpt_read_state(const char *path, struct ckpt_state *s) {
+  char dir[CKPT_PATH];
+  NN_TRY(ckpt_resolve_path(path, dir, sizeof dir));
+  struct ckpt_meta m;
+  memset(&m, 0, sizeof m);
+  NN_TRY(ckpt_meta_read(dir, &m));
+  *s = m.s;
+  ckpt_meta_free(&m);
   return NN_OK;
 }

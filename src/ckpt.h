@@ -13,7 +13,8 @@
  * and DIR/latest is a symlink to the newest step directory. Every dataset is chunked with a
  * Fletcher32 checksum (a flipped byte is a read error); files use the latest format, so a file whose
  * writer was killed refuses to open. A checkpoint is written as DIR/step_00001000.tmp and renamed
- * once every rank has flushed its files: a step_ directory is always complete. */
+ * once every rank has flushed its files: a step_ directory is always complete.
+ * The collective calls wait at least 1800 s (or c->timeout_s if longer or 0) for the slowest rank's I/O. */
 #ifndef CKPT_H
 #define CKPT_H
 #include <stdint.h>
@@ -54,6 +55,10 @@ nn_status ckpt_resolve(struct comm *c, const char *dir_or_path, int is_auto, cha
  * every rank returns an error if any failed. Collective. */
 nn_status ckpt_load(struct comm *c, const char *path, struct ckpt_state *s, struct nn_params *P,
                     struct nn_optim *o);
+
+/* Read only the state of checkpoint path (a step directory, or a root whose `latest` is taken):
+ * model, configuration, step. No MPI, no parameters. */
+nn_status ckpt_read_state(const char *path, struct ckpt_state *s);
 
 /* Export the parameters of checkpoint ckpt_path to one plain HDF5 file out_h5: a float32 dataset per
  * dotted parameter name, root attributes format, model, config (JSON) and step. No MPI needed. */

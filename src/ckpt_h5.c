@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "ckpt_impl.h"
 #include "ds_h5.h"
@@ -46,10 +47,14 @@ static hid_t create_latest(const char *path) {
   return f;
 }
 
-/* Close a file being written, flush it to disk; errors (often a full disk) name it. */
+/* Close a file being written, release what reserve() set aside beyond its end, flush it to disk;
+ * errors (often a full disk) name it. */
 static nn_status close_written(hid_t f, const char *path, nn_status st) {
+  struct stat sb;
   if (H5Fclose(f) < 0 && st == NN_OK)
     st = nn_fail(NN_ERR_IO, "%s: cannot finish writing (disk full?): %s", path, ds_h5_errdesc());
+  if (st == NN_OK && stat(path, &sb) == 0 && truncate(path, sb.st_size) != 0)
+    st = nn_fail(NN_ERR_IO, "%s: cannot trim: %s", path, strerror(errno));
   if (st == NN_OK) st = ckpt_fsync(path);
   return st;
 }

@@ -1,18 +1,23 @@
 /* attn_train: data-parallel training of self-attention models.
  *   mpirun -np N attn_train --model NAME --data DIR [--key value ...]
  * Exit status: 0 success, 2 bad usage (every rank agrees), 1 any other error (the failing rank
- * prints its message and the whole job is aborted). */
+ * prints its message and the whole job is aborted), 3 stopped by SIGTERM/SIGUSR1 after writing a
+ * checkpoint (TRAIN_EXIT_PREEMPTED). */
 #include <stdio.h>
 #include <string.h>
 #include "cfg.h"
 #include "comm.h"
 #include "model.h"
+#include "ckpt.h"
+#include "generate.h"
 #include "train.h"
 
 static void usage(FILE *out) {
   fprintf(out,
           "usage: mpirun -np N attn_train --model NAME --data DIR [options]\n"
-          "       attn_train --model NAME --data DIR [options]     (single-process debug run)\n\n"
+          "       attn_train --model NAME --data DIR [options]     (single-process debug run)\n"
+          "       attn_train generate --ckpt DIR [--prompt TEXT ...] (sample text; generate --help)\n"
+          "       attn_train export CKPT OUT.h5                      (one plain HDF5 file, a dataset per parameter)\n\n"
           "models:\n");
   model_list(out);
   fprintf(out, "\noptions (also accepted as 'key = value' lines in --config FILE; flags override the file):\n");
@@ -24,6 +29,17 @@ int main(int argc, char **argv) {
   if (comm_init(&comm, &argc, &argv) != NN_OK) {
     fprintf(stderr, "attn_train: %s\n", nn_errmsg());
     return 1;
+  }
+  /* subcommands */
+  if (argc > 1 && (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "export") == 0)) {
+    nn_status st;
+    if (strcmp(argv[1], "generate") == 0) st = generate_main(&comm, argc, argv, 2);
+    else if (argc != 4) st = nn_fail(NN_ERR_ARG, "usage: attn_train export CKPT OUT.h5");
+    else st = ckpt_export(argv[2], argv[3]);
+    if (st == NN_OK && strcmp(argv[1], "export") == 0 && comm.rank == 0) printf("exported %s to %s\n", argv[2], argv[3]);
+    if (st != NN_OK) fprintf(stderr, "attn_train %s: %s\n", argv[1], nn_errmsg());
+    comm_finalize(&comm);
+    return st == NN_OK ? 0 : 2;
   }
   /* configuration: defaults < config file < flags (the model preset fills what is left) */
   struct cfg c, flags;
@@ -43,8 +59,8 @@ int main(int argc, char **argv) {
     comm_finalize(&comm);
     return 2;
   }
-  int agreed = 0;
-  st = train_run(&c, &comm, &agreed);
+  int agreed = 0, preempted = 0;
+  st = train_run(&c, &comm, &agreed, &preempted);
   if (st != NN_OK && agreed) {
     comm_finalize(&comm);
     return 2;
@@ -57,5 +73,5 @@ int main(int argc, char **argv) {
     return 1;
   }
   comm_finalize(&comm);
-  return 0;
+  return preempted ? TRAIN_EXIT_PREEMPTED : 0;
 }

@@ -12,6 +12,8 @@
 #include "model.h"
 #include "nn_sched.h"
 #include "export.h"
+#include "ckpt.h"
+#include <signal.h>
 
 struct trainer {
   struct cfg *cfg;
@@ -27,7 +29,8 @@ struct trainer {
   struct ds_loader *loader;
   struct comm_buckets *buckets;
   FILE *metrics;
-  int64_t step, epoch, total_steps, steps_per_epoch;
+  int64_t step, epoch, total_steps, steps_per_epoch, first_step;
+  int preempted;
   double t_start;
   int64_t block; /* text window length - 1 (0 for images) */
   uint8_t *eval_pixels;
@@ -228,15 +231,82 @@ static nn_status train_step(struct trainer *T, double *stats /* loss sum, count,
   return NN_OK;
 }
 
+/* SIGTERM / SIGUSR1 (what Slurm sends before it stops or requeues a job): finish the step, then
+ * checkpoint and exit with TRAIN_EXIT_PREEMPTED; the ranks agree on the step collectively. */
+static volatile sig_atomic_t stop_signal;
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+static void install_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+}
+
+/* Write a checkpoint of the state after `done` completed steps (collective). */
+static nn_status save_checkpoint(struct trainer *T, int64_t done) {
+  struct ckpt_state s;
+  memset(&s, 0, sizeof s);
+  s.step = done;
+  s.epoch = T->epoch;
+  s.sampler_epoch = T->sampler.epoch;
+  s.sampler_offset = ds_sampler_consumed(&T->sampler);
+  s.seed = (uint64_t)T->cfg->seed;
+  snprintf(s.model, sizeof s.model, "%s", T->cfg->model);
+  FILE *f = fmemopen(s.config_json, sizeof s.config_json - 1, "w");
+  if (f) {
+    cfg_write_json(T->cfg, f);
+    fclose(f);
+  }
+  double t = now_s();
+  NN_TRY(ckpt_save(T->comm, T->cfg->ckpt_dir, &s, &T->P, &T->opt, (int)T->cfg->keep));
+  if (T->comm->rank == 0) {
+    printf("checkpoint step %lld written to %s/step_%08lld in %.2f s\n", (long long)s.step, T->cfg->ckpt_dir,
+           (long long)s.step, now_s() - t);
+    fflush(stdout);
+  }
+  return NN_OK;
+}
+
+/* --resume: load parameters, optimizer state, step, epoch and data position (collective). */
+static nn_status resume(struct trainer *T) {
+  struct cfg *c = T->cfg;
+  int is_auto = strcmp(c->resume, "auto") == 0;
+  if (is_auto && !c->ckpt_dir[0]) return nn_fail(NN_ERR_ARG, "option --resume auto needs --ckpt-dir");
+  char path[CFG_STR + 64];
+  nn_status st = ckpt_resolve(T->comm, is_auto ? c->ckpt_dir : c->resume, is_auto, path, sizeof path);
+  if (st != NN_OK && is_auto) { /* nothing to resume from: a fresh start */
+    if (T->comm->rank == 0) printf("resume auto: no complete checkpoint in %s, starting from step 0\n", c->ckpt_dir);
+    return NN_OK;
+  }
+  NN_TRY(st);
+  struct ckpt_state s;
+  memset(&s, 0, sizeof s);
+  snprintf(s.model, sizeof s.model, "%s", c->model);
+  NN_TRY(ckpt_load(T->comm, path, &s, &T->P, &T->opt));
+  T->first_step = s.step;
+  T->epoch = s.epoch;
+  ds_sampler_resume(&T->sampler, s.sampler_epoch, s.sampler_offset);
+  if (T->comm->rank == 0) {
+    printf("resumed from %s: step %lld, epoch %lld, %lld examples of the epoch done (written by %d rank%s)\n", path,
+           (long long)s.step, (long long)s.epoch, (long long)s.sampler_offset, s.nranks, s.nranks > 1 ? "s" : "");
+    fflush(stdout);
+  }
+  return NN_OK;
+}
+
 static nn_status train_loop(struct trainer *T) {
   struct cfg *c = T->cfg;
   struct comm *cm = T->comm;
   double t_last = now_s(), t0 = t_last;
   int64_t ex_since = 0, steps_since = 0;
   const char *unit = T->def->data_kind == DS_TEXT ? "tok/s" : "ex/s";
-  for (T->step = 0; T->step < T->total_steps; T->step++) {
+  for (T->step = T->first_step; T->step < T->total_steps; T->step++) {
     cm->step = T->step;
-    double stats[3] = {0, 0, 0};
+    double stats[4] = {0, 0, 0, 0}; /* loss sum, items, correct, ranks that got a stop signal */
     NN_TRY(train_step(T, stats));
     double norm = nn_clip_grad_norm(&T->P, c->clip > 0 ? (float)c->clip : INFINITY);
     if (!isfinite(norm)) {
@@ -249,7 +319,8 @@ static nn_status train_loop(struct trainer *T) {
     if (c->clip_value > 0) nn_clip_grad_value(&T->P, (float)c->clip_value);
     float lr = nn_sched_lr(&T->sched, T->step, T->epoch);
     nn_optim_step(&T->opt, lr);
-    NN_TRY(comm_allreduce_double(cm, stats, 3));
+    stats[3] = stop_signal != 0;
+    NN_TRY(comm_allreduce_double(cm, stats, 4));
     if (c->check_replicas > 0 && (T->step + 1) % c->check_replicas == 0)
       NN_TRY(comm_check_replicas(cm, T->P.data, T->P.total, T->step));
     double loss = stats[0] / (stats[1] > 0 ? stats[1] : 1);
@@ -263,7 +334,7 @@ static nn_status train_loop(struct trainer *T) {
       log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"train\", \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g%s, \"time\": %.3f}",
                (long long)T->step, (long long)T->epoch, loss, lr, norm, acc, t - T->t_start);
       if ((T->step + 1) % c->log_every == 0 || T->step + 1 == T->total_steps) {
-        double rate = (double)ex_since / (t - t_last), per_step = (t - t0) / (double)(T->step + 1);
+        double rate = (double)ex_since / (t - t_last), per_step = (t - t0) / (double)(T->step + 1 - T->first_step);
         char eta[32];
         fmt_eta(eta, sizeof eta, per_step * (double)(T->total_steps - T->step - 1));
         printf("step %lld/%lld | epoch %lld | loss %.4f | lr %.3g | %.0f %s | eta %s\n", (long long)T->step + 1,
@@ -275,9 +346,28 @@ static nn_status train_loop(struct trainer *T) {
       }
     }
     if (c->eval_every > 0 && (T->step + 1) % c->eval_every == 0) NN_TRY(evaluate(T));
+    if (stats[3] > 0) { /* a stop signal reached some rank: checkpoint and leave */
+      if (cm->rank == 0) printf("stop signal: checkpointing at step %lld and exiting\n", (long long)T->step + 1);
+      if (c->ckpt_dir[0]) NN_TRY(save_checkpoint(T, T->step + 1));
+      T->preempted = 1;
+      return NN_OK;
+    }
+    if (c->ckpt_dir[0] && c->ckpt_every > 0 && (T->step + 1) % c->ckpt_every == 0 && T->step + 1 < T->total_steps)
+      NN_TRY(save_checkpoint(T, T->step + 1));
   }
+  T->step = T->total_steps;
+  if (c->ckpt_dir[0] && T->first_step < T->total_steps) NN_TRY(save_checkpoint(T, T->total_steps));
   /* the epoch in progress ends with an evaluation when training stops exactly at its end */
   if (c->steps == 0 || c->eval_every == 0) NN_TRY(evaluate(T));
+  return NN_OK;
+}
+
+/* --freeze a,b,c: mark parameters whose names start with any prefix as untrainable. */
+static nn_status freeze_prefixes(struct nn_params *P, const char *list) {
+  char buf[CFG_STR];
+  snprintf(buf, sizeof buf, "%s", list);
+  for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+    if (nn_params_freeze(P, tok) == 0) return nn_fail(NN_ERR_ARG, "option --freeze: no parameter name starts with '%s'", tok);
   return NN_OK;
 }
 
@@ -306,8 +396,14 @@ static nn_status train_setup(struct trainer *T) {
   }
   /* model and parameters: declared, allocated, initialised (broadcast from rank 0 later) */
   NN_TRY(T->def->build(&T->model, c, m, &T->P));
+  NN_TRY(freeze_prefixes(&T->P, c->freeze));
   NN_TRY(nn_params_alloc(&T->P, &nn_cpu_backend));
   nn_params_reset(&T->P, (uint64_t)c->seed);
+  if (c->init_from[0]) { /* every rank reads the file: same values everywhere, no broadcast needed */
+    struct ckpt_import_report r;
+    NN_TRY(ckpt_import(&T->P, c->init_from, &r, cm->rank == 0 ? stdout : NULL));
+    if (r.matched == 0) return nn_fail(NN_ERR_ARG, "option --init-from %s: no parameter of model %s matched", c->init_from, c->model);
+  }
   /* data */
   T->block = T->def->data_kind == DS_TEXT ? c->block : 0;
   int64_t nsamples = ds_num_samples(T->train, T->block);
@@ -319,7 +415,6 @@ static nn_status train_setup(struct trainer *T) {
     return nn_fail(NN_ERR_ARG, "--batch %lld x --accum %lld x %d ranks is larger than the %lld training examples",
                    (long long)c->batch, (long long)c->accum, cm->size, (long long)nsamples);
   T->total_steps = c->steps > 0 ? c->steps : c->epochs * T->steps_per_epoch;
-  NN_TRY(ds_loader_start(&T->loader, T->train, &T->sampler, c->batch, T->block));
   if (T->test) {
     const struct ds_meta *tm = ds_get_meta(T->test);
     size_t B = (size_t)c->batch;
@@ -354,6 +449,9 @@ static nn_status train_setup_collective(struct trainer *T) {
   struct cfg *c = T->cfg;
   struct comm *cm = T->comm;
   NN_TRY(comm_bcast(cm, T->P.data, (int64_t)sizeof(float) * T->P.total, 0));
+  if (c->resume[0]) NN_TRY(resume(T));
+  NN_TRY(ds_loader_start(&T->loader, T->train, &T->sampler, c->batch, T->block));
+  install_signals();
   if (cm->size > 1) {
     NN_TRY(comm_buckets_create(&T->buckets, cm, &T->P, c->bucket_mb, c->first_bucket_mb,
                                strcmp(c->comm_mode, "thread") == 0 ? COMM_THREAD : COMM_NONBLOCKING));
@@ -362,8 +460,9 @@ static nn_status train_setup_collective(struct trainer *T) {
   if (cm->rank == 0) {
     const struct ds_meta *m = ds_get_meta(T->train);
     int threads = c->threads > 0 ? (int)c->threads : comm_default_threads(cm);
-    printf("attn_train: model %s (%lld parameters, %lld trainable) | data %s (%lld examples) | %d rank%s x %d thread%s\n",
-           c->model, (long long)T->P.total, (long long)T->P.trainable, c->data, (long long)m->count, cm->size,
+    printf("attn_train: model %s (%lld parameters, %lld trainable) | data %s (%lld %s) | %d rank%s x %d thread%s\n",
+           c->model, (long long)T->P.total, (long long)T->P.trainable, c->data, (long long)m->count,
+           m->kind == DS_TEXT ? "tokens" : "examples", cm->size,
            cm->size > 1 ? "s" : "", threads, threads > 1 ? "s" : "");
     printf("attn_train: batch %lld per rank (%lld global) | %lld steps (%lld per epoch) | %s lr %.3g | %s\n",
            (long long)c->batch, (long long)(c->batch * cm->size * c->accum), (long long)T->total_steps,
@@ -390,7 +489,7 @@ static void train_teardown(struct trainer *T) {
   free(T->eval_idx);
 }
 
-nn_status train_run(struct cfg *c, struct comm *comm, int *agreed) {
+nn_status train_run(struct cfg *c, struct comm *comm, int *agreed, int *preempted) {
   struct trainer T;
   memset(&T, 0, sizeof T);
   T.cfg = c;
@@ -419,6 +518,7 @@ nn_status train_run(struct cfg *c, struct comm *comm, int *agreed) {
   if (st == NN_OK) st = train_loop(&T);
   if (st == NN_OK && c->save_params[0] && comm->rank == 0) st = export_params(&T.P, c, c->save_params);
   if (st == NN_OK) st = comm_barrier(comm);
+  *preempted = T.preempted;
   train_teardown(&T);
   return st;
 }

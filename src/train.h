@@ -6,6 +6,9 @@
 
 /* Train the model c->model on c->data as configured; returns the first error (with its message).
  * *agreed is set when every rank knows of the failure and it has been reported already. */
-nn_status train_run(struct cfg *c, struct comm *comm, int *agreed);
+nn_status train_run(struct cfg *c, struct comm *comm, int *agreed, int *preempted);
+
+/* Exit status of a run stopped by SIGTERM/SIGUSR1 after writing its checkpoint (Slurm scripts requeue on it). */
+#define TRAIN_EXIT_PREEMPTED 3
 
 #endif
