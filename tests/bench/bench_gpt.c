@@ -1,0 +1,161 @@
+/* bench_gpt: tokens/s of full GPT training steps (zero grad, forward, backward, clip 0.5, AdamW) on
+ * random token windows, and the fraction of plain cblas_sgemm's GFLOP/s that a step achieves
+ * (measured in the same run, same thread count).
+ * Usage: bench_gpt [--model gpt|gpt-small] [--threads N] [--steps N] [--batch N] [--block N] [--sgemm N]
+ * Model FLOPs per step (B batch, T block, C n_embd, L layers, V vocab, tokens = B*T):
+ *   matmul weights  Nmm = L * 12*C^2 (query, key, value, proj: 4*C^2; MLP: 8*C^2) + C*V (head);
+ *   each weight costs 2 FLOPs per token forward and 4 backward (dx and dW):   6 * Nmm * tokens;
+ *   attention per layer: q k^T and p v are 2*B*T*T*C each forward, x3 with backward, and the causal
+ *   mask halves the useful part:                                              6 * L * B * T^2 * C.
+ * Elementwise work (layernorm, GELU, softmax, AdamW, ...) is not counted. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "model.h"
+#include "nn.h"
+#include "nn_optim.h"
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* median of t(n) (sorts t) */
+static double median(double *t, int n) {
+  qsort(t, (size_t)n, sizeof(double), cmp_double);
+  return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* Plain cblas_sgemm C(n,n) = A(n,n) B(n,n): GFLOP/s, median of 7 runs after one warm-up. */
+static double bench_sgemm(int64_t n) {
+  enum { RUNS = 7 };
+  float *a = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n)), *b = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n));
+  float *c = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n));
+  for (int64_t i = 0; i < n * n; i++) a[i] = b[i] = 1.0f / (float)(1 + i % 13);
+  double t[RUNS];
+  for (int r = -1; r < RUNS; r++) {
+    double t0 = now_ms();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, a, (int)n, b, (int)n, 0.0f,
+                c, (int)n);
+    if (r >= 0) t[r] = now_ms() - t0;
+  }
+  nn_cpu_backend.free(a);
+  nn_cpu_backend.free(b);
+  nn_cpu_backend.free(c);
+  return 2.0 * n * n * n / (median(t, RUNS) * 1e6);
+}
+
+/* Fill tokens(n, T+1) with ids in [0, V) from an LCG. */
+static void random_windows(int32_t *tokens, int64_t count, int V, uint32_t *h) {
+  for (int64_t i = 0; i < count; i++) {
+    *h = *h * 1664525u + 1013904223u;
+    tokens[i] = (int32_t)((*h >> 8) % (uint32_t)V);
+  }
+}
+
+static int usage(const char *prog) {
+  fprintf(stderr, "usage: %s [--model gpt|gpt-small] [--threads N] [--steps N] [--batch N] [--block N] [--sgemm N]\n",
+          prog);
+  return 2;
+}
+
+/* Die with the library's message when s is not NN_OK. */
+static void check(nn_status s, const char *what) {
+  if (s == NN_OK) return;
+  fprintf(stderr, "bench_gpt: %s: %s\n", what, nn_errmsg());
+  exit(1);
+}
+
+int main(int argc, char **argv) {
+  const char *model = "gpt-small", *batch = NULL, *block = NULL;
+  int threads = 1, steps = 10;
+  int64_t sgemm_n = 2048;
+  for (int i = 1; i < argc; i++) {
+    if (i + 1 >= argc) return usage(argv[0]);
+    if (!strcmp(argv[i], "--model")) model = argv[++i];
+    else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--batch")) batch = argv[++i];
+    else if (!strcmp(argv[i], "--block")) block = argv[++i];
+    else if (!strcmp(argv[i], "--sgemm")) sgemm_n = atoll(argv[++i]);
+    else return usage(argv[0]);
+  }
+  if (steps < 1) steps = 1;
+  const struct model_def *def = model_find(model);
+  if (!def || def->data_kind != DS_TEXT) {
+    fprintf(stderr, "bench_gpt: --model %s is not a text model\n", model);
+    return 2;
+  }
+  struct cfg c;
+  cfg_defaults(&c);
+  strcpy(c.model, model);
+  if (batch) check(cfg_set(&c, "batch", batch, "option --batch"), "--batch");
+  if (block) check(cfg_set(&c, "block", block, "option --block"), "--block");
+  def->preset(&c);
+  nn_cpu_backend.set_threads(threads);
+
+  struct ds_meta meta = {.kind = DS_TEXT, .vocab_size = 65};
+  struct nn_params P;
+  nn_params_init(&P);
+  void *self = NULL;
+  check(def->build(&self, &c, &meta, &P), "build");
+  check(nn_params_alloc(&P, &nn_cpu_backend), "parameters");
+  nn_params_reset(&P, 1);
+  struct nn_optim opt;
+  struct nn_optim_cfg oc = nn_optim_defaults(NN_OPT_ADAMW);
+  oc.weight_decay = (float)c.weight_decay;
+  oc.beta2 = (float)c.beta2;
+  check(nn_optim_init(&opt, &P, &oc), "optimizer");
+  struct nn_graph g;
+  nn_graph_init(&g, &nn_cpu_backend, 0);
+  g.training = 1;
+  g.seed = 1;
+
+  int64_t B = c.batch, T = c.block, C = c.n_embd, L = c.n_layer, V = meta.vocab_size;
+  int32_t *tokens = malloc(sizeof(int32_t) * (size_t)(B * (T + 1)));
+  struct ds_batch b = {.n = B, .tokens = tokens};
+  uint32_t h = 12345u;
+  double *t = malloc(sizeof(double) * (size_t)steps), loss0 = 0.0, loss1 = 0.0;
+  for (int s = -2; s < steps; s++) {
+    random_windows(tokens, B * (T + 1), (int)V, &h);
+    double t0 = now_ms();
+    nn_graph_reset(&g);
+    g.step = s + 2;
+    nn_params_zero_grad(&P);
+    struct model_out out = {0};
+    check(def->forward(self, &g, &P, &b, &out), "forward");
+    check(nn_backward(&g, out.loss), "backward");
+    nn_clip_grad_norm(&P, 0.5f);
+    nn_optim_step(&opt, (float)c.lr);
+    if (s >= 0) t[s] = now_ms() - t0;
+    float lv;
+    nn_cpu_backend.to_host(&lv, out.loss->data, sizeof lv);
+    if (s == -2) loss0 = lv;
+    loss1 = lv;
+  }
+  double ms = median(t, steps);
+  double n_mm = (double)L * 12.0 * C * C + (double)C * V, tok = (double)B * T;
+  double flops = 6.0 * n_mm * tok + 6.0 * L * B * (double)T * T * C;
+  double step_gf = flops / (ms * 1e6), sgemm_gf = bench_sgemm(sgemm_n);
+  printf("bench_gpt model=%s threads=%d batch=%lld block=%lld n_embd=%lld n_layer=%lld params=%lld "
+         "loss %.4f -> %.4f\n",
+         model, threads, (long long)B, (long long)T, (long long)C, (long long)L, (long long)P.total, loss0, loss1);
+  printf("median_ms=%.2f %.0f tok/s  model %.2f GFLOP/step  %.1f GFLOP/s  sgemm(%lld) %.1f GFLOP/s  "
+         "fraction %.3f\n",
+         ms, tok / (ms * 1e-3), flops * 1e-9, step_gf, (long long)sgemm_n, sgemm_gf, step_gf / sgemm_gf);
+  free(t);
+  free(tokens);
+  nn_graph_destroy(&g);
+  nn_optim_free(&opt);
+  def->destroy(self);
+  nn_params_free(&P);
+  return 0;
+}
