@@ -8,6 +8,8 @@
 void nn_philox(uint32_t out[4], uint64_t key, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3);
 /* Uniform float in [0,1) at address (seed, stream, step, index). */
 float nn_rng_uniform(uint64_t seed, uint32_t stream, uint64_t step, uint64_t index);
+/* u(n) = nn_rng_uniform(seed, stream, step, index0 + i), bit for bit, vectorised (dropout masks). */
+void nn_rng_uniform_run(float *u, int64_t n, uint64_t seed, uint32_t stream, uint64_t step, uint64_t index0);
 /* Standard normal at address (seed, stream, step, index). */
 float nn_rng_normal(uint64_t seed, uint32_t stream, uint64_t step, uint64_t index);
 /* Uniform 32-bit word at address (seed, stream, step, index). */

@@ -2,6 +2,7 @@
  * softmax in between; pairs run in parallel (single-threaded sgemm) when there are enough of them. */
 #include "../ops/attn.h"
 #include "../ops/softmax.h"
+#include "../nn_rng.h"
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -34,41 +35,19 @@ static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, 
               (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
-/* u(n) = nn_rng_uniform(seed, stream, step, index0 + i), bit for bit: the Philox4x32-10 of nn_rng.c
- * written so that the loop over i vectorises (the dropout mask is a hot path of attention) */
-static void attn_uniform_run(float *u, int64_t n, uint64_t seed, uint32_t stream, uint64_t step, uint64_t index0) {
-  uint32_t k0[10], k1[10], c2i = (uint32_t)step, c3i = stream ^ ((uint32_t)(step >> 32) << 20);
-  for (int r = 0; r < 10; r++) {
-    k0[r] = (uint32_t)seed + (uint32_t)r * 0x9E3779B9u;
-    k1[r] = (uint32_t)(seed >> 32) + (uint32_t)r * 0xBB67AE85u;
-  }
-#pragma omp simd
-  for (int64_t i = 0; i < n; i++) {
-    uint64_t idx = index0 + (uint64_t)i;
-    uint32_t c0 = (uint32_t)idx, c1 = (uint32_t)(idx >> 32), c2 = c2i, c3 = c3i;
-    for (int r = 0; r < 10; r++) {
-      uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
-      uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0[r], n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1[r];
-      c1 = (uint32_t)p1;
-      c3 = (uint32_t)p0;
-      c0 = n0;
-      c2 = n2;
-    }
-    u[i] = (float)(c0 >> 8) * (1.0f / 16777216.0f);
-  }
-}
-
 /* Dropout on one row: w(n) = p * keep_scale where kept, else 0, and p negated where dropped; the
- * rule is nn_dropout_keep's (uniform >= drop p). */
-static void attn_drop_row(float *w, float *p, int64_t n, uint64_t key, const struct nn_attn_dropout *drop,
+ * rule is nn_dropout_keep's (uniform >= drop p). Entries from `valid` on are masked (p = 0): no
+ * random numbers are drawn for them and w is 0 there. */
+static void attn_drop_row(float *w, float *p, int64_t n, int64_t valid, uint64_t key, const struct nn_attn_dropout *drop,
                           float keep_scale) {
-  attn_uniform_run(w, n, drop->seed, drop->stream, drop->step, key);
+  nn_rng_uniform_run(w, valid, drop->seed, drop->stream, drop->step, key);
 #pragma omp simd
-  for (int64_t s = 0; s < n; s++) {
+  for (int64_t s = 0; s < valid; s++) {
     int keep = w[s] >= drop->p;
     w[s] = keep ? p[s] * keep_scale : 0.0f;
     p[s] = keep ? p[s] : -p[s];
   }
+  for (int64_t s = valid; s < n; s++) w[s] = 0.0f;
 }
 
 /* Run body(pair, slot) over the B*H pairs, in parallel when attn_threads says so. */
@@ -101,7 +80,8 @@ static void attn_forward_pair(float *out, float *p, float *w, const float *q, co
     nn_cpu_softmax.forward(pb, pb, NULL, 0, nr, T - t0, S, causal);
     const float *wb = pb;
     if (drop->p > 0.0f) {
-      for (int64_t t = t0; t < t1; t++) attn_drop_row(w + t * S, ph + t * S, s1, key + (uint64_t)(t * S), drop, keep_scale);
+      for (int64_t t = t0; t < t1; t++)
+        attn_drop_row(w + t * S, ph + t * S, s1, causal ? t + 1 + S - T : s1, key + (uint64_t)(t * S), drop, keep_scale);
       wb = w + t0 * S;
     }
     sgemm(0, 0, nr, D, s1, 1.0f, wb, S, vh, C, 0.0f, oh + t0 * C, C);

@@ -2,6 +2,7 @@
  * random token windows, and the fraction of plain cblas_sgemm's GFLOP/s that a step achieves
  * (measured in the same run, same thread count).
  * Usage: bench_gpt [--model gpt|gpt-small] [--threads N] [--steps N] [--batch N] [--block N] [--sgemm N]
+ *   --sgemm N: size of the reference square sgemm (default 2048; 0 skips it, e.g. under a profiler)
  * Model FLOPs per step (B batch, T block, C n_embd, L layers, V vocab, tokens = B*T):
  *   matmul weights  Nmm = L * 12*C^2 (query, key, value, proj: 4*C^2; MLP: 8*C^2) + C*V (head);
  *   each weight costs 2 FLOPs per token forward and 4 backward (dx and dW):   6 * Nmm * tokens;
@@ -144,13 +145,13 @@ int main(int argc, char **argv) {
   double ms = median(t, steps);
   double n_mm = (double)L * 12.0 * C * C + (double)C * V, tok = (double)B * T;
   double flops = 6.0 * n_mm * tok + 6.0 * L * B * (double)T * T * C;
-  double step_gf = flops / (ms * 1e6), sgemm_gf = bench_sgemm(sgemm_n);
+  double step_gf = flops / (ms * 1e6), sgemm_gf = sgemm_n > 0 ? bench_sgemm(sgemm_n) : 0.0; /* 0: skipped */
   printf("bench_gpt model=%s threads=%d batch=%lld block=%lld n_embd=%lld n_layer=%lld params=%lld "
          "loss %.4f -> %.4f\n",
          model, threads, (long long)B, (long long)T, (long long)C, (long long)L, (long long)P.total, loss0, loss1);
   printf("median_ms=%.2f %.0f tok/s  model %.2f GFLOP/step  %.1f GFLOP/s  sgemm(%lld) %.1f GFLOP/s  "
          "fraction %.3f\n",
-         ms, tok / (ms * 1e-3), flops * 1e-9, step_gf, (long long)sgemm_n, sgemm_gf, step_gf / sgemm_gf);
+         ms, tok / (ms * 1e-3), flops * 1e-9, step_gf, (long long)sgemm_n, sgemm_gf, sgemm_gf > 0 ? step_gf / sgemm_gf : 0.0);
   free(t);
   free(tokens);
   nn_graph_destroy(&g);
