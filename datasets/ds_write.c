@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "ds_h5.h"
 #include "ds_write.h"
+#include "nn_fs.h"
 
 nn_status ds_progress(const struct ds_write_opts *o, const char *what, int64_t done, int64_t total) {
   if (o && o->progress && o->progress(o->ctx, what, done, total))
@@ -234,6 +235,7 @@ nn_status ds_write_dataset(const char *out, const struct ds_spec *spec, const st
   while (n > 1 && out[n - 1] == '/') n--;
   snprintf(tmp, sizeof tmp, "%.*s.tmp-%ld", (int)n, out, (long)getpid());
   snprintf(old, sizeof old, "%.*s.old-%ld", (int)n, out, (long)getpid());
+  NN_TRY(nn_mkdirs_parent(out, "output"));
   if (mkdir(tmp, 0777) != 0)
     return nn_fail(NN_ERR_IO, "%s: cannot create the output (temporary directory %s): %s", out, tmp, strerror(errno));
   nn_status s = ds_write_all(tmp, &sp, o);

@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include "ckpt_impl.h"
+#include "nn_fs.h"
 #include "nn_backend.h"
 
 /* Collectives of checkpoint I/O wait for the slowest rank's file: their timeout is at least this. */
@@ -75,22 +76,6 @@ static nn_status rm_tree(const char *path) {
   return NN_OK;
 }
 
-/* mkdir -p. */
-static nn_status make_dirs(const char *dir) {
-  char p[CKPT_PATH];
-  if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return nn_fail(NN_ERR_ARG, "path too long: %s", dir);
-  for (char *s = p + 1;; s++) {
-    if (*s != '/' && *s) continue;
-    char keep = *s;
-    *s = 0;
-    if (mkdir(p, 0777) != 0 && errno != EEXIST)
-      return nn_fail(NN_ERR_IO, "cannot create checkpoint directory %s: %s", p, strerror(errno));
-    if (!is_dir(p)) return nn_fail(NN_ERR_IO, "cannot create checkpoint directory %s: not a directory", p);
-    *s = keep;
-    if (!keep) return NN_OK;
-  }
-}
-
 static int cmp_desc(const void *a, const void *b) {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
   return x < y ? 1 : x > y ? -1 : 0;
@@ -125,7 +110,7 @@ static int64_t *list_steps(const char *dir, int *n) {
 /* Rank 0: create dir and an empty temporary directory tmp (a killed writer's leftovers removed);
  * fail early, naming dir, if the file system lacks the checkpoint's bytes. */
 static nn_status prepare(const char *dir, const char *tmp, int64_t bytes) {
-  NN_TRY(make_dirs(dir));
+  NN_TRY(nn_mkdirs(dir, "checkpoint"));
   NN_TRY(rm_tree(tmp));
   struct statvfs fs;
   if (statvfs(dir, &fs) == 0 && (double)fs.f_bavail * (double)fs.f_frsize < (double)bytes)

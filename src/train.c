@@ -13,6 +13,7 @@
 #include "nn_sched.h"
 #include "export.h"
 #include "ckpt.h"
+#include "nn_fs.h"
 #include <signal.h>
 
 struct trainer {
@@ -42,23 +43,6 @@ static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* mkdir -p */
-static nn_status make_dirs(const char *path) {
-  char buf[CFG_STR];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1; ; p++) {
-    if (*p == '/' || *p == 0) {
-      char c = *p;
-      *p = 0;
-      if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return nn_fail(NN_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
-      if (!c) break;
-      *p = c;
-    }
-  }
-  return NN_OK;
 }
 
 /* Replace "{rank}" and "{local_rank}" in a path (per-rank or node-local data copies). */
@@ -428,7 +412,7 @@ static nn_status train_setup(struct trainer *T) {
   NN_TRY(setup_optim(T));
   T->g.seed = (uint64_t)c->seed;
   if (cm->rank == 0) {
-    NN_TRY(make_dirs(c->log_dir));
+    NN_TRY(nn_mkdirs(c->log_dir, "log"));
     char path[CFG_STR + 32];
     snprintf(path, sizeof path, "%s/metrics.jsonl", c->log_dir);
     T->metrics = fopen(path, "w");
@@ -470,6 +454,19 @@ static nn_status train_setup_collective(struct trainer *T) {
     fflush(stdout);
   }
   return NN_OK;
+}
+
+/* Rank 0: how much of the gradient allreduce was hidden behind backward. */
+static void report_comm(struct trainer *T) {
+  if (!T->buckets || T->comm->rank != 0 || T->step <= T->first_step) return;
+  struct comm_stats st;
+  comm_buckets_stats(T->buckets, &st);
+  double steps = (double)(T->step - T->first_step), hidden = st.comm_s > 0 ? 1.0 - st.wait_s / st.comm_s : 0;
+  printf("allreduce: %d buckets, %.1f MB per step, %.1f ms per step in flight, %.1f ms waited for: %.0f%% hidden behind backward\n",
+         comm_buckets_count(T->buckets), (double)st.bytes / steps / 1e6, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps,
+         100.0 * (hidden > 0 ? hidden : 0));
+  log_json(T, "{\"split\": \"comm\", \"buckets\": %d, \"bytes_per_step\": %.0f, \"comm_ms_per_step\": %.3f, \"wait_ms_per_step\": %.3f, \"hidden\": %.4f}",
+           comm_buckets_count(T->buckets), (double)st.bytes / steps, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps, hidden);
 }
 
 static void train_teardown(struct trainer *T) {
@@ -516,6 +513,7 @@ nn_status train_run(struct cfg *c, struct comm *comm, int *agreed, int *preempte
   }
   if (st == NN_OK) st = train_setup_collective(&T);
   if (st == NN_OK) st = train_loop(&T);
+  if (st == NN_OK) report_comm(&T);
   if (st == NN_OK && c->save_params[0] && comm->rank == 0) st = export_params(&T.P, c, c->save_params);
   if (st == NN_OK) st = comm_barrier(comm);
   *preempted = T.preempted;
