@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include "model.h"
 #include "nn.h"
@@ -22,6 +23,13 @@ static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* minor page faults of this process so far (first touches of fresh memory) */
+static long minor_faults(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -125,7 +133,9 @@ int main(int argc, char **argv) {
   struct ds_batch b = {.n = B, .tokens = tokens};
   uint32_t h = 12345u;
   double *t = malloc(sizeof(double) * (size_t)steps), loss0 = 0.0, loss1 = 0.0;
+  long faults = 0;
   for (int s = -2; s < steps; s++) {
+    if (s == 0) faults = minor_faults();
     random_windows(tokens, B * (T + 1), (int)V, &h);
     double t0 = now_ms();
     nn_graph_reset(&g);
@@ -142,13 +152,15 @@ int main(int argc, char **argv) {
     if (s == -2) loss0 = lv;
     loss1 = lv;
   }
+  faults = minor_faults() - faults;
   double ms = median(t, steps);
   double n_mm = (double)L * 12.0 * C * C + (double)C * V, tok = (double)B * T;
   double flops = 6.0 * n_mm * tok + 6.0 * L * B * (double)T * T * C;
   double step_gf = flops / (ms * 1e6), sgemm_gf = sgemm_n > 0 ? bench_sgemm(sgemm_n) : 0.0; /* 0: skipped */
   printf("bench_gpt model=%s threads=%d batch=%lld block=%lld n_embd=%lld n_layer=%lld params=%lld "
-         "loss %.4f -> %.4f\n",
-         model, threads, (long long)B, (long long)T, (long long)C, (long long)L, (long long)P.total, loss0, loss1);
+         "loss %.4f -> %.4f\n  step arena %.1f MB, %.1f page faults per timed step\n",
+         model, threads, (long long)B, (long long)T, (long long)C, (long long)L, (long long)P.total, loss0, loss1,
+         g.mem.peak / 1048576.0, (double)faults / steps);
   printf("median_ms=%.2f %.0f tok/s  model %.2f GFLOP/step  %.1f GFLOP/s  sgemm(%lld) %.1f GFLOP/s  "
          "fraction %.3f\n",
          ms, tok / (ms * 1e-3), flops * 1e-9, step_gf, (long long)sgemm_n, sgemm_gf, sgemm_gf > 0 ? step_gf / sgemm_gf : 0.0);
