@@ -68,6 +68,10 @@ b=[json.loads(l)['loss'] for l in open('$T/eq2/metrics.jsonl') if '\"train\"' in
 assert len(a)==len(b)==5 and all(abs(x-y)<=1e-5*abs(x) for x,y in zip(a,b)), (a,b)
 PY"
 
+# --- gradient accumulation: 2 ranks x 2 micro-batches of 8 == 1 rank x batch 32
+$MPI -np 2 "$TRAIN" $EQ --batch 8 --accum 2 --log-dir "$T/eq3" --save-params "$T/p3.h5" >/dev/null 2>&1
+check "np=2 --accum 2 --batch 8 == np=1 --batch 32 after 5 steps (1e-5 relative)" "/usr/bin/python3 $T/cmp.py $T/p1.h5 $T/p3.h5"
+
 # --- replica check runs clean
 $MPI -np 2 "$TRAIN" $COMMON --check-replicas 2 --log-dir "$T/run3" >"$T/out3" 2>&1
 check "--check-replicas passes on healthy replicas" "[ $? = 0 ]"
