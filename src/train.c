@@ -270,13 +270,15 @@ static nn_status resume(struct trainer *T) {
   struct ckpt_state s;
   memset(&s, 0, sizeof s);
   snprintf(s.model, sizeof s.model, "%s", c->model);
+  double t = now_s();
   NN_TRY(ckpt_load(T->comm, path, &s, &T->P, &T->opt));
+  t = now_s() - t;
   T->first_step = s.step;
   T->epoch = s.epoch;
   ds_sampler_resume(&T->sampler, s.sampler_epoch, s.sampler_offset);
   if (T->comm->rank == 0) {
-    printf("resumed from %s: step %lld, epoch %lld, %lld examples of the epoch done (written by %d rank%s)\n", path,
-           (long long)s.step, (long long)s.epoch, (long long)s.sampler_offset, s.nranks, s.nranks > 1 ? "s" : "");
+    printf("resumed from %s: step %lld, epoch %lld, %lld examples of the epoch done (written by %d rank%s), read in %.2f s\n",
+           path, (long long)s.step, (long long)s.epoch, (long long)s.sampler_offset, s.nranks, s.nranks > 1 ? "s" : "", t);
     fflush(stdout);
   }
   return NN_OK;

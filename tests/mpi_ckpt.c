@@ -5,6 +5,7 @@
  * test; CU_ASSERT (never _FATAL) keeps the collectives in step. The exit code is non-zero when any
  * rank failed. */
 /* ctest-np: 1 2 3 */
+#include "mpi_cunit.h"
 #include <CUnit/Basic.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -211,16 +212,7 @@ int main(int argc, char **argv) {
   CU_add_test(s, "saved by 1..size ranks, loaded exactly on 1..size ranks", test_other_rank_counts);
   CU_add_test(s, "keep=2 leaves the 2 newest, latest points at the newest", test_keep_and_latest);
   CU_add_test(s, "auto skips corrupt / truncated / incomplete checkpoints and temporaries", test_auto_fallback);
-  if (C.rank == 0) {
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-  } else {
-    CU_run_all_tests();
-    for (CU_pFailureRecord f = CU_get_failure_list(); f; f = f->pNext)
-      printf("rank %d: %s:%u: %s\n", C.rank, f->strFileName, f->uiLineNumber, f->strCondition);
-  }
-  int failures = (int)CU_get_number_of_failures();
-  MPI_Allreduce(MPI_IN_PLACE, &failures, 1, MPI_INT, MPI_MAX, C.world);
+  int failures = mpi_cunit_run(&C);
   if (C.rank == 0) {
     printf("\nmpi_ckpt: %d ranks, %s\n", C.size, failures ? "FAILED" : "all passed");
     if (failures) printf("files kept in %s\n", ROOT);

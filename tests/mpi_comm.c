@@ -3,6 +3,7 @@
  * the ranks' collectives in step. The summary prints on rank 0; the exit code is non-zero when
  * any rank failed. */
 /* ctest-np: 2 3 */
+#include "mpi_cunit.h"
 #include <CUnit/Basic.h>
 #include <math.h>
 #include <stdio.h>
@@ -239,16 +240,7 @@ int main(int argc, char **argv) {
   CU_add_test(s, "check_replicas passes when equal, names step and rank when not", test_check_replicas);
   CU_add_test(s, "bcast from first and last rank", test_bcast);
   CU_add_test(s, "allreduce double/float, any_error, barrier, threads", test_small_collectives);
-  if (C.rank == 0) { /* the report on rank 0; other ranks print only their failures */
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-  } else {
-    CU_run_all_tests();
-    for (CU_pFailureRecord f = CU_get_failure_list(); f; f = f->pNext)
-      printf("rank %d: %s:%u: %s\n", C.rank, f->strFileName, f->uiLineNumber, f->strCondition);
-  }
-  int failures = (int)CU_get_number_of_failures();
-  MPI_Allreduce(MPI_IN_PLACE, &failures, 1, MPI_INT, MPI_MAX, C.world);
+  int failures = mpi_cunit_run(&C);
   if (C.rank == 0) printf("\nmpi_comm: %d ranks (thread level %d), %s\n", C.size, C.thread_level,
                           failures ? "FAILED" : "all passed");
   CU_cleanup_registry();
