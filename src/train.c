@@ -128,7 +128,7 @@ static nn_status eval_batch(struct trainer *T, const int64_t *idx, int64_t n, st
 
 /* Loss (and accuracy for classifiers) on the evaluation split, each rank taking examples
  * rank, rank+N, ... (text: consecutive windows of block+1 tokens). */
-static nn_status evaluate(struct trainer *T) {
+static nn_status evaluate(struct trainer *T, int64_t done) {
   if (!T->test) return NN_OK;
   struct comm *cm = T->comm;
   struct nn_graph *g = &T->g;
@@ -159,15 +159,15 @@ static nn_status evaluate(struct trainer *T) {
   if (cm->rank == 0) {
     const char *split = ds_get_meta(T->test)->split;
     if (T->def->data_kind == DS_IMAGE) {
-      printf("eval  step %lld | epoch %lld | %s loss %.4f | %s accuracy %.4f (%lld examples)\n", (long long)T->step,
+      printf("eval  step %lld | epoch %lld | %s loss %.4f | %s accuracy %.4f (%lld examples)\n", (long long)done,
              (long long)T->epoch, split, loss, split, accuracy, (long long)acc[1]);
       log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"test\", \"loss\": %.6f, \"accuracy\": %.6f, \"examples\": %lld}",
-               (long long)T->step, (long long)T->epoch, loss, accuracy, (long long)acc[1]);
+               (long long)done, (long long)T->epoch, loss, accuracy, (long long)acc[1]);
     } else {
-      printf("eval  step %lld | epoch %lld | %s loss %.4f (%lld tokens)\n", (long long)T->step, (long long)T->epoch,
+      printf("eval  step %lld | epoch %lld | %s loss %.4f (%lld tokens)\n", (long long)done, (long long)T->epoch,
              split, loss, (long long)acc[1]);
       log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"test\", \"loss\": %.6f, \"tokens\": %lld}",
-               (long long)T->step, (long long)T->epoch, loss, (long long)acc[1]);
+               (long long)done, (long long)T->epoch, loss, (long long)acc[1]);
     }
     fflush(stdout);
   }
@@ -190,7 +190,7 @@ static nn_status train_step(struct trainer *T, double *stats /* loss sum, count,
     struct ds_batch *b = NULL;
     NN_TRY(ds_loader_next(T->loader, &b));
     while (b->n == 0) { /* end of an epoch */
-      NN_TRY(evaluate(T));
+      NN_TRY(evaluate(T, T->step));
       T->epoch++;
       NN_TRY(ds_loader_next(T->loader, &b));
     }
@@ -331,7 +331,7 @@ static nn_status train_loop(struct trainer *T) {
         steps_since = 0;
       }
     }
-    if (c->eval_every > 0 && (T->step + 1) % c->eval_every == 0) NN_TRY(evaluate(T));
+    if (c->eval_every > 0 && (T->step + 1) % c->eval_every == 0) NN_TRY(evaluate(T, T->step + 1));
     if (stats[3] > 0) { /* a stop signal reached some rank: checkpoint and leave */
       if (cm->rank == 0) printf("stop signal: checkpointing at step %lld and exiting\n", (long long)T->step + 1);
       if (c->ckpt_dir[0]) NN_TRY(save_checkpoint(T, T->step + 1));
@@ -343,8 +343,8 @@ static nn_status train_loop(struct trainer *T) {
   }
   T->step = T->total_steps;
   if (c->ckpt_dir[0] && T->first_step < T->total_steps) NN_TRY(save_checkpoint(T, T->total_steps));
-  /* the epoch in progress ends with an evaluation when training stops exactly at its end */
-  if (c->steps == 0 || c->eval_every == 0) NN_TRY(evaluate(T));
+  /* a last evaluation, unless the final step just had one */
+  if (!(c->eval_every > 0 && T->total_steps % c->eval_every == 0)) NN_TRY(evaluate(T, T->total_steps));
   return NN_OK;
 }
 
