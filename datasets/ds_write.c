@@ -235,7 +235,11 @@ nn_status ds_write_dataset(const char *out, const struct ds_spec *spec, const st
   while (n > 1 && out[n - 1] == '/') n--;
   snprintf(tmp, sizeof tmp, "%.*s.tmp-%ld", (int)n, out, (long)getpid());
   snprintf(old, sizeof old, "%.*s.old-%ld", (int)n, out, (long)getpid());
-  NN_TRY(nn_mkdirs_parent(out, "output"));
+  if (nn_mkdirs_parent(out, "output") != NN_OK) {
+    char why[512];
+    snprintf(why, sizeof why, "%s", nn_errmsg());
+    return nn_fail(NN_ERR_IO, "%s: cannot create the output (%s)", out, why);
+  }
   if (mkdir(tmp, 0777) != 0)
     return nn_fail(NN_ERR_IO, "%s: cannot create the output (temporary directory %s): %s", out, tmp, strerror(errno));
   nn_status s = ds_write_all(tmp, &sp, o);

@@ -84,8 +84,8 @@ static inline float act_d(enum nn_act f, float x, float y) {
       float s = gelu_s(x);
       return s + 2.0f * x * s * (1.0f - s) * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
     }
-    case NN_ACT_GELU_ERF:
-      return 0.5f * act_one_plus_erf(x * INV_SQRT2) + x * act_exp(-0.5f * x * x) * INV_SQRT_2PI;
+    case NN_ACT_GELU_ERF: /* Phi(x) + x phi(x), with Phi(x) = y / x recovered from the output (0.5 at 0) */
+      return (x != 0.0f ? y / x : 0.5f) + x * act_exp(-0.5f * x * x) * INV_SQRT_2PI;
     case NN_ACT_SILU: {
       float s = act_sigmoid(x);
       return s * (1.0f + x * (1.0f - s));

@@ -1,15 +1,16 @@
 /* CPU kernels of the attn ops: per (batch, head) pair, sgemm on the strided head slices with the
  * softmax in between; pairs run in parallel (single-threaded sgemm) when there are enough of them. */
 #include "../ops/attn.h"
-#include "../ops/softmax.h"
 #include "../nn_rng.h"
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 
-extern const struct nn_k_softmax nn_cpu_softmax; /* softmax_cpu.c */
+/* c(m,n) = alpha * op(a) op(b) + beta * c, row-major with leading dimensions (backend_cpu.c: over the
+ * OpenMP threads outside a parallel region, single-threaded inside one) */
+void nn_cpu_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
-#define ATTN_CAUSAL_ROWS 64 /* causal: query rows per block; a block skips the keys after its last row */
+#define ATTN_CAUSAL_ROWS 32 /* causal: query rows per block; a block skips the keys after its last row */
 
 /* Threads over (b,h) pairs: all of them when there are enough pairs, else 1 (threaded sgemm). */
 static int attn_threads(int64_t pairs) {
@@ -17,10 +18,10 @@ static int attn_threads(int64_t pairs) {
   return pairs >= (nt + 1) / 2 ? nt : 1;
 }
 
-/* floats of workspace: per thread slot, the dropped probabilities (T,S) in forward; dW/dS (T,S)
- * and the dropped probabilities in backward */
+/* floats of workspace: per thread slot, in forward the scores of a block of rows (T,S at most) and
+ * the dropped probabilities (T,S); in backward dW/dS (T,S) and the dropped probabilities */
 static int64_t attn_work(int64_t B, int64_t H, int64_t T, int64_t S, int backward, int dropout) {
-  int64_t slot = T * S * (backward ? 1 + dropout : dropout);
+  int64_t slot = T * S * (1 + dropout);
   return slot * attn_threads(B * H);
 }
 
@@ -28,43 +29,51 @@ static int64_t attn_work(int64_t B, int64_t H, int64_t T, int64_t S, int backwar
 static int64_t attn_block_keys(int64_t t1, int64_t T, int64_t S, int causal) { return causal ? t1 + S - T : S; }
 static int64_t attn_block_rows(int64_t T, int causal) { return causal ? ATTN_CAUSAL_ROWS : T; }
 
-/* c(m,n) = alpha * op(a) op(b) + beta * c, row-major with leading dimensions (strided head slices) */
-static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
-              (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
-}
+/* defined in softmax_cpu.c: x(n) = exp(x - max x) (0 where -inf); returns the sum */
+float nn_cpu_exp_row(float *x, int64_t n);
 
-/* Dropout on one row: w(n) = p * keep_scale where kept, else 0, and p negated where dropped; the
- * rule is nn_dropout_keep's (uniform >= drop p). Entries from `valid` on are masked (p = 0): no
- * random numbers are drawn for them and w is 0 there. */
-static void attn_drop_row(float *w, float *p, int64_t n, int64_t valid, uint64_t key, const struct nn_attn_dropout *drop,
-                          float keep_scale) {
-  nn_rng_uniform_run(w, valid, drop->seed, drop->stream, drop->step, key);
+/* One query row: x(n) holds its scores against the block's keys [0, n), of which the first `valid`
+ * are visible (causal mask). p(S) gets the softmax (0 where masked) and, with dropout, w(n) the
+ * dropped probabilities * keep_scale and p's dropped entries negated; the rule is nn_dropout_keep's
+ * (uniform at key + s >= p), with no random numbers drawn for masked entries. x is scratch: the
+ * scores stay in cache while p is written once. The loops run over `valid` rounded up to 16 with the
+ * extra entries masked (-inf scores, uniforms of 1): masked lanes cost less than a scalar tail. */
+static void attn_softmax_row(float *p, float *x, float *w, int64_t n, int64_t valid, int64_t S, uint64_t key,
+                             const struct nn_attn_dropout *drop, float keep_scale) {
+  int64_t nv = (valid + 15) / 16 * 16 < n ? (valid + 15) / 16 * 16 : n;
+  for (int64_t s = valid; s < nv; s++) x[s] = -INFINITY;
+  float sum = nn_cpu_exp_row(x, nv), inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+  if (drop->p > 0.0f) {
+    nn_rng_uniform_run(w, valid, drop->seed, drop->stream, drop->step, key);
+    for (int64_t s = valid; s < nv; s++) w[s] = 1.0f;
 #pragma omp simd
-  for (int64_t s = 0; s < valid; s++) {
-    int keep = w[s] >= drop->p;
-    w[s] = keep ? p[s] * keep_scale : 0.0f;
-    p[s] = keep ? p[s] : -p[s];
+    for (int64_t s = 0; s < nv; s++) {
+      float pv = x[s] * inv;
+      int keep = w[s] >= drop->p;
+      w[s] = keep ? pv * keep_scale : 0.0f;
+      p[s] = keep ? pv : -pv;
+    }
+    for (int64_t s = nv; s < n; s++) w[s] = 0.0f;
+  } else {
+#pragma omp simd
+    for (int64_t s = 0; s < nv; s++) p[s] = x[s] * inv;
   }
-  for (int64_t s = valid; s < n; s++) w[s] = 0.0f;
+  for (int64_t s = nv; s < S; s++) p[s] = 0.0f;
 }
 
 /* Run body(pair, slot) over the B*H pairs, in parallel when attn_threads says so. */
 #define ATTN_FOR_PAIRS(B, H, pair, slot, body)                                      \
   do {                                                                              \
-    int nt_ = attn_threads((B) * (H)), blas_ = openblas_get_num_threads();           \
-    if (nt_ > 1) openblas_set_num_threads(1);                                       \
+    int nt_ = attn_threads((B) * (H));                                              \
     _Pragma("omp parallel for schedule(static) num_threads(nt_) if (nt_ > 1)")      \
     for (int64_t pair = 0; pair < (B) * (H); pair++) {                              \
       int slot = omp_get_thread_num();                                              \
       body;                                                                         \
     }                                                                               \
-    if (nt_ > 1) openblas_set_num_threads(blas_);                                   \
   } while (0)
 
 /* one (b,h) pair: out[b,:,h] (T,D) = dropped softmax(q[b,:,h] k[b,:,h]^T * scale) (T,S) @ v[b,:,h] (S,D) */
-static void attn_forward_pair(float *out, float *p, float *w, const float *q, const float *k, const float *v,
+static void attn_forward_pair(float *out, float *p, float *work, const float *q, const float *k, const float *v,
                               int64_t b, int64_t h, int64_t T, int64_t S, int64_t H, int64_t D, float scale,
                               int causal, const struct nn_attn_dropout *drop) {
   int64_t C = H * D, rb = attn_block_rows(T, causal);
@@ -72,26 +81,22 @@ static void attn_forward_pair(float *out, float *p, float *w, const float *q, co
   float *oh = out + b * T * C + h * D, *ph = p + (b * H + h) * T * S;
   float keep_scale = drop->p > 0.0f ? 1.0f / (1.0f - drop->p) : 1.0f;
   uint64_t key = (uint64_t)((drop->key0 + b * drop->key_stride) * H * T * S + h * T * S);
+  float *x = work, *w = work + T * S; /* a block's scores; its dropped probabilities */
   for (int64_t t0 = 0; t0 < T; t0 += rb) {
     int64_t t1 = t0 + rb < T ? t0 + rb : T, nr = t1 - t0, s1 = attn_block_keys(t1, T, S, causal);
-    float *pb = ph + t0 * S;
-    sgemm(0, 1, nr, s1, D, scale, qh + t0 * C, C, kh, C, 0.0f, pb, S); /* scores */
-    /* rows t0.. of a causal block see keys s <= t + S - T: T' = T - t0 maps row r to t0 + r */
-    nn_cpu_softmax.forward(pb, pb, NULL, 0, nr, T - t0, S, causal);
-    const float *wb = pb;
-    if (drop->p > 0.0f) {
-      for (int64_t t = t0; t < t1; t++)
-        attn_drop_row(w + t * S, ph + t * S, s1, causal ? t + 1 + S - T : s1, key + (uint64_t)(t * S), drop, keep_scale);
-      wb = w + t0 * S;
-    }
-    sgemm(0, 0, nr, D, s1, 1.0f, wb, S, vh, C, 0.0f, oh + t0 * C, C);
+    nn_cpu_sgemm(0, 1, nr, s1, D, scale, qh + t0 * C, C, kh, C, 0.0f, x, S); /* scores */
+    for (int64_t t = t0; t < t1; t++) /* row t of a causal block sees the keys s <= t + S - T */
+      attn_softmax_row(ph + t * S, x + (t - t0) * S, w + (t - t0) * S, s1, causal ? t + 1 + S - T : s1, S,
+                       key + (uint64_t)(t * S), drop, keep_scale);
+    const float *wb = drop->p > 0.0f ? w : ph + t0 * S;
+    nn_cpu_sgemm(0, 0, nr, D, s1, 1.0f, wb, S, vh, C, 0.0f, oh + t0 * C, C);
   }
 }
 
 static void attn_forward(float *out, float *p, float *work, const float *q, const float *k, const float *v, int64_t B,
                          int64_t T, int64_t S, int64_t H, int64_t D, float scale, int causal,
                          const struct nn_attn_dropout *drop) {
-  int64_t slot_size = drop->p > 0.0f ? T * S : 0;
+  int64_t slot_size = T * S * (drop->p > 0.0f ? 2 : 1);
   ATTN_FOR_PAIRS(B, H, pair, slot,
                  attn_forward_pair(out, p, work + slot * slot_size, q, k, v, pair / H, pair % H, T, S, H, D, scale,
                                    causal, drop));
@@ -129,12 +134,12 @@ static void attn_backward_pair(float *dq, float *dk, float *dv, float *w, const 
       }
       wb = wd + t0 * S;
     }
-    if (dv) sgemm(1, 0, s1, D, nr, 1.0f, wb, S, dout + qo + t0 * C, C, 1.0f, dv + ko, C);
+    if (dv) nn_cpu_sgemm(1, 0, s1, D, nr, 1.0f, wb, S, dout + qo + t0 * C, C, 1.0f, dv + ko, C);
     if (!dq && !dk) continue;
-    sgemm(0, 1, nr, s1, D, 1.0f, dout + qo + t0 * C, C, v + ko, C, 0.0f, dp + t0 * S, S); /* dW */
+    nn_cpu_sgemm(0, 1, nr, s1, D, 1.0f, dout + qo + t0 * C, C, v + ko, C, 0.0f, dp + t0 * S, S); /* dW */
     for (int64_t t = t0; t < t1; t++) attn_dscore_row(dp + t * S, ph + t * S, s1, keep_scale);
-    if (dq) sgemm(0, 0, nr, D, s1, scale, dp + t0 * S, S, k + ko, C, 1.0f, dq + qo + t0 * C, C);
-    if (dk) sgemm(1, 0, s1, D, nr, scale, dp + t0 * S, S, q + qo + t0 * C, C, 1.0f, dk + ko, C);
+    if (dq) nn_cpu_sgemm(0, 0, nr, D, s1, scale, dp + t0 * S, S, k + ko, C, 1.0f, dq + qo + t0 * C, C);
+    if (dk) nn_cpu_sgemm(1, 0, s1, D, nr, scale, dp + t0 * S, S, q + qo + t0 * C, C, 1.0f, dk + ko, C);
   }
 }
 

@@ -1,9 +1,8 @@
 /* CPU kernels of the conv ops: per image, im2col into a cache-sized column matrix and one sgemm.
  * With T > 1 threads and at least T images, images are spread over the threads (each with its
  * own columns, weight-gradient partial and a single-threaded sgemm); otherwise images run one
- * after another with a multi-threaded sgemm and im2col parallel over channels. */
+ * after another with nn_cpu_sgemm over the threads and im2col parallel over channels. */
 #include "../ops/conv.h"
-#include <cblas.h>
 #include <omp.h>
 #include <string.h>
 
@@ -28,15 +27,10 @@ static int conv_threads(const struct nn_conv_geom *d, int bwd) {
   return t;
 }
 
-/* Make OpenBLAS single-threaded for calls from inside an OpenMP team; returns the count to restore. */
-static int blas_single_begin(void) {
-  int n = openblas_get_num_threads();
-  if (n != 1) openblas_set_num_threads(1);
-  return n;
-}
-static void blas_single_end(int n) {
-  if (n != 1) openblas_set_num_threads(n);
-}
+/* c(m,n) = alpha * op(a) op(b) + beta * c, row-major with leading dimensions (backend_cpu.c: over the
+ * OpenMP threads outside a parallel region, single-threaded inside one) */
+void nn_cpu_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
 /* Output positions [*lo, *hi) of a row of `out` whose input index o*s - pad + k lies in [0, in). */
 static void conv_valid(int64_t pad, int64_t k, int64_t s, int64_t in, int64_t out, int64_t *lo, int64_t *hi) {
@@ -107,8 +101,7 @@ static void conv_image_fwd(float *y, const float *x, const float *w, const float
     im2col(cols, x, d, par);
     src = cols;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d->o, (int)P, (int)K, 1.0f, w, (int)K, src, (int)P,
-              0.0f, y, (int)P);
+  nn_cpu_sgemm(0, 0, d->o, P, K, 1.0f, w, K, src, P, 0.0f, y, P);
   if (!b) return;
 #pragma omp parallel for schedule(static) if (par && d->o * P > CONV_PAR_WORK)
   for (int64_t o = 0; o < d->o; o++)
@@ -122,12 +115,10 @@ static void conv_image_bwd(float *dx, float *dw, const float *dy, const float *x
   int pw = conv_pointwise(d);
   if (dw) {
     if (!pw) im2col(cols, x, d, par);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d->o, (int)K, (int)P, 1.0f, dy, (int)P,
-                pw ? x : cols, (int)P, 1.0f, dw, (int)K);
+    nn_cpu_sgemm(0, 1, d->o, K, P, 1.0f, dy, P, pw ? x : cols, P, 1.0f, dw, K);
   }
   if (dx) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)d->o, 1.0f, w, (int)K, dy, (int)P,
-                pw ? 1.0f : 0.0f, pw ? dx : cols, (int)P);
+    nn_cpu_sgemm(1, 0, K, P, d->o, 1.0f, w, K, dy, P, pw ? 1.0f : 0.0f, pw ? dx : cols, P);
     if (!pw) col2im(dx, cols, d, par);
   }
 }
@@ -145,14 +136,12 @@ static void fwd(float *y, const float *x, const float *w, const float *b, const 
     for (int64_t i = 0; i < d->n; i++) conv_image_fwd(y + i * ys, x + i * xs, w, b, d, scratch, 1);
     return;
   }
-  int blas = blas_single_begin();
 #pragma omp parallel num_threads(t)
   {
     float *cols = scratch ? scratch + omp_get_thread_num() * cs : NULL;
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < d->n; i++) conv_image_fwd(y + i * ys, x + i * xs, w, b, d, cols, 0);
   }
-  blas_single_end(blas);
 }
 
 /* db(o) += sum over images and positions of dy(n,o,p) */
@@ -184,7 +173,6 @@ static void bwd(float *dx, float *dw, float *db, const float *dy, const float *x
     return;
   }
   float *parts = scratch + t * cs; /* t weight-gradient partials of wk floats */
-  int blas = blas_single_begin();
 #pragma omp parallel num_threads(t)
   {
     int me = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -202,7 +190,6 @@ static void bwd(float *dx, float *dw, float *db, const float *dy, const float *x
       }
     }
   }
-  blas_single_end(blas);
 }
 
 const struct nn_k_conv nn_cpu_conv = {.scratch_floats = scratch_floats, .fwd = fwd, .bwd = bwd};

@@ -59,6 +59,17 @@ void nn_cpu_exp_axpy(float *dx, float a, const float *x, float shift, int64_t n)
   for (int64_t i = 0; i < n; i++) dx[i] += a * exp_approx(x[i] - shift);
 }
 
+/* x(n) = exp(x - max x) (0 where x is -inf); returns the sum (0 when every entry is -inf). Shared
+ * with the attention kernels. */
+float nn_cpu_exp_row(float *x, int64_t n) {
+  float m = row_max(x, n);
+  if (m == -INFINITY) {
+    memset(x, 0, sizeof(float) * (size_t)n);
+    return 0.0f;
+  }
+  return expsum(x, x, m, n);
+}
+
 /* one row: y(S) = softmax of x(S) + mask(S) over the first `valid` entries, zeros after */
 static void softmax_row(float *y, const float *x, const float *mask, int64_t valid, int64_t S) {
   if (valid < 0) valid = 0;

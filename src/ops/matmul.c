@@ -112,8 +112,9 @@ struct nn_tensor *nn_linear(struct nn_graph *g, struct nn_tensor *x, struct nn_t
   struct nn_tensor *y = nn_new(g, NN_F32, x->ndim, shape);
   NN_NULL_IN(y);
   int64_t rows = x->numel / in;
-  g->be->gemm(y->data, x->data, w->data, 0, 1, rows, out, in, 1.0f, 0.0f, 1, 0, 0, 0);
-  if (bias) g->be->matmul->add_bias(y->data, bias->data, rows, out);
+  /* with a bias, y starts as the bias rows and the product accumulates onto them (no zeroing pass) */
+  if (bias) g->be->matmul->set_bias(y->data, bias->data, rows, out);
+  g->be->gemm(y->data, x->data, w->data, 0, 1, rows, out, in, 1.0f, bias ? 1.0f : 0.0f, 1, 0, 0, 0);
   nn_record(g, NN_OP_LINEAR, linear_backward, y, 3, (struct nn_tensor *[]){x, w, bias});
   return y;
 }

@@ -5,8 +5,8 @@
 
 /* Kernels of this family (the product itself is the backend's gemm). */
 struct nn_k_matmul {
-  /* y(rows,cols) += b(cols) broadcast over rows */
-  void (*add_bias)(float *y, const float *b, int64_t rows, int64_t cols);
+  /* y(rows,cols) = b(cols) broadcast over rows (a linear's product then accumulates onto it) */
+  void (*set_bias)(float *y, const float *b, int64_t rows, int64_t cols);
   /* db(cols) += sum over rows of dy(rows,cols) */
   void (*bias_grad)(float *db, const float *dy, int64_t rows, int64_t cols);
 };

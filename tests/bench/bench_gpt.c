@@ -19,11 +19,13 @@
 #include "nn.h"
 #include "nn_optim.h"
 
-static double now_ms(void) {
+/* milliseconds on clock id (CLOCK_MONOTONIC: wall; CLOCK_THREAD_CPUTIME_ID: this thread's CPU time) */
+static double clock_ms(clockid_t id) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(id, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
+static double now_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
 
 /* minor page faults of this process so far (first touches of fresh memory) */
 static long minor_faults(void) {
@@ -43,8 +45,10 @@ static double median(double *t, int n) {
   return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-/* Plain cblas_sgemm C(n,n) = A(n,n) B(n,n): GFLOP/s, median of 7 runs after one warm-up. */
-static double bench_sgemm(int64_t n) {
+/* Plain cblas_sgemm C(n,n) = A(n,n) B(n,n) on OpenBLAS's own `threads` threads: GFLOP/s, median of
+ * 7 runs after one warm-up (the library keeps OpenBLAS at one thread and splits products itself). */
+static double bench_sgemm(int64_t n, int threads) {
+  openblas_set_num_threads(threads);
   enum { RUNS = 7 };
   float *a = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n)), *b = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n));
   float *c = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n));
@@ -59,6 +63,7 @@ static double bench_sgemm(int64_t n) {
   nn_cpu_backend.free(a);
   nn_cpu_backend.free(b);
   nn_cpu_backend.free(c);
+  nn_cpu_backend.set_threads(threads); /* back to the library's setting */
   return 2.0 * n * n * n / (median(t, RUNS) * 1e6);
 }
 
@@ -132,12 +137,14 @@ int main(int argc, char **argv) {
   int32_t *tokens = malloc(sizeof(int32_t) * (size_t)(B * (T + 1)));
   struct ds_batch b = {.n = B, .tokens = tokens};
   uint32_t h = 12345u;
-  double *t = malloc(sizeof(double) * (size_t)steps), loss0 = 0.0, loss1 = 0.0;
+  double sgemm_before = sgemm_n > 0 ? bench_sgemm(sgemm_n, threads) : 0.0;
+  /* wall ms per step; and the main thread's CPU ms, which with 1 thread is the step time on a busy machine */
+  double *t = malloc(sizeof(double) * (size_t)steps), *tc = malloc(sizeof(double) * (size_t)steps), loss0 = 0.0, loss1 = 0.0;
   long faults = 0;
   for (int s = -2; s < steps; s++) {
     if (s == 0) faults = minor_faults();
     random_windows(tokens, B * (T + 1), (int)V, &h);
-    double t0 = now_ms();
+    double t0 = now_ms(), c0 = clock_ms(CLOCK_THREAD_CPUTIME_ID);
     nn_graph_reset(&g);
     g.step = s + 2;
     nn_params_zero_grad(&P);
@@ -146,25 +153,32 @@ int main(int argc, char **argv) {
     check(nn_backward(&g, out.loss), "backward");
     nn_clip_grad_norm(&P, 0.5f);
     nn_optim_step(&opt, (float)c.lr);
-    if (s >= 0) t[s] = now_ms() - t0;
+    if (s >= 0) {
+      t[s] = now_ms() - t0;
+      tc[s] = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
+    }
     float lv;
     nn_cpu_backend.to_host(&lv, out.loss->data, sizeof lv);
     if (s == -2) loss0 = lv;
     loss1 = lv;
   }
   faults = minor_faults() - faults;
-  double ms = median(t, steps);
+  double ms = median(t, steps), cpu_ms = median(tc, steps);
   double n_mm = (double)L * 12.0 * C * C + (double)C * V, tok = (double)B * T;
   double flops = 6.0 * n_mm * tok + 6.0 * L * B * (double)T * T * C;
-  double step_gf = flops / (ms * 1e6), sgemm_gf = sgemm_n > 0 ? bench_sgemm(sgemm_n) : 0.0; /* 0: skipped */
+  /* the reference: the better of two sgemm medians, before and after the steps (a busy machine
+   * slows one of them down more often than both); 0 when skipped */
+  double step_gf = flops / (ms * 1e6), sgemm_gf = sgemm_n > 0 ? bench_sgemm(sgemm_n, threads) : 0.0;
+  if (sgemm_n > 0 && sgemm_before > sgemm_gf) sgemm_gf = sgemm_before;
   printf("bench_gpt model=%s threads=%d batch=%lld block=%lld n_embd=%lld n_layer=%lld params=%lld "
-         "loss %.4f -> %.4f\n  step arena %.1f MB, %.1f page faults per timed step\n",
+         "loss %.6f -> %.6f\n  step arena %.1f MB, %.1f page faults per timed step\n",
          model, threads, (long long)B, (long long)T, (long long)C, (long long)L, (long long)P.total, loss0, loss1,
          g.mem.peak / 1048576.0, (double)faults / steps);
   printf("median_ms=%.2f %.0f tok/s  model %.2f GFLOP/step  %.1f GFLOP/s  sgemm(%lld) %.1f GFLOP/s  "
-         "fraction %.3f\n",
-         ms, tok / (ms * 1e-3), flops * 1e-9, step_gf, (long long)sgemm_n, sgemm_gf, sgemm_gf > 0 ? step_gf / sgemm_gf : 0.0);
+         "fraction %.3f  main_thread_cpu_ms=%.2f\n",
+         ms, tok / (ms * 1e-3), flops * 1e-9, step_gf, (long long)sgemm_n, sgemm_gf, sgemm_gf > 0 ? step_gf / sgemm_gf : 0.0, cpu_ms);
   free(t);
+  free(tc);
   free(tokens);
   nn_graph_destroy(&g);
   nn_optim_free(&opt);
