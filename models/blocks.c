@@ -1,5 +1,6 @@
 #include "blocks.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void blk_mha_declare(struct blk_mha *a, struct nn_params *P, const char *prefix, int64_t dim, int heads, int bias) {
@@ -98,4 +99,37 @@ void blk_kv_cache_free(struct blk_kv_cache *c, const struct nn_backend *be) {
   be->free(c->k);
   be->free(c->v);
   c->k = c->v = NULL;
+}
+
+nn_status blk_lm_forward(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
+                         struct model_out *out) {
+  struct blk_lm *m = self;
+  struct nn_tensor *idx, *tgt;
+  blk_text_io(g, b, m->block, &idx, &tgt);
+  if (!idx) return g->status;
+  out->loss = nn_cross_entropy(g, m->logits(self, g, P, idx, NULL), tgt, -100);
+  out->logits = NULL;
+  out->count = b->n * m->block;
+  return g->status;
+}
+
+nn_status blk_lm_decode(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
+                        struct blk_kv_cache *caches, struct nn_tensor **logits) {
+  struct blk_lm *m = self;
+  *logits = m->logits(self, g, P, idx, caches);
+  if (*logits)
+    for (int64_t l = 0; l < m->layers; l++) caches[l].len += idx->shape[1];
+  return g->status;
+}
+
+void blk_lm_shape(void *self, int64_t *layers, int64_t *dim, int64_t *context) {
+  struct blk_lm *m = self;
+  *layers = m->layers;
+  *dim = m->width;
+  *context = m->block;
+}
+
+void blk_lm_destroy(void *self) {
+  free(((struct blk_lm *)self)->layers_mem);
+  free(self);
 }

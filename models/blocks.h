@@ -2,6 +2,7 @@
 #ifndef BLOCKS_H
 #define BLOCKS_H
 #include "ds.h"
+#include "model.h"
 #include "nn.h"
 
 /* Multi-head self-attention: query/key/value/projection linears around nn_attention. */
@@ -16,6 +17,29 @@ struct blk_kv_cache {
   float *k, *v;   /* (cap, C) each, backend memory */
   int64_t len, cap, dim;
 };
+
+/* logits(B,T,V) of token ids idx(B,T) through the model self, optionally with one cache per layer. */
+typedef struct nn_tensor *(*blk_logits_fn)(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
+                                           struct blk_kv_cache *caches);
+
+/* The first member of every language model's struct: what the shared forward / decode / shape /
+ * destroy below need. */
+struct blk_lm {
+  blk_logits_fn logits;
+  void *layers_mem;           /* the per-layer array, freed by blk_lm_destroy */
+  int64_t layers, width, block;
+};
+
+/* model_def.forward of a language model: mean next-token cross-entropy over b's windows. */
+nn_status blk_lm_forward(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
+                         struct model_out *out);
+/* model_def.decode: logits of the new tokens idx(1,T), advancing every layer's cache by T. */
+nn_status blk_lm_decode(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
+                        struct blk_kv_cache *caches, struct nn_tensor **logits);
+/* model_def.shape: layers, cache width, context. */
+void blk_lm_shape(void *self, int64_t *layers, int64_t *dim, int64_t *context);
+/* model_def.destroy: frees the layer array and the model. */
+void blk_lm_destroy(void *self);
 
 /* Declare prefix.{query,key,value,proj} linears of dim x dim. */
 void blk_mha_declare(struct blk_mha *a, struct nn_params *P, const char *prefix, int64_t dim, int heads, int bias);

@@ -13,6 +13,7 @@ struct gpt_layer {
 };
 
 struct gpt {
+  struct blk_lm lm; /* first: the shared language-model glue */
   int tok, pos, ln_f, head;
   struct gpt_layer *layer;
   int64_t vocab, n_embd, n_layer, n_head, block;
@@ -49,6 +50,9 @@ static void gpt_small_preset(struct cfg *c) {
   if (!cfg_given(c, "batch")) c->batch = 32;
 }
 
+static struct nn_tensor *gpt_logits(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
+                                    struct blk_kv_cache *caches);
+
 static nn_status gpt_build(void **self, const struct cfg *c, const struct ds_meta *m, struct nn_params *P) {
   if (c->n_embd % c->n_head != 0)
     return nn_fail(NN_ERR_ARG, "--n-embd %lld is not divisible by --n-head %lld", (long long)c->n_embd, (long long)c->n_head);
@@ -84,13 +88,15 @@ static nn_status gpt_build(void **self, const struct cfg *c, const struct ds_met
   n->head = nn_declare_linear(P, "head", C, n->vocab, 0);
   blk_init_normal(P, n->tok, P->n, 0.02f);
   P->p[n->pos].init = NN_INIT_ZEROS; /* position embeddings start at zero, as in minGPT */
+  n->lm = (struct blk_lm){.logits = gpt_logits, .layers_mem = n->layer, .layers = n->n_layer, .width = C, .block = n->block};
   *self = n;
   return NN_OK;
 }
 
 /* logits(B,T,V) of token ids idx(B,T); caches (one per layer) for incremental decoding or NULL */
-static struct nn_tensor *gpt_logits(struct gpt *n, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
+static struct nn_tensor *gpt_logits(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
                                     struct blk_kv_cache *caches) {
+  struct gpt *n = self;
   int64_t T = idx->shape[1], pos0 = caches ? caches[0].len : 0;
   struct nn_tensor *pos = nn_narrow(g, nn_pt(P, n->pos), 1, pos0, T);
   struct nn_tensor *x = nn_dropout(g, nn_add(g, nn_embedding(g, idx, nn_pt(P, n->tok)), pos), n->dropout);
@@ -105,43 +111,9 @@ static struct nn_tensor *gpt_logits(struct gpt *n, struct nn_graph *g, struct nn
   return blk_linear(g, P, n->head, 0, blk_layernorm(g, P, n->ln_f, x));
 }
 
-static nn_status gpt_forward(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
-                             struct model_out *out) {
-  struct gpt *n = self;
-  struct nn_tensor *idx, *tgt;
-  blk_text_io(g, b, n->block, &idx, &tgt);
-  if (!idx) return g->status;
-  struct nn_tensor *logits = gpt_logits(n, g, P, idx, NULL);
-  out->loss = nn_cross_entropy(g, logits, tgt, -100);
-  out->logits = NULL;
-  out->count = b->n * n->block;
-  return g->status;
-}
-
-static nn_status gpt_decode(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
-                            struct blk_kv_cache *caches, struct nn_tensor **logits) {
-  *logits = gpt_logits(self, g, P, idx, caches);
-  if (*logits)
-    for (int64_t l = 0; l < ((struct gpt *)self)->n_layer; l++) caches[l].len += idx->shape[1];
-  return g->status;
-}
-
-static void gpt_shape(void *self, int64_t *layers, int64_t *dim, int64_t *context) {
-  struct gpt *n = self;
-  *layers = n->n_layer;
-  *dim = n->n_embd;
-  *context = n->block;
-}
-
-static void gpt_destroy(void *self) {
-  struct gpt *n = self;
-  free(n->layer);
-  free(n);
-}
-
 #define GPT_DEF(NAME, PRESET, SUMMARY)                                                        \
   {.name = NAME, .summary = SUMMARY, .data_kind = DS_TEXT, .preset = PRESET, .build = gpt_build, \
-   .forward = gpt_forward, .decode = gpt_decode, .shape = gpt_shape, .destroy = gpt_destroy}
+   .forward = blk_lm_forward, .decode = blk_lm_decode, .shape = blk_lm_shape, .destroy = blk_lm_destroy}
 
 const struct model_def model_gpt = GPT_DEF("gpt", gpt_preset, "minGPT character model: n_embd 512, 8 heads, 8 layers, block 128, batch 64 (chapter values)");
 const struct model_def model_gpt_small = GPT_DEF("gpt-small", gpt_small_preset, "minGPT, small: n_embd 128, 4 heads, 4 layers, block 128, batch 32");

@@ -14,6 +14,7 @@ struct tf_layer {
 };
 
 struct tf {
+  struct blk_lm lm; /* first: the shared language-model glue */
   int emb, emb_proj, ln_f, out;
   struct tf_layer *layer;
   int64_t vocab, hidden, n_layer, n_head, ffn, block;
@@ -54,6 +55,9 @@ static void tf_small_preset(struct cfg *c) {
   if (!cfg_given(c, "epochs") && !cfg_given(c, "steps")) c->steps = 2000;
 }
 
+static struct nn_tensor *tf_logits(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
+                                    struct blk_kv_cache *caches);
+
 static nn_status tf_build(void **self, const struct cfg *c, const struct ds_meta *m, struct nn_params *P) {
   if (c->hidden % c->n_head != 0 || (c->hidden / c->n_head) % 2 != 0)
     return nn_fail(NN_ERR_ARG, "--hidden %lld must split into --n-head %lld heads of an even width (rotary embeddings)",
@@ -92,12 +96,14 @@ static nn_status tf_build(void **self, const struct cfg *c, const struct ds_meta
   }
   n->ln_f = nn_declare_layernorm(P, "ln_f", H);
   n->out = nn_declare_linear(P, "out", H, n->vocab, 1);
+  n->lm = (struct blk_lm){.logits = tf_logits, .layers_mem = n->layer, .layers = n->n_layer, .width = H, .block = n->block};
   *self = n;
   return NN_OK;
 }
 
-static struct nn_tensor *tf_logits(struct tf *n, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
+static struct nn_tensor *tf_logits(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
                                    struct blk_kv_cache *caches) {
+  struct tf *n = self;
   struct nn_tensor *x = blk_linear(g, P, n->emb_proj, 0, nn_embedding(g, idx, nn_pt(P, n->emb)));
   x = nn_dropout(g, x, n->dropout);
   for (int64_t l = 0; l < n->n_layer; l++) {
@@ -112,42 +118,9 @@ static struct nn_tensor *tf_logits(struct tf *n, struct nn_graph *g, struct nn_p
   return blk_linear(g, P, n->out, 1, blk_layernorm(g, P, n->ln_f, x));
 }
 
-static nn_status tf_forward(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
-                            struct model_out *out) {
-  struct tf *n = self;
-  struct nn_tensor *idx, *tgt;
-  blk_text_io(g, b, n->block, &idx, &tgt);
-  if (!idx) return g->status;
-  out->loss = nn_cross_entropy(g, tf_logits(n, g, P, idx, NULL), tgt, -100);
-  out->logits = NULL;
-  out->count = b->n * n->block;
-  return g->status;
-}
-
-static nn_status tf_decode(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
-                           struct blk_kv_cache *caches, struct nn_tensor **logits) {
-  *logits = tf_logits(self, g, P, idx, caches);
-  if (*logits)
-    for (int64_t l = 0; l < ((struct tf *)self)->n_layer; l++) caches[l].len += idx->shape[1];
-  return g->status;
-}
-
-static void tf_shape(void *self, int64_t *layers, int64_t *dim, int64_t *context) {
-  struct tf *n = self;
-  *layers = n->n_layer;
-  *dim = n->hidden;
-  *context = n->block;
-}
-
-static void tf_destroy(void *self) {
-  struct tf *n = self;
-  free(n->layer);
-  free(n);
-}
-
 #define TF_DEF(NAME, PRESET, SUMMARY)                                                          \
   {.name = NAME, .summary = SUMMARY, .data_kind = DS_TEXT, .preset = PRESET, .build = tf_build, \
-   .forward = tf_forward, .decode = tf_decode, .shape = tf_shape, .destroy = tf_destroy}
+   .forward = blk_lm_forward, .decode = blk_lm_decode, .shape = blk_lm_shape, .destroy = blk_lm_destroy}
 
 const struct model_def model_transformer = TF_DEF("transformer", tf_preset, "character Transformer (RoPE, SwiGLU, pre-norm): hidden 512, 8 heads, 12 layers, ffn 2048, sequence 256, batch 32, warm-up 4000");
 const struct model_def model_transformer_small = TF_DEF("transformer-small", tf_small_preset, "character Transformer for CPU runs: hidden 128, 4 heads, 4 layers, ffn 512, sequence 128, batch 16");

@@ -18,6 +18,7 @@
 #include "model.h"
 #include "nn.h"
 #include "nn_optim.h"
+#include "bench/bench_util.h"
 
 /* milliseconds on clock id (CLOCK_MONOTONIC: wall; CLOCK_THREAD_CPUTIME_ID: this thread's CPU time) */
 static double clock_ms(clockid_t id) {
@@ -25,46 +26,13 @@ static double clock_ms(clockid_t id) {
   clock_gettime(id, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
-static double now_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+static double now_ms(void) { return bench_now_ms(); }
 
 /* minor page faults of this process so far (first touches of fresh memory) */
 static long minor_faults(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_minflt;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* median of t(n) (sorts t) */
-static double median(double *t, int n) {
-  qsort(t, (size_t)n, sizeof(double), cmp_double);
-  return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-}
-
-/* Plain cblas_sgemm C(n,n) = A(n,n) B(n,n) on OpenBLAS's own `threads` threads: GFLOP/s, median of
- * 7 runs after one warm-up (the library keeps OpenBLAS at one thread and splits products itself). */
-static double bench_sgemm(int64_t n, int threads) {
-  openblas_set_num_threads(threads);
-  enum { RUNS = 7 };
-  float *a = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n)), *b = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n));
-  float *c = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n));
-  for (int64_t i = 0; i < n * n; i++) a[i] = b[i] = 1.0f / (float)(1 + i % 13);
-  double t[RUNS];
-  for (int r = -1; r < RUNS; r++) {
-    double t0 = now_ms();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, a, (int)n, b, (int)n, 0.0f,
-                c, (int)n);
-    if (r >= 0) t[r] = now_ms() - t0;
-  }
-  nn_cpu_backend.free(a);
-  nn_cpu_backend.free(b);
-  nn_cpu_backend.free(c);
-  nn_cpu_backend.set_threads(threads); /* back to the library's setting */
-  return 2.0 * n * n * n / (median(t, RUNS) * 1e6);
 }
 
 /* Fill tokens(n, T+1) with ids in [0, V) from an LCG. */
@@ -137,7 +105,7 @@ int main(int argc, char **argv) {
   int32_t *tokens = malloc(sizeof(int32_t) * (size_t)(B * (T + 1)));
   struct ds_batch b = {.n = B, .tokens = tokens};
   uint32_t h = 12345u;
-  double sgemm_before = sgemm_n > 0 ? bench_sgemm(sgemm_n, threads) : 0.0;
+  double sgemm_before = sgemm_n > 0 ? bench_sgemm_gflops(sgemm_n, threads, 7) : 0.0;
   /* wall ms per step; and the main thread's CPU ms, which with 1 thread is the step time on a busy machine */
   double *t = malloc(sizeof(double) * (size_t)steps), *tc = malloc(sizeof(double) * (size_t)steps), loss0 = 0.0, loss1 = 0.0;
   long faults = 0;
@@ -163,12 +131,12 @@ int main(int argc, char **argv) {
     loss1 = lv;
   }
   faults = minor_faults() - faults;
-  double ms = median(t, steps), cpu_ms = median(tc, steps);
+  double ms = bench_median(t, steps), cpu_ms = bench_median(tc, steps);
   double n_mm = (double)L * 12.0 * C * C + (double)C * V, tok = (double)B * T;
   double flops = 6.0 * n_mm * tok + 6.0 * L * B * (double)T * T * C;
   /* the reference: the better of two sgemm medians, before and after the steps (a busy machine
    * slows one of them down more often than both); 0 when skipped */
-  double step_gf = flops / (ms * 1e6), sgemm_gf = sgemm_n > 0 ? bench_sgemm(sgemm_n, threads) : 0.0;
+  double step_gf = flops / (ms * 1e6), sgemm_gf = sgemm_n > 0 ? bench_sgemm_gflops(sgemm_n, threads, 7) : 0.0;
   if (sgemm_n > 0 && sgemm_before > sgemm_gf) sgemm_gf = sgemm_before;
   printf("bench_gpt model=%s threads=%d batch=%lld block=%lld n_embd=%lld n_layer=%lld params=%lld "
          "loss %.6f -> %.6f\n  step arena %.1f MB, %.1f page faults per timed step\n",

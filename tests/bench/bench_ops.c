@@ -10,21 +10,13 @@
 #include <string.h>
 #include <time.h>
 #include "nn.h"
+#include "bench/bench_util.h"
 
 static int reps = 5;
 static const char *only;
 static double sgemm_gflops;
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
+static double now_ms(void) { return bench_now_ms(); }
 
 /* A persistent float tensor (outside any arena) with values in [-1,1) and, when grad, a gradient. */
 static struct nn_tensor *bench_tensor(int ndim, const int64_t *shape, int grad) {
@@ -92,7 +84,7 @@ static void bench_run(const char *name, struct bench_case *c, double flops) {
     }
     if (r >= 0) t[r] = now_ms() - t0;
     if (r == reps - 1) {
-      qsort(t, (size_t)reps, sizeof(double), cmp_double);
+      qsort(t, (size_t)reps, sizeof(double), bench_cmp_double);
       bench_row(name, t[reps / 2], flops);
     }
   }
@@ -100,28 +92,6 @@ static void bench_run(const char *name, struct bench_case *c, double flops) {
   free(t);
   nn_graph_destroy(&g);
   for (int i = 0; i < 4; i++) bench_tensor_free(c->in[i]);
-}
-
-/* Plain cblas_sgemm C(n,n) = A(n,n) B(n,n): the reference GFLOP/s (median of at least 11 runs). */
-static double bench_sgemm(int64_t n) {
-  int runs = reps < 11 ? 11 : reps;
-  float *a = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n)), *b = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n));
-  float *c = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n));
-  for (int64_t i = 0; i < n * n; i++) a[i] = b[i] = 1.0f / (float)(1 + i % 13);
-  double *t = malloc(sizeof(double) * (size_t)runs);
-  for (int r = -1; r < runs; r++) {
-    double t0 = now_ms();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, a, (int)n, b, (int)n, 0.0f,
-                c, (int)n);
-    if (r >= 0) t[r] = now_ms() - t0;
-  }
-  qsort(t, (size_t)runs, sizeof(double), cmp_double);
-  double ms = t[runs / 2];
-  free(t);
-  nn_cpu_backend.free(a);
-  nn_cpu_backend.free(b);
-  nn_cpu_backend.free(c);
-  return 2.0 * n * n * n / (ms * 1e6);
 }
 
 /* ---- matmul ---- */
@@ -202,7 +172,7 @@ int main(int argc, char **argv) {
   }
   if (reps < 1) reps = 1;
   nn_cpu_backend.set_threads(threads);
-  sgemm_gflops = bench_sgemm(1024);
+  sgemm_gflops = bench_sgemm_gflops(1024, threads, reps < 11 ? 11 : reps);
   printf("bench_ops: %d thread(s), median of %d runs\n", threads, reps);
   bench_row("cblas_sgemm 1024x1024x1024 (reference)", 2.0 * 1024 * 1024 * 1024 / (sgemm_gflops * 1e6),
             2.0 * 1024 * 1024 * 1024);

@@ -1,0 +1,52 @@
+/* Timing helpers shared by the benchmark programs. Header-only. */
+#ifndef BENCH_UTIL_H
+#define BENCH_UTIL_H
+#include <cblas.h>
+#include <stdlib.h>
+#include <time.h>
+#include "nn.h"
+
+extern void openblas_set_num_threads(int);
+
+/* Wall-clock milliseconds. */
+static inline double bench_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+static inline int bench_cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Median of t(n) (sorts t). */
+static inline double bench_median(double *t, int n) {
+  qsort(t, (size_t)n, sizeof(double), bench_cmp_double);
+  return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* Plain cblas_sgemm C(n,n) = A(n,n) B(n,n) on OpenBLAS's own `threads` threads: GFLOP/s, median of
+ * `runs` after one warm-up (the library keeps OpenBLAS at one thread and splits products itself;
+ * its setting is restored afterwards). */
+static inline double bench_sgemm_gflops(int64_t n, int threads, int runs) {
+  openblas_set_num_threads(threads);
+  float *a = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n)), *b = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n));
+  float *c = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n));
+  double *t = malloc(sizeof(double) * (size_t)runs);
+  for (int64_t i = 0; i < n * n; i++) a[i] = b[i] = 1.0f / (float)(1 + i % 13);
+  for (int r = -1; r < runs; r++) {
+    double t0 = bench_now_ms();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, a, (int)n, b, (int)n, 0.0f,
+                c, (int)n);
+    if (r >= 0) t[r] = bench_now_ms() - t0;
+  }
+  double ms = bench_median(t, runs);
+  free(t);
+  nn_cpu_backend.free(a);
+  nn_cpu_backend.free(b);
+  nn_cpu_backend.free(c);
+  nn_cpu_backend.set_threads(threads);
+  return 2.0 * (double)n * (double)n * (double)n / (ms * 1e6);
+}
+#endif
