@@ -1,4 +1,5 @@
 /* CPU kernels of the activation ops. */
+#include "cpu_math.h"
 #include "../ops/act.h"
 #include <math.h>
 #include <string.h>
@@ -12,26 +13,8 @@
 
 /* Branch-free float approximations (a few ulp) that the compiler vectorises, unlike libm calls. */
 
-/* exp(x) for x in [-87, 88] (clamped outside): Cody-Waite reduction + cephes polynomial */
-static inline float act_exp(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(x / ln 2) */
-  float r = x - k * 0.693359375f;
-  r = r - k * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  int32_t bits = ((int32_t)k + 127) << 23; /* 2^k */
-  float two_k;
-  memcpy(&two_k, &bits, sizeof two_k);
-  return (p * r * r + r + 1.0f) * two_k;
-}
-
 /* 1 / (1 + exp(-x)) */
-static inline float act_sigmoid(float x) { return 1.0f / (1.0f + act_exp(-x)); }
+static inline float act_sigmoid(float x) { return 1.0f / (1.0f + nn_cpu_expf(-x)); }
 
 /* tanh(x): cephes odd polynomial for |x| < 0.625, 1 - 2 / (exp(2|x|) + 1) with x's sign beyond */
 static inline float act_tanh(float x) {
@@ -41,7 +24,7 @@ static inline float act_tanh(float x) {
   p = p * z - 5.37397155531e-2f;
   p = p * z + 1.33314422036e-1f;
   p = p * z - 3.33332819422e-1f;
-  float small = p * z * x + x, big = copysignf(1.0f - 2.0f / (act_exp(2.0f * a) + 1.0f), x);
+  float small = p * z * x + x, big = copysignf(1.0f - 2.0f / (nn_cpu_expf(2.0f * a) + 1.0f), x);
   return a < 0.625f ? small : big;
 }
 
@@ -57,7 +40,7 @@ static inline float act_one_plus_erf(float z) {
   p = p * t + 0.09678418f;
   p = p * t + 0.37409196f;
   p = p * t + 1.00002368f;
-  float erfc_a = t * act_exp(-a * a - 1.26551223f + t * p);
+  float erfc_a = t * nn_cpu_expf(-a * a - 1.26551223f + t * p);
   return z >= 0.0f ? 2.0f - erfc_a : erfc_a;
 }
 
@@ -85,7 +68,7 @@ static inline float act_d(enum nn_act f, float x, float y) {
       return s + 2.0f * x * s * (1.0f - s) * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
     }
     case NN_ACT_GELU_ERF: /* Phi(x) + x phi(x), with Phi(x) = y / x recovered from the output (0.5 at 0) */
-      return (x != 0.0f ? y / x : 0.5f) + x * act_exp(-0.5f * x * x) * INV_SQRT_2PI;
+      return (x != 0.0f ? y / x : 0.5f) + x * nn_cpu_expf(-0.5f * x * x) * INV_SQRT_2PI;
     case NN_ACT_SILU: {
       float s = act_sigmoid(x);
       return s * (1.0f + x * (1.0f - s));

@@ -1,5 +1,6 @@
 /* CPU kernels of the attn ops: per (batch, head) pair, sgemm on the strided head slices with the
  * softmax in between; pairs run in parallel (single-threaded sgemm) when there are enough of them. */
+#include "cpu_math.h"
 #include "../ops/attn.h"
 #include "../nn_rng.h"
 #include <math.h>
@@ -29,8 +30,6 @@ static int64_t attn_work(int64_t B, int64_t H, int64_t T, int64_t S, int backwar
 static int64_t attn_block_keys(int64_t t1, int64_t T, int64_t S, int causal) { return causal ? t1 + S - T : S; }
 static int64_t attn_block_rows(int64_t T, int causal) { return causal ? ATTN_CAUSAL_ROWS : T; }
 
-/* defined in softmax_cpu.c: x(n) = exp(x - max x) (0 where -inf); returns the sum */
-float nn_cpu_exp_row(float *x, int64_t n);
 
 /* One query row: x(n) holds its scores against the block's keys [0, n), of which the first `valid`
  * are visible (causal mask). p(S) gets the softmax (0 where masked) and, with dropout, w(n) the

@@ -1,10 +1,10 @@
 /* CPU kernels of the loss ops. */
+#include "cpu_math.h"
 #include "../ops/loss.h"
 #include <omp.h>
 
 /* vectorised exp row helpers, defined in softmax_cpu.c */
 float nn_cpu_logsumexp(const float *x, int64_t n);
-void nn_cpu_exp_axpy(float *dx, float a, const float *x, float shift, int64_t n);
 
 #define LOSS_PAR_WORK 32768 /* elements below which a kernel stays single-threaded */
 

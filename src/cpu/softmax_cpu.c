@@ -3,27 +3,9 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
+#include "cpu_math.h"
 
 #define SM_PAR_WORK 32768 /* elements below which a kernel stays single-threaded */
-
-/* exp(x) in float, about 1 ulp (Cephes polynomial), written so that loops over it vectorise;
- * 0 below -87 (so exp(-inf) = 0), finite above 88. */
-static inline float exp_approx(float x) {
-  float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
-  float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t e = ((int32_t)n + 127) * (1 << 23);
-  float s;
-  memcpy(&s, &e, sizeof s);
-  return x < -87.0f ? 0.0f : p * s;
-}
 
 static float row_max(const float *x, int64_t n) {
   float m = -INFINITY;
@@ -37,7 +19,7 @@ static float expsum(float *y, const float *x, float shift, int64_t n) {
   float s = 0.0f;
 #pragma omp simd reduction(+ : s)
   for (int64_t i = 0; i < n; i++) {
-    float e = exp_approx(x[i] - shift);
+    float e = nn_cpu_expf(x[i] - shift);
     y[i] = e;
     s += e;
   }
@@ -49,14 +31,14 @@ float nn_cpu_logsumexp(const float *x, int64_t n) {
   float m = row_max(x, n), s = 0.0f;
   if (m == -INFINITY) return m;
 #pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; i++) s += exp_approx(x[i] - m);
+  for (int64_t i = 0; i < n; i++) s += nn_cpu_expf(x[i] - m);
   return m + logf(s);
 }
 
 /* dx(n) += a * exp(x(n) - shift); shared with the loss kernels */
 void nn_cpu_exp_axpy(float *dx, float a, const float *x, float shift, int64_t n) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; i++) dx[i] += a * exp_approx(x[i] - shift);
+  for (int64_t i = 0; i < n; i++) dx[i] += a * nn_cpu_expf(x[i] - shift);
 }
 
 /* x(n) = exp(x - max x) (0 where x is -inf); returns the sum (0 when every entry is -inf). Shared
