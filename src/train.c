@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* sched_getaffinity */
 /* The training loop: data -> forward -> backward with overlapped bucket allreduce -> clip ->
  * optimizer -> schedule -> log (rank 0) -> evaluate at the end of each epoch. */
 #include "train.h"
@@ -14,6 +15,7 @@
 #include "export.h"
 #include "ckpt.h"
 #include "nn_fs.h"
+#include <sched.h>
 #include <signal.h>
 
 struct trainer {
@@ -370,6 +372,10 @@ static nn_status train_setup(struct trainer *T) {
   int threads = c->threads > 0 ? (int)c->threads : comm_default_threads(cm);
   nn_cpu_backend.set_threads(threads);
   cm->timeout_s = c->comm_timeout;
+  cpu_set_t mask;
+  if (sched_getaffinity(0, sizeof mask, &mask) == 0 && CPU_COUNT(&mask) < threads)
+    printf("note: rank %d runs %d threads on %d core%s it may use (mpirun binds ranks to cores: add --bind-to none)\n",
+           cm->rank, threads, CPU_COUNT(&mask), CPU_COUNT(&mask) > 1 ? "s" : "");
   char data[CFG_STR];
   expand_path(data, sizeof data, c->data, cm);
   NN_TRY(ds_open(&T->train, data, "train"));

@@ -16,12 +16,13 @@ print(statistics.median(d))
 PY
 }
 ours() { # np attn threads -> images/s (all ranks)
-  mpirun -np $1 "$BUILD/attn_train" --model cnn --attn $2 --data "$DATA" --batch $BATCH --steps $STEPS \
+  mpirun --bind-to none -np $1 "$BUILD/attn_train" --model cnn --attn $2 --data "$DATA" --batch $BATCH --steps $STEPS \
     --threads $3 --eval-batches 1 --log-dir "$T/r" >/dev/null
   python3 -c "print(round($1 * $BATCH / $(median_step "$T/r/metrics.jsonl")))"
 }
-theirs() { # model threads -> images/s
-  /usr/bin/python3 "$REF" $1 --threads $2 --steps $STEPS batch=$BATCH | sed 's/.* \([0-9]*\) img\/s.*/\1/'
+theirs() { # model threads -> images/s; Debian's torch takes sgemm from the pthreads OpenBLAS, which
+  # ignores torch.set_num_threads: pin it too, or "1 thread" uses every core
+  OPENBLAS_NUM_THREADS=$2 /usr/bin/python3 "$REF" $1 --threads $2 --steps $STEPS batch=$BATCH | sed 's/.* \([0-9]*\) img\/s.*/\1/'
 }
 printf "%-34s %10s %10s %7s\n" "config (batch $BATCH)" "attn_train" "pytorch" "ratio"
 for th in 1 2; do
