@@ -290,7 +290,7 @@ static nn_status train_loop(struct trainer *T) {
   struct cfg *c = T->cfg;
   struct comm *cm = T->comm;
   double t_last = now_s(), t0 = t_last;
-  int64_t ex_since = 0, steps_since = 0;
+  int64_t ex_since = 0;
   const char *unit = T->def->data_kind == DS_TEXT ? "tok/s" : "ex/s";
   for (T->step = T->first_step; T->step < T->total_steps; T->step++) {
     cm->step = T->step;
@@ -313,7 +313,6 @@ static nn_status train_loop(struct trainer *T) {
       NN_TRY(comm_check_replicas(cm, T->P.data, T->P.total, T->step));
     double loss = stats[0] / (stats[1] > 0 ? stats[1] : 1);
     ex_since += (int64_t)stats[1];
-    steps_since++;
     if (cm->rank == 0) {
       double t = now_s();
       char acc[48] = "";
@@ -330,7 +329,6 @@ static nn_status train_loop(struct trainer *T) {
         fflush(stdout);
         t_last = t;
         ex_since = 0;
-        steps_since = 0;
       }
     }
     if (c->eval_every > 0 && (T->step + 1) % c->eval_every == 0) NN_TRY(evaluate(T, T->step + 1));
