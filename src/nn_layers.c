@@ -59,10 +59,15 @@ int nn_scope_buffer(struct nn_scope s, const char *leaf, int ndim, const int64_t
   return nn_declare_buffer(s.P, name, ndim, shape, init);
 }
 
+/* The scope of a layer called name under s (name NULL or "": s itself). */
+static struct nn_scope layer_scope(struct nn_scope s, const char *name) {
+  return name && name[0] ? nn_scope_sub(s, "%s", name) : s;
+}
+
 /* ---- linear ---- */
 
 struct nn_linear nn_linear_decl(struct nn_scope s, const char *name, int64_t in, int64_t out, unsigned flags) {
-  struct nn_scope l = nn_scope_sub(s, "%s", name);
+  struct nn_scope l = layer_scope(s, name);
   float bound = 1.0f / sqrtf((float)in); /* kaiming_uniform(a=sqrt(5)) as in torch.nn.Linear */
   struct nn_linear h = {.in = in, .out = out, .bias = -1};
   h.weight = nn_scope_param(l, "weight", 2, NN_SHAPE(out, in), NN_INIT_UNIFORM, bound, 1);
@@ -78,7 +83,7 @@ struct nn_tensor *nn_linear_fwd(struct nn_graph *g, struct nn_params *P, const s
 /* ---- layernorm ---- */
 
 struct nn_layernorm nn_layernorm_decl(struct nn_scope s, const char *name, int64_t dim, unsigned flags) {
-  struct nn_scope l = nn_scope_sub(s, "%s", name);
+  struct nn_scope l = layer_scope(s, name);
   struct nn_layernorm h = {.dim = dim, .eps = 1e-5f, .bias = -1};
   h.weight = nn_scope_param(l, "weight", 1, NN_SHAPE(dim), NN_INIT_ONES, 0, 0);
   if (flags & NN_BIAS) h.bias = nn_scope_param(l, "bias", 1, NN_SHAPE(dim), NN_INIT_ZEROS, 0, 0);
@@ -93,7 +98,7 @@ struct nn_tensor *nn_layernorm_fwd(struct nn_graph *g, struct nn_params *P, cons
 /* ---- embedding ---- */
 
 struct nn_embedding nn_embedding_decl(struct nn_scope s, const char *name, int64_t num, int64_t dim) {
-  struct nn_scope l = nn_scope_sub(s, "%s", name);
+  struct nn_scope l = layer_scope(s, name);
   struct nn_embedding h = {.num = num, .dim = dim};
   h.weight = nn_scope_param(l, "weight", 2, NN_SHAPE(num, dim), NN_INIT_NORMAL, 1.0f, 0);
   return h;
@@ -108,7 +113,7 @@ struct nn_tensor *nn_embedding_fwd(struct nn_graph *g, struct nn_params *P, cons
 
 struct nn_conv2d nn_conv2d_decl(struct nn_scope s, const char *name, int64_t cin, int64_t cout, int64_t k,
                                 int64_t stride, int64_t pad, unsigned flags) {
-  struct nn_scope l = nn_scope_sub(s, "%s", name);
+  struct nn_scope l = layer_scope(s, name);
   float bound = 1.0f / sqrtf((float)(cin * k * k));
   struct nn_conv2d h = {.cin = cin, .cout = cout, .k = k, .stride = stride, .pad = pad, .bias = -1};
   h.weight = nn_scope_param(l, "weight", 4, NN_SHAPE(cout, cin, k, k), NN_INIT_UNIFORM, bound, 1);
@@ -124,7 +129,7 @@ struct nn_tensor *nn_conv2d_fwd(struct nn_graph *g, struct nn_params *P, const s
 /* ---- batchnorm2d ---- */
 
 struct nn_batchnorm2d nn_batchnorm2d_decl(struct nn_scope s, const char *name, int64_t channels) {
-  struct nn_scope l = nn_scope_sub(s, "%s", name);
+  struct nn_scope l = layer_scope(s, name);
   struct nn_batchnorm2d h = {.channels = channels, .momentum = 0.1f, .eps = 1e-5f};
   h.weight = nn_scope_param(l, "weight", 1, NN_SHAPE(channels), NN_INIT_ONES, 0, 0);
   h.bias = nn_scope_param(l, "bias", 1, NN_SHAPE(channels), NN_INIT_ZEROS, 0, 0);
@@ -151,7 +156,7 @@ struct nn_tensor *nn_batchnorm2d_fwd(struct nn_graph *g, struct nn_params *P, co
 
 static struct nn_rnn rnn_decl(struct nn_scope s, const char *name, enum nn_rnn_mode mode, int64_t input,
                               int64_t hidden, int64_t layers, float dropout, unsigned flags) {
-  struct nn_scope l = nn_scope_sub(s, "%s", name);
+  struct nn_scope l = layer_scope(s, name);
   NN_ASSERT(layers >= 1 && layers <= NN_RNN_MAX_LAYERS && input > 0 && hidden > 0,
             "%s: %lld layers (1 to %d), input %lld, hidden %lld", l.name, (long long)layers, NN_RNN_MAX_LAYERS,
             (long long)input, (long long)hidden);

@@ -39,7 +39,9 @@ int nn_scope_param(struct nn_scope s, const char *leaf, int ndim, const int64_t 
 /* Declare buffer s.leaf (see nn_declare_buffer); returns its index. */
 int nn_scope_buffer(struct nn_scope s, const char *leaf, int ndim, const int64_t *shape, enum nn_init init);
 
-/* ---- layer flags, given once at declaration ---- */
+/* ---- layers: nn_<layer>_decl(s, name, ...) declares under s.name (name NULL: under s itself) ---- */
+
+/* Layer flags, given once at declaration. */
 enum {
   NN_BIAS = 1 << 0,  /* linear / conv / layernorm / recurrent layers: with bias vectors */
   NN_BIDIR = 1 << 1, /* recurrent layers: a second, reverse-time direction (outputs concatenated) */
