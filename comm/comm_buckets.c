@@ -151,7 +151,7 @@ static nn_status get_err(struct comm_buckets *B) {
 static void launch_ready(struct comm_buckets *B) {
   int synced = 0;
   while (B->launched < B->nb && B->b[B->launched].pending == 0 && get_err(B) == NN_OK) {
-    if (!synced && B->P->be && B->P->be->sync) B->P->be->sync(); /* kernels writing grads are done */
+    if (!synced && B->P->be) nn_be_sync(B->P->be); /* kernels writing grads are done */
     synced = 1;
     if (B->launched == 0) B->t_launch = MPI_Wtime();
     if (B->mode == COMM_THREAD) {

@@ -26,6 +26,7 @@ struct trainer {
   struct nn_params P;
   struct nn_optim opt;
   struct nn_sched sched;
+  struct nn_backend *be;
   struct nn_graph g;
   struct ds_reader *train, *test;
   struct ds_sampler sampler;
@@ -91,7 +92,7 @@ static int64_t count_correct(struct nn_graph *g, const struct nn_tensor *logits,
   int64_t N = logits->shape[0], C = logits->shape[1], correct = 0;
   float *h = nn_arena_alloc(&g->meta, sizeof(float) * (size_t)logits->numel);
   if (!h) return 0;
-  g->be->to_host(h, logits->data, sizeof(float) * (size_t)logits->numel);
+  nn_be_to_host(g->be, h, logits->data, sizeof(float) * (size_t)logits->numel);
   for (int64_t i = 0; i < N; i++) {
     int64_t best = 0;
     for (int64_t j = 1; j < C; j++)
@@ -103,7 +104,7 @@ static int64_t count_correct(struct nn_graph *g, const struct nn_tensor *logits,
 
 static float scalar(struct nn_graph *g, const struct nn_tensor *t) {
   float v;
-  g->be->to_host(&v, t->data, sizeof v);
+  nn_be_to_host(g->be, &v, t->data, sizeof v);
   return v;
 }
 
@@ -368,7 +369,8 @@ static nn_status train_setup(struct trainer *T) {
   if (!(c->lr > 0)) return nn_fail(NN_ERR_ARG, "option --lr: must be positive");
   if (!c->data[0]) return nn_fail(NN_ERR_ARG, "no dataset given: use --data DIR (attn_data convert ... --out DIR)");
   int threads = c->threads > 0 ? (int)c->threads : comm_default_threads(cm);
-  nn_cpu_backend.set_threads(threads);
+  NN_TRY(nn_backend_open(c->device, &(struct nn_backend_opts){.threads = threads, .local_rank = cm->local_rank}, &T->be));
+  nn_graph_init(&T->g, T->be, 0);
   cm->timeout_s = c->comm_timeout;
   cpu_set_t mask;
   if (sched_getaffinity(0, sizeof mask, &mask) == 0 && CPU_COUNT(&mask) < threads)
@@ -387,7 +389,7 @@ static nn_status train_setup(struct trainer *T) {
   /* model and parameters: declared, allocated, initialised (broadcast from rank 0 later) */
   NN_TRY(T->def->build(&T->model, c, m, &T->P));
   NN_TRY(freeze_prefixes(&T->P, c->freeze));
-  NN_TRY(nn_params_alloc(&T->P, &nn_cpu_backend));
+  NN_TRY(nn_params_alloc(&T->P, T->be));
   nn_params_reset(&T->P, (uint64_t)c->seed);
   if (c->init_from[0]) { /* every rank reads the file: same values everywhere, no broadcast needed */
     struct ckpt_import_report r;
@@ -486,6 +488,7 @@ static void train_teardown(struct trainer *T) {
   if (T->opt.P) nn_optim_free(&T->opt);
   nn_graph_destroy(&T->g);
   nn_params_free(&T->P);
+  nn_backend_close(T->be);
   free(T->eval_pixels);
   free(T->eval_labels);
   free(T->eval_tokens);
@@ -499,7 +502,6 @@ nn_status train_run(struct cfg *c, struct comm *comm, int *agreed, int *preempte
   T.comm = comm;
   T.t_start = now_s();
   nn_params_init(&T.P);
-  nn_graph_init(&T.g, &nn_cpu_backend, 0);
   /* local set-up on every rank, then agree: a failure on all ranks (a bad flag, a missing data
    * directory) is reported once by rank 0 and every rank exits; a failure on some ranks is
    * reported by each of them, with its rank */
