@@ -239,11 +239,8 @@ nn_status comm_buckets_finish(struct comm_buckets *B) {
   B->active = 0;
   nn_status e = get_err(B); /* the thread is idle now (finished or failed) */
   if (e != NN_OK) return nn_fail(e, "%s", B->errmsg);
-  /* sum -> mean (a GPU backend would use ncclAvg instead) */
-  float *g = B->P->grad, n = (float)c->size;
-  int64_t m = B->P->trainable;
-#pragma omp parallel for simd schedule(static) if (m > (1 << 18))
-  for (int64_t i = 0; i < m; i++) g[i] /= n;
+  /* sum -> mean, through the backend (an NCCL implementation would use ncclAvg instead) */
+  if (B->P->trainable) nn_be_divide(B->P->be, B->P->grad, (float)c->size, B->P->trainable);
   return NN_OK;
 }
 

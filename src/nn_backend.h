@@ -58,8 +58,8 @@ struct nn_kernels {
   void (*fill)(const struct nn_backend *be, float *x, float v, int64_t n);
   /* y(n) += a * x(n) */
   void (*axpy)(const struct nn_backend *be, float *y, float a, const float *x, int64_t n);
-  /* x(n) *= a (gradient averaging) */
-  void (*scale)(const struct nn_backend *be, float *x, float a, int64_t n);
+  /* x(n) /= d, a true division (the gradient mean over d ranks, bit for bit as on the host) */
+  void (*divide)(const struct nn_backend *be, float *x, float d, int64_t n);
   /* see struct nn_gemm_args */
   void (*gemm)(const struct nn_backend *be, const struct nn_gemm_args *a);
   /* op families (src/ops/<family>.h) */
@@ -133,7 +133,7 @@ static inline void nn_be_fill(const struct nn_backend *be, float *x, float v, in
 static inline void nn_be_axpy(const struct nn_backend *be, float *y, float a, const float *x, int64_t n) {
   be->k->axpy(be, y, a, x, n);
 }
-static inline void nn_be_scale(const struct nn_backend *be, float *x, float a, int64_t n) { be->k->scale(be, x, a, n); }
+static inline void nn_be_divide(const struct nn_backend *be, float *x, float d, int64_t n) { be->k->divide(be, x, d, n); }
 /* c = alpha op(a) op(b) + beta c, as struct nn_gemm_args */
 static inline void nn_be_gemm(const struct nn_backend *be, float *c, const float *a, const float *b, int ta, int tb,
                               int64_t m, int64_t n, int64_t k, float alpha, float beta, int64_t batch, int64_t sa,

@@ -83,10 +83,10 @@ void nn_cpu_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, 
   }
 }
 
-static void cpu_scale(const struct nn_backend *be, float *x, float a, int64_t n) {
+static void cpu_divide(const struct nn_backend *be, float *x, float d, int64_t n) {
   (void)be;
-#pragma omp parallel for schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; i++) x[i] *= a;
+#pragma omp parallel for simd schedule(static) if (n > (1 << 18))
+  for (int64_t i = 0; i < n; i++) x[i] /= d;
 }
 
 static void cpu_gemm(const struct nn_backend *be, const struct nn_gemm_args *g) {
@@ -137,7 +137,7 @@ const struct nn_kernels nn_cpu_kernels = {
     .sync = cpu_sync,
     .fill = cpu_fill,
     .axpy = cpu_axpy,
-    .scale = cpu_scale,
+    .divide = cpu_divide,
     .gemm = cpu_gemm,
     .matmul = &nn_cpu_matmul,
     .binary = &nn_cpu_binary,
