@@ -97,7 +97,7 @@ static void cnn_destroy(void *self) { free(self); }
 const struct model_def model_cnn = {
     .name = "cnn",
     .summary = "the chapter's CNN (conv 32, conv 64, fc 1024) with --attn none|seed|spatial (Fashion-MNIST/MNIST)",
-    .data_kind = DS_IMAGE,
+    .task = &task_classification,
     .preset = cnn_preset,
     .build = cnn_build,
     .forward = cnn_forward,

@@ -88,7 +88,7 @@ static nn_status gpt_build(void **self, const struct cfg *c, const struct ds_met
   n->head = nn_declare_linear(P, "head", C, n->vocab, 0);
   blk_init_normal(P, n->tok, P->n, 0.02f);
   P->p[n->pos].init = NN_INIT_ZEROS; /* position embeddings start at zero, as in minGPT */
-  n->lm = (struct blk_lm){.logits = gpt_logits, .layers_mem = n->layer, .layers = n->n_layer, .width = C, .block = n->block};
+  n->lm = (struct blk_lm){.logits = gpt_logits, .layers_mem = n->layer, .layers = n->n_layer, .width = C, .block = n->block, .vocab = n->vocab};
   *self = n;
   return NN_OK;
 }
@@ -112,8 +112,8 @@ static struct nn_tensor *gpt_logits(void *self, struct nn_graph *g, struct nn_pa
 }
 
 #define GPT_DEF(NAME, PRESET, SUMMARY)                                                        \
-  {.name = NAME, .summary = SUMMARY, .data_kind = DS_TEXT, .preset = PRESET, .build = gpt_build, \
-   .forward = blk_lm_forward, .decode = blk_lm_decode, .shape = blk_lm_shape, .destroy = blk_lm_destroy}
+  {.name = NAME, .summary = SUMMARY, .task = &task_lm, .preset = PRESET, .build = gpt_build, \
+   BLK_LM_DEF_FNS}
 
 const struct model_def model_gpt = GPT_DEF("gpt", gpt_preset, "minGPT character model: n_embd 512, 8 heads, 8 layers, block 128, batch 64 (chapter values)");
 const struct model_def model_gpt_small = GPT_DEF("gpt-small", gpt_small_preset, "minGPT, small: n_embd 128, 4 heads, 4 layers, block 128, batch 32");

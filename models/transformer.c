@@ -96,7 +96,7 @@ static nn_status tf_build(void **self, const struct cfg *c, const struct ds_meta
   }
   n->ln_f = nn_declare_layernorm(P, "ln_f", H);
   n->out = nn_declare_linear(P, "out", H, n->vocab, 1);
-  n->lm = (struct blk_lm){.logits = tf_logits, .layers_mem = n->layer, .layers = n->n_layer, .width = H, .block = n->block};
+  n->lm = (struct blk_lm){.logits = tf_logits, .layers_mem = n->layer, .layers = n->n_layer, .width = H, .block = n->block, .vocab = n->vocab};
   *self = n;
   return NN_OK;
 }
@@ -119,8 +119,8 @@ static struct nn_tensor *tf_logits(void *self, struct nn_graph *g, struct nn_par
 }
 
 #define TF_DEF(NAME, PRESET, SUMMARY)                                                          \
-  {.name = NAME, .summary = SUMMARY, .data_kind = DS_TEXT, .preset = PRESET, .build = tf_build, \
-   .forward = blk_lm_forward, .decode = blk_lm_decode, .shape = blk_lm_shape, .destroy = blk_lm_destroy}
+  {.name = NAME, .summary = SUMMARY, .task = &task_lm, .preset = PRESET, .build = tf_build, \
+   BLK_LM_DEF_FNS}
 
 const struct model_def model_transformer = TF_DEF("transformer", tf_preset, "character Transformer (RoPE, SwiGLU, pre-norm): hidden 512, 8 heads, 12 layers, ffn 2048, sequence 256, batch 32, warm-up 4000");
 const struct model_def model_transformer_small = TF_DEF("transformer-small", tf_small_preset, "character Transformer for CPU runs: hidden 128, 4 heads, 4 layers, ffn 512, sequence 128, batch 16");

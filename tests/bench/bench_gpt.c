@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
   }
   if (steps < 1) steps = 1;
   const struct model_def *def = model_find(model);
-  if (!def || def->data_kind != DS_TEXT) {
+  if (!def || def->task != &task_lm) {
     fprintf(stderr, "bench_gpt: --model %s is not a text model\n", model);
     return 2;
   }
