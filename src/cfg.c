@@ -48,7 +48,6 @@ static const struct cfg_key keys[] = {
     I(eval_batches, 0, 1e9, "0", "batches per evaluation (0 = the whole test split)"),
     I(drop_last, 0, 1, "1", "drop the last incomplete batch of an epoch (1) or pad it (0)"),
     I(check_replicas, 0, 1e9, "0", "compare a parameter checksum across ranks every K steps (0 = off)"),
-    I(deterministic, 0, 1, "1", "bit-identical runs for the same seed and rank count"),
     S(optimizer, "sgd|adam|adamw", "", "sgd | adam | adamw (default: model preset)"),
     S(schedule, "const|step|exp|cosine", "", "learning-rate schedule: const | step | exp | cosine (warm-up + cosine)"),
     F(weight_decay, -1, 10, "-1", "weight decay on decay-flagged weights (-1 = model preset)"),
@@ -271,6 +270,11 @@ static int json_token(const char **p, char *buf, size_t len) {
   return 1;
 }
 
+/* Keys that configurations written by earlier versions may hold and that mean nothing now:
+ * "deterministic" (runs on the CPU are bit-identical for a seed, rank count and thread count
+ * whatever it said; the flag was read nowhere and is gone). */
+static int retired(const char *key) { return strcmp(key, "deterministic") == 0; }
+
 nn_status cfg_load_json(struct cfg *c, const char *json, const char *source) {
   const char *p = json;
   while (isspace((unsigned char)*p)) p++;
@@ -282,7 +286,7 @@ nn_status cfg_load_json(struct cfg *c, const char *json, const char *source) {
     if (!json_token(&p, key, sizeof key)) break;
     while (isspace((unsigned char)*p)) p++;
     if (*p++ != ':' || !json_token(&p, val, sizeof val)) break;
-    NN_TRY(cfg_set(c, key, val, source));
+    if (!retired(key)) NN_TRY(cfg_set(c, key, val, source));
   }
   return nn_fail(NN_ERR_FORMAT, "%s: malformed configuration JSON near '%.20s'", source, p);
 }

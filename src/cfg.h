@@ -15,7 +15,7 @@ struct cfg {
   char ckpt_dir[CFG_STR], resume[CFG_STR], init_from[CFG_STR], freeze[CFG_STR];
   int64_t ckpt_every, keep;
   int64_t batch, steps, epochs, seed, threads, accum, log_every, eval_every, eval_batches;
-  int64_t drop_last, check_replicas, deterministic;
+  int64_t drop_last, check_replicas;
   /* optimisation */
   char optimizer[16], schedule[16];
   double lr, weight_decay, momentum, beta1, beta2, eps, clip, clip_value, min_lr, gamma;

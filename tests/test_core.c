@@ -166,6 +166,10 @@ static void test_cfg(void) {
   CU_ASSERT_EQUAL(b.block, 64);
   free(json);
   CU_ASSERT_EQUAL(cfg_load_json(&b, "{\"model\": ", "test"), NN_ERR_FORMAT);
+  /* a retired key: ignored in the JSON of older checkpoints, refused as an option */
+  CU_ASSERT_EQUAL(cfg_load_json(&b, "{\"deterministic\": 1, \"lr\": 0.5}", "test"), NN_OK);
+  CU_ASSERT_DOUBLE_EQUAL(b.lr, 0.5, 1e-12);
+  CU_ASSERT_EQUAL(cfg_set(&b, "deterministic", "1", "test"), NN_ERR_ARG);
 }
 
 int main(void) {
