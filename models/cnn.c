@@ -22,6 +22,13 @@ struct cnn {
   const struct ds_meta *meta;
 };
 
+/* the family's hyperparameter keys (flags, config files, --help, checkpoints; src/cfg.h) */
+static const struct cfg_model_key cnn_key_table[] = {
+    {"attn", CFG_T_STR, 0, 0, "none|seed|spatial", "spatial", "cnn attention: none | seed (the chapter's length-1 attention) | spatial"},
+    {"heads", CFG_T_INT, 1, 1024, NULL, "4", "attention heads of the cnn spatial attention"},
+};
+static const struct cfg_keyset cnn_keys = {"cnn", cnn_key_table, (int)(sizeof cnn_key_table / sizeof cnn_key_table[0])};
+
 static void cnn_preset(struct cfg *c) {
   if (!cfg_given(c, "batch")) c->batch = 256;
   if (!cfg_given(c, "lr")) c->lr = 1e-4;
@@ -40,19 +47,20 @@ static nn_status cnn_build(void **self, const struct cfg *c, const struct ds_met
                    (long long)m->h, (long long)m->w);
   struct cnn *n = calloc(1, sizeof *n);
   if (!n) return nn_fail(NN_ERR_OOM, "out of memory");
-  n->attn = strcmp(c->attn, "none") == 0 ? CNN_ATTN_NONE : strcmp(c->attn, "seed") == 0 ? CNN_ATTN_SEED : CNN_ATTN_SPATIAL;
+  const char *attn = cfg_str(c, "attn");
+  n->attn = strcmp(attn, "none") == 0 ? CNN_ATTN_NONE : strcmp(attn, "seed") == 0 ? CNN_ATTN_SEED : CNN_ATTN_SPATIAL;
   n->dropout = (float)c->dropout;
   n->meta = m;
   n->c = m->c;
   n->classes = m->nclasses;
   n->flat = 64 * 4 * 4;
-  if (n->attn == CNN_ATTN_SPATIAL && 64 % c->heads != 0) {
+  if (n->attn == CNN_ATTN_SPATIAL && 64 % cfg_int(c, "heads") != 0) {
     free(n);
-    return nn_fail(NN_ERR_ARG, "option --heads: 64 channels are not divisible by %lld heads", (long long)c->heads);
+    return nn_fail(NN_ERR_ARG, "option --heads: 64 channels are not divisible by %lld heads", (long long)cfg_int(c, "heads"));
   }
   n->conv1 = nn_declare_conv2d(P, "conv1", m->c, 32, 5, 1);
   n->conv2 = nn_declare_conv2d(P, "conv2", 32, 64, 5, 1);
-  if (n->attn == CNN_ATTN_SPATIAL) blk_mha_declare(&n->mha, P, "attn", 64, (int)c->heads, 1);
+  if (n->attn == CNN_ATTN_SPATIAL) blk_mha_declare(&n->mha, P, "attn", 64, (int)cfg_int(c, "heads"), 1);
   n->fc1 = nn_declare_linear(P, "fc1", n->flat, 1024, 1);
   if (n->attn == CNN_ATTN_SEED) blk_mha_declare(&n->mha, P, "attn", 1024, 1, 1);
   n->fc2 = nn_declare_linear(P, "fc2", 1024, n->classes, 1);
@@ -98,6 +106,7 @@ const struct model_def model_cnn = {
     .name = "cnn",
     .summary = "the chapter's CNN (conv 32, conv 64, fc 1024) with --attn none|seed|spatial (Fashion-MNIST/MNIST)",
     .task = &task_classification,
+    .keys = &cnn_keys,
     .preset = cnn_preset,
     .build = cnn_build,
     .forward = cnn_forward,

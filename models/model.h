@@ -18,6 +18,7 @@ struct model_def {
   const char *name;
   const char *summary;
   const struct task *task; /* what it learns: task_classification, task_lm, task_seq2seq (src/task.h) */
+  const struct cfg_keyset *keys; /* the family's hyperparameter keys (cfg_int(c, "n_embd"), ...), or NULL */
   /* fill the keys of c the user did not give with the model's seed hyperparameters */
   void (*preset)(struct cfg *c);
   /* check c against the data, declare the parameters in P; *self gets the model */

@@ -7,7 +7,7 @@
 
 static int64_t lm_sample_len(const struct cfg *c, const struct ds_meta *m) {
   (void)m;
-  return c->block;
+  return cfg_int(c, "block");
 }
 
 static int64_t lm_eval_count(struct ds_reader *r, int64_t len) { return ds_num_samples(r, len); }

@@ -132,11 +132,15 @@ static void lm_open(struct lm *m, const char *name, const char *group) {
   m->def = model_find(name);
   CU_ASSERT_PTR_NOT_NULL_FATAL(m->def);
   cfg_defaults(&m->c);
-  m->c.n_embd = m->c.hidden = WIDTH;
-  m->c.n_head = HEADS;
-  m->c.n_layer = LAYERS;
-  m->c.block = BLOCK;
-  m->c.ffn = FFN;
+  char v[32];
+  const char *key[5] = {"n_embd", "hidden", "n_head", "n_layer", "block"};
+  const int64_t val[5] = {WIDTH, WIDTH, HEADS, LAYERS, BLOCK};
+  for (int i = 0; i < 5; i++) {
+    snprintf(v, sizeof v, "%lld", (long long)val[i]);
+    CU_ASSERT_EQUAL_FATAL(cfg_set(&m->c, key[i], v, "test"), NN_OK);
+  }
+  snprintf(v, sizeof v, "%lld", (long long)FFN);
+  CU_ASSERT_EQUAL_FATAL(cfg_set(&m->c, "ffn", v, "test"), NN_OK);
   CU_ASSERT_EQUAL_FATAL(cfg_set(&m->c, "dropout", "0", "test"), NN_OK);
   CU_ASSERT_EQUAL_FATAL(cfg_set(&m->c, "steps", "3", "test"), NN_OK); /* cosine schedule over 3 updates */
   CU_ASSERT_EQUAL_FATAL(cfg_set(&m->c, "warmup", "1", "test"), NN_OK);
