@@ -10,6 +10,7 @@
 #include "model.h"
 #include "ckpt.h"
 #include "generate.h"
+#include "plot.h"
 #include "train.h"
 
 static void usage(FILE *out) {
@@ -17,7 +18,8 @@ static void usage(FILE *out) {
           "usage: mpirun -np N attn_train --model NAME --data DIR [options]\n"
           "       attn_train --model NAME --data DIR [options]     (single-process debug run)\n"
           "       attn_train generate --ckpt DIR [--prompt TEXT ...] (sample text; generate --help)\n"
-          "       attn_train export CKPT OUT.h5                      (one plain HDF5 file, a dataset per parameter)\n\n"
+          "       attn_train export CKPT OUT.h5                      (one plain HDF5 file, a dataset per parameter)\n"
+          "       attn_train plot LOGDIR... --out FILE.png|.svg      (training curves; plot --help)\n\n"
           "models:\n");
   model_list(out);
   fprintf(out, "\noptions (also accepted as 'key = value' lines in --config FILE; flags override the file):\n");
@@ -31,9 +33,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   /* subcommands */
-  if (argc > 1 && (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "export") == 0)) {
+  if (argc > 1 && (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "export") == 0 || strcmp(argv[1], "plot") == 0)) {
     nn_status st;
     if (strcmp(argv[1], "generate") == 0) st = generate_main(&comm, argc, argv, 2);
+    else if (strcmp(argv[1], "plot") == 0) st = comm.rank == 0 ? plot_main(argc, argv, 2) : NN_OK;
     else if (argc != 4) st = nn_fail(NN_ERR_ARG, "usage: attn_train export CKPT OUT.h5");
     else st = ckpt_export(argv[2], argv[3]);
     if (st == NN_OK && strcmp(argv[1], "export") == 0 && comm.rank == 0) printf("exported %s to %s\n", argv[2], argv[3]);
