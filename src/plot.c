@@ -1,6 +1,7 @@
 /* plot: training curves from metrics.jsonl as PNG or SVG, drawn with cairo (Debian's libcairo2:
  * antialiased lines, real fonts and both output formats from one drawing routine). */
 #include "plot.h"
+#include "nn_jsonl.h"
 #include <cairo.h>
 #include <cairo-svg.h>
 #include <errno.h>
@@ -228,39 +229,6 @@ static int vec_push(struct vec *a, double x) {
   return 0;
 }
 
-/* Where the value of "key" starts in a flat JSON object line, or NULL. */
-static const char *json_value(const char *line, const char *key) {
-  size_t kl = strlen(key);
-  for (const char *p = strchr(line, '"'); p; p = strchr(p + 1, '"')) {
-    if (strncmp(p + 1, key, kl) == 0 && p[kl + 1] == '"') {
-      const char *q = p + kl + 2;
-      while (*q == ' ') q++;
-      if (*q == ':') {
-        q++;
-        while (*q == ' ') q++;
-        return q;
-      }
-    }
-  }
-  return NULL;
-}
-
-static int json_num(const char *line, const char *key, double *out) {
-  const char *v = json_value(line, key);
-  if (!v) return 0;
-  char *end;
-  double x = strtod(v, &end);
-  if (end == v) return 0;
-  *out = x;
-  return 1;
-}
-
-static int json_is(const char *line, const char *key, const char *val) {
-  const char *v = json_value(line, key);
-  size_t n = strlen(val);
-  return v && *v == '"' && strncmp(v + 1, val, n) == 0 && v[n + 1] == '"';
-}
-
 /* One run's curves; x of train points = steps completed (step + 1), like evaluation points. */
 struct run {
   char label[128];
@@ -286,27 +254,27 @@ static nn_status run_read(struct run *r, const char *dir) {
   int bad = 0;
   while (fgets(line, sizeof line, f)) {
     double step, v;
-    if (line[0] != '{' || !json_num(line, "step", &step)) {
+    if (line[0] != '{' || !nn_jsonl_num(line, "step", &step)) {
       bad += line[0] != '\n';
       continue;
     }
-    if (json_is(line, "split", "train")) {
+    if (nn_jsonl_is(line, "split", "train")) {
       int err = vec_push(&r->tstep, step + 1);
-      err |= vec_push(&r->ttime, json_num(line, "time", &v) ? v : NAN);
-      err |= vec_push(&r->tloss, json_num(line, "loss", &v) ? v : NAN);
-      err |= vec_push(&r->tlr, json_num(line, "lr", &v) ? v : NAN);
-      err |= vec_push(&r->tacc, json_num(line, "accuracy", &v) ? v : NAN);
+      err |= vec_push(&r->ttime, nn_jsonl_num(line, "time", &v) ? v : NAN);
+      err |= vec_push(&r->tloss, nn_jsonl_num(line, "loss", &v) ? v : NAN);
+      err |= vec_push(&r->tlr, nn_jsonl_num(line, "lr", &v) ? v : NAN);
+      err |= vec_push(&r->tacc, nn_jsonl_num(line, "accuracy", &v) ? v : NAN);
       if (err) break;
-    } else if (json_is(line, "split", "test") || json_is(line, "split", "val")) {
+    } else if (nn_jsonl_is(line, "split", "test") || nn_jsonl_is(line, "split", "val")) {
       /* wall time of an evaluation: that of the last train step before it */
       double t = NAN;
       for (int k = r->tstep.n - 1; k >= 0; k--)
         if (r->tstep.v[k] <= step) { t = r->ttime.v[k]; break; }
       int err = vec_push(&r->estep, step);
       err |= vec_push(&r->etime, t);
-      err |= vec_push(&r->eloss, json_num(line, "loss", &v) ? v : NAN);
-      err |= vec_push(&r->eacc, json_num(line, "accuracy", &v) ? v : NAN);
-      err |= vec_push(&r->ebleu, json_num(line, "bleu", &v) ? v : NAN);
+      err |= vec_push(&r->eloss, nn_jsonl_num(line, "loss", &v) ? v : NAN);
+      err |= vec_push(&r->eacc, nn_jsonl_num(line, "accuracy", &v) ? v : NAN);
+      err |= vec_push(&r->ebleu, nn_jsonl_num(line, "bleu", &v) ? v : NAN);
       if (err) break;
     }
   }
