@@ -15,6 +15,7 @@
 #include "export.h"
 #include "ckpt.h"
 #include "nn_fs.h"
+#include "nn_fault.h"
 #include <sched.h>
 #include <signal.h>
 
@@ -204,6 +205,7 @@ static nn_status train_step(struct trainer *T, double *stats /* loss sum, count,
     struct model_out out = {0};
     NN_TRY(T->def->forward(T->model, g, &T->P, b, &out));
     struct nn_tensor *loss = c->accum > 1 ? nn_scale(g, out.loss, 1.0f / (float)c->accum) : out.loss;
+    if (loss && nn_fault_at(NN_FAULT_NAN, cm->rank, T->step)) loss = nn_scale(g, loss, NAN);
     if (!loss) return g->status;
     stats[0] += scalar(g, out.loss) * (double)out.count;
     stats[1] += (double)out.count;
@@ -294,6 +296,7 @@ static nn_status train_loop(struct trainer *T) {
   const char *unit = T->def->data_kind == DS_TEXT ? "tok/s" : "ex/s";
   for (T->step = T->first_step; T->step < T->total_steps; T->step++) {
     cm->step = T->step;
+    nn_fault_step(cm->rank, T->step);
     double stats[4] = {0, 0, 0, 0}; /* loss sum, items, correct, ranks that got a stop signal */
     NN_TRY(train_step(T, stats));
     double norm = nn_clip_grad_norm(&T->P, c->clip > 0 ? (float)c->clip : INFINITY);
@@ -307,6 +310,7 @@ static nn_status train_loop(struct trainer *T) {
     if (c->clip_value > 0) nn_clip_grad_value(&T->P, (float)c->clip_value);
     float lr = nn_sched_lr(&T->sched, T->step, T->epoch);
     nn_optim_step(&T->opt, lr);
+    nn_fault_diverge(&T->P, cm->rank, T->step);
     stats[3] = stop_signal != 0;
     NN_TRY(comm_allreduce_double(cm, stats, 4));
     if (c->check_replicas > 0 && (T->step + 1) % c->check_replicas == 0)
@@ -416,6 +420,7 @@ static nn_status train_setup(struct trainer *T) {
       return nn_fail(NN_ERR_OOM, "out of memory for evaluation buffers");
   }
   NN_TRY(setup_optim(T));
+  NN_TRY(ckpt_check_setup(c->ckpt_dir, c->resume, cm->rank, &T->P, &T->opt, cm->size));
   T->g.seed = (uint64_t)c->seed;
   if (cm->rank == 0) {
     NN_TRY(nn_mkdirs(c->log_dir, "log"));
