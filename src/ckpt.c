@@ -233,12 +233,32 @@ static nn_status write_meta(struct comm *c, const char *tmp, const struct ckpt_s
   return ckpt_meta_write(tmp, &m);
 }
 
+/* Rank 0: put back every step_N.old whose step_N is missing (a re-save killed between its two renames:
+ * the old copy is the checkpoint), saying so on stderr. */
+static nn_status restore_old(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return NN_OK;
+  nn_status st = NN_OK;
+  for (struct dirent *e; st == NN_OK && (e = readdir(d));) {
+    if (step_of(e->d_name, ".old") < 0) continue;
+    char p[CKPT_PATH], q[CKPT_PATH];
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    snprintf(q, sizeof q, "%.*s", (int)(strlen(p) - 4), p);
+    if (is_dir(q)) continue;
+    if (rename(p, q) != 0) st = nn_fail(NN_ERR_IO, "cannot rename %s back to %s: %s", p, q, strerror(errno));
+    else fprintf(stderr, "ckpt: %s was being replaced when its writer stopped: restored the previous copy from %s\n", q, p);
+  }
+  closedir(d);
+  return st;
+}
+
 /* Rank 0: remove checkpoints of this lineage beyond the keep newest (never `final`), leftovers of killed
  * writers (*.tmp, *.del) and a replaced copy (step_N.old) once step_N is complete (if step_N is missing,
  * step_N.old is renamed back to it). A directory is first
  * renamed to *.del, so a kill while removing it never leaves a damaged step_N. Checkpoints of other runs
  * are not touched. */
 static nn_status prune(const char *dir, const char *final, int64_t step, int keep) {
+  NN_TRY(restore_old(dir));
   DIR *d = opendir(dir);
   if (!d) return nn_fail(NN_ERR_IO, "cannot list %s: %s", dir, strerror(errno));
   nn_status st = NN_OK;
@@ -250,12 +270,7 @@ static nn_status prune(const char *dir, const char *final, int64_t step, int kee
       char q[CKPT_PATH];
       snprintf(q, sizeof q, "%.*s", (int)(strlen(p) - 4), p);
       struct ckpt_meta m;
-      memset(&m, 0, sizeof m);
-      if (!is_dir(q)) { /* a re-save killed between its renames: the old copy is the checkpoint */
-        if (rename(p, q) != 0) st = nn_fail(NN_ERR_IO, "cannot rename %s back to %s: %s", p, q, strerror(errno));
-      } else if (ckpt_check_complete(q, &m, 0, 1) == NN_OK) {
-        st = rm_tree(p);
-      }
+      if (is_dir(q) && ckpt_check_complete(q, &m, 0, 1) == NN_OK) st = rm_tree(p);
       ckpt_meta_free(&m);
     }
   }
@@ -434,6 +449,7 @@ nn_status ckpt_resolve_path(const char *path, char *out, size_t len) {
  * latest's target first, then every other step_N / step_N.old with a readable meta.h5, newest written
  * first. Directories without a readable meta.h5 are reported (stderr) and left out. */
 static char *candidates(const char *root) {
+  if (restore_old(root) != NN_OK) fprintf(stderr, "ckpt: %s\n", nn_errmsg());
   int n = 0;
   struct found *f = scan(root, &n);
   char lt[256];
