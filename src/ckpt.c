@@ -138,7 +138,7 @@ static struct found *scan(const char *root, int *n) {
     }
     struct found *f = &v[(*n)++];
     memset(f, 0, sizeof *f);
-    snprintf(f->name, sizeof f->name, "%s", e->d_name);
+    snprintf(f->name, sizeof f->name, "%.63s", e->d_name);
     f->step = s;
     struct ckpt_meta m;
     if (ckpt_meta_read(p, &m) == NN_OK) {
@@ -400,8 +400,11 @@ nn_status ckpt_check_setup(const char *ckpt_dir, const char *resume, int rank, c
     }
   }
   if (!ckpt_dir || !ckpt_dir[0]) return NN_OK;
-  if (nn_mkdirs(ckpt_dir, "checkpoint") != NN_OK)
-    return nn_fail(NN_ERR_ARG, "option --ckpt-dir %s: %s", ckpt_dir, nn_errmsg());
+  if (nn_mkdirs(ckpt_dir, "checkpoint") != NN_OK) {
+    char why[1024];
+    snprintf(why, sizeof why, "%s", nn_errmsg());
+    return nn_fail(NN_ERR_ARG, "option --ckpt-dir %s: %s", ckpt_dir, why);
+  }
   char probe[CKPT_PATH + 64];
   snprintf(probe, sizeof probe, "%s/.write-test-%d-%d", ckpt_dir, rank, (int)getpid());
   FILE *f = fopen(probe, "w");

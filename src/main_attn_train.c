@@ -78,7 +78,11 @@ int main(int argc, char **argv) {
   cfg_defaults(&c);
   cfg_defaults(&flags);
   nn_status st = cfg_parse_args(&flags, argc, argv, 1, &help);
-  if (st == NN_OK && flags.config[0]) st = cfg_load_file(&c, flags.config);
+  if (st == NN_OK && flags.config[0] && (st = cfg_load_file(&c, flags.config)) != NN_OK && !strstr(nn_errmsg(), "--config")) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", nn_errmsg());
+    st = nn_fail(st, "option --config: %s", msg);
+  }
   if (st == NN_OK) st = cfg_parse_args(&c, argc, argv, 1, &help);
   if (help) {
     if (comm.rank == 0) usage(stdout);

@@ -380,7 +380,9 @@ static nn_status train_setup(struct trainer *T) {
            cm->rank, threads, CPU_COUNT(&mask), CPU_COUNT(&mask) > 1 ? "s" : "");
   char data[CFG_STR];
   expand_path(data, sizeof data, c->data, cm);
-  NN_TRY(ds_open(&T->train, data, "train"));
+  char why[1024];
+  if (ds_open(&T->train, data, "train") != NN_OK)
+    return snprintf(why, sizeof why, "%s", nn_errmsg()), nn_fail(NN_ERR_ARG, "option --data: %s", why);
   const struct ds_meta *m = ds_get_meta(T->train);
   if (m->kind != T->def->data_kind) return nn_fail(NN_ERR_ARG, "--data %s: model %s needs another kind of dataset", data, c->model);
   /* evaluation split: "test", else "val" */
@@ -395,17 +397,20 @@ static nn_status train_setup(struct trainer *T) {
   nn_params_reset(&T->P, (uint64_t)c->seed);
   if (c->init_from[0]) { /* every rank reads the file: same values everywhere, no broadcast needed */
     struct ckpt_import_report r;
-    NN_TRY(ckpt_import(&T->P, c->init_from, &r, cm->rank == 0 ? stdout : NULL));
+    if (ckpt_import(&T->P, c->init_from, &r, cm->rank == 0 ? stdout : NULL) != NN_OK)
+      return snprintf(why, sizeof why, "%s", nn_errmsg()), nn_fail(NN_ERR_ARG, "option --init-from: %s", why);
     if (r.matched == 0) return nn_fail(NN_ERR_ARG, "option --init-from %s: no parameter of model %s matched", c->init_from, c->model);
   }
   /* data */
   T->block = T->def->data_kind == DS_TEXT ? c->block : 0;
   int64_t nsamples = ds_num_samples(T->train, T->block);
-  if (nsamples < 1) return nn_fail(NN_ERR_ARG, "--data %s: the training split holds no window of %lld tokens", data, (long long)(T->block + 1));
+  if (nsamples < 1)
+    return nn_fail(NN_ERR_ARG, "option --block %lld: the training split of --data %s holds no window of %lld tokens",
+                   (long long)T->block, data, (long long)(T->block + 1));
   ds_sampler_init(&T->sampler, nsamples, cm->rank, cm->size, (uint64_t)c->seed, 1, (int)c->drop_last);
   int64_t per_rank = T->sampler.per_rank;
   T->steps_per_epoch = (c->drop_last ? per_rank / c->batch : (per_rank + c->batch - 1) / c->batch) / c->accum;
-  if (T->steps_per_epoch < 1 && c->steps == 0)
+  if (T->steps_per_epoch < 1)
     return nn_fail(NN_ERR_ARG, "--batch %lld x --accum %lld x %d ranks is larger than the %lld training examples",
                    (long long)c->batch, (long long)c->accum, cm->size, (long long)nsamples);
   T->total_steps = c->steps > 0 ? c->steps : c->epochs * T->steps_per_epoch;
