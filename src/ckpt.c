@@ -578,7 +578,9 @@ static nn_status load_buf(struct comm *c, const char *path, const struct ckpt_me
 static nn_status load(struct comm *c, const char *path, struct ckpt_state *s, struct nn_params *P,
                       struct nn_optim *o) {
   struct ckpt_meta m;
-  nn_status local = ckpt_meta_read(path, &m);
+  /* every shard's size and CRC-32 checked (each rank its share) before HDF5 parses any: a damaged file is
+   * refused with a message instead of reaching libhdf5's parser (which can crash on some damage) */
+  nn_status local = ckpt_check_complete(path, &m, c->rank, c->size);
   if (local == NN_OK) local = check_match(path, &m, s->model, P, o);
   float *host = NULL;
   if (local == NN_OK && !(host = malloc(sizeof(float) * (size_t)(m.total ? m.total : 1))))

@@ -615,7 +615,7 @@ nn_status ckpt_check_complete(const char *dir, struct ckpt_meta *m, int first, i
     uint32_t crc;
     NN_TRY(ckpt_file_crc(path, &bytes, &crc));
     if (bytes != m->shard_bytes[r] || crc != m->shard_crc[r])
-      return nn_fail(NN_ERR_FORMAT, "%s: CRC-32 %08x, meta.h5 records %08x (damaged)", path, crc, m->shard_crc[r]);
+      return nn_fail(NN_ERR_FORMAT, "%s: CRC-32 %08x, meta.h5 records %08x (checksum mismatch: damaged)", path, crc, m->shard_crc[r]);
   }
   return NN_OK;
 }
