@@ -9,7 +9,6 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 TRAIN="$BUILD/attn_train"; PY=/usr/bin/python3
-pass=0; fail=0
 $PY - "$T/corpus.txt" <<'PY'
 import random, sys
 random.seed(3)
@@ -18,20 +17,27 @@ open(sys.argv[1], "w").write("\n".join(" ".join(random.choice(words) for _ in ra
 PY
 "$BUILD/attn_data" convert text "$T/corpus.txt" --out "$T/txt" --quiet >/dev/null 2>&1 || { echo "FAIL: convert text"; exit 1; }
 "$BUILD/attn_data" convert idx "$FM" --out "$T/fm" --quiet >/dev/null 2>&1 || { echo "FAIL: convert $FM (make deps installs dataset-fashion-mnist)"; exit 1; }
-GPT="--model gpt-small --data $T/txt --n-layer 1 --n-embd 16 --n-head 2 --block 16 --steps 2 --threads 1 --log-dir $T/log"
-CNN="--model cnn --data $T/fm --steps 2 --threads 1 --log-dir $T/log"
+GPT="--model gpt-small --data $T/txt --n-layer 1 --n-embd 16 --n-head 2 --block 16 --steps 2 --threads 1 --log-dir \$LOGDIR"
+CNN="--model cnn --data $T/fm --steps 2 --threads 1 --log-dir \$LOGDIR"
 
+# one row: run it in its own directory; print "ok   - ..." or "FAIL - ..." (rows run 4 at a time)
+row() {
+  local i=$1 flag=$2 args=$3 d="$T/row$1"
+  mkdir -p "$d"; args=${args//\$LOGDIR/$d/log}
+  eval "set -- $args"
+  timeout 60 "$TRAIN" "$@" >"$d/out" 2>"$d/err"; rc=$?
+  n=$(grep -c . "$d/err")
+  if [ $rc = 2 ] && [ "$n" = 1 ] && grep -q -- "$flag" "$d/err" && ! grep -q '"train"' "$d/log/metrics.jsonl" 2>/dev/null; then
+    echo "ok   - $args -> $(cat "$d/err")"
+  else
+    echo "FAIL - $args: rc=$rc, $n line(s), want one naming $flag: $(head -c 300 "$d/err")"
+  fi
+}
+export -f row; export T TRAIN
+(i=0
 while IFS='|' read -r flag args; do
   flag=$(echo $flag); [ -z "$flag" ] && continue; case $flag in \#*) continue ;; esac
-  eval "set -- $args"
-  timeout 60 "$TRAIN" "$@" >"$T/out" 2>"$T/err"; rc=$?
-  n=$(grep -c . "$T/err")
-  if [ $rc = 2 ] && [ "$n" = 1 ] && grep -q -- "$flag" "$T/err" && ! grep -q '"train"' "$T/log/metrics.jsonl" 2>/dev/null; then
-    echo "ok   - $args -> $(cat "$T/err")"; pass=$((pass+1))
-  else
-    echo "FAIL - $args: rc=$rc, $n line(s), want one naming $flag: $(head -c 300 "$T/err")"; fail=$((fail+1))
-  fi
-  rm -rf "$T/log"
+  i=$((i+1)); printf '%s\0%s\0%s\0' "$i" "$flag" "$args"
 done <<EOF2
 --batch      | $GPT --batch -1
 --batch      | $GPT --batch ten
@@ -86,9 +92,13 @@ done <<EOF2
 --config     | $GPT --config $T/no.cfg
 --bogus      | $GPT --bogus 3
 EOF2
+) | xargs -0 -n 3 -P 4 bash -c 'row "$0" "$1" "$2"' > "$T/results"
+cat "$T/results"
+pass=$(grep -c '^ok' "$T/results"); fail=$(grep -c '^FAIL' "$T/results")
 
 # the same on 2 ranks (every rank sees the error: one line, exit 2)
 for args in "$GPT --batch -1" "$GPT --n-embd 30 --n-head 4" "$GPT --lr nan"; do
+  args=${args//\$LOGDIR/$T/log2}
   timeout 120 mpirun -q -np 2 "$TRAIN" $args >"$T/out" 2>"$T/err"; rc=$?
   n=$(grep -c . "$T/err")
   if [ $rc = 2 ] && [ "$n" = 1 ]; then echo "ok   - np 2: $args -> $(cat "$T/err")"; pass=$((pass+1))
