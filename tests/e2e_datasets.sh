@@ -9,8 +9,8 @@ FM=/usr/share/datasets/fashion-mnist
 D=$B/attn_data
 
 if [ ! -f "$FM/train-images-idx3-ubyte.gz" ]; then
-  echo "SKIP: $FM is absent (Debian package dataset-fashion-mnist)"
-  exit 77
+  echo "FAIL: $FM is absent (make deps installs the Debian package dataset-fashion-mnist)"
+  exit 1
 fi
 W=$(mktemp -d /tmp/e2e_datasets.XXXXXX)
 trap 'rm -rf "$W"' EXIT
