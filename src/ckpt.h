@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "comm.h"
+#include "ds.h"
 #include "nn_optim.h"
 #include "nn_params.h"
 
@@ -37,6 +38,8 @@ struct ckpt_state {
   int nranks;                            /* ranks that wrote the checkpoint (filled by ckpt_save / ckpt_load) */
   char run_id[40];                       /* lineage of the checkpoint (filled by ckpt_load; ckpt_save ignores it) */
   int64_t seq;                           /* its write sequence number in that lineage (filled by ckpt_load) */
+  const struct ds_meta *data;            /* ckpt_save: decoding metadata written to meta.h5 as attributes data.*
+                                          * (src/task.h, task_meta_read); NULL: none. Not filled by reads. */
 };
 
 /* Write DIR/step_%08lld (shards, then meta.h5) under a temporary name, flush, agree on success,

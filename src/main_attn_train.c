@@ -16,8 +16,9 @@ static void usage(FILE *out) {
   fprintf(out,
           "usage: mpirun -np N attn_train --model NAME --data DIR [options]\n"
           "       attn_train --model NAME --data DIR [options]     (single-process debug run)\n"
-          "       attn_train generate --ckpt DIR [--prompt TEXT ...] (sample text; generate --help)\n"
-          "       attn_train export CKPT OUT.h5                      (one plain HDF5 file, a dataset per parameter)\n"
+          "       attn_train generate --ckpt DIR|OUT.h5 [--prompt TEXT ...] (sample text; generate --help)\n"
+          "       attn_train export CKPT OUT.h5                      (one plain HDF5 file: a dataset per parameter,\n"
+          "                                                            the configuration and the vocabulary)\n"
           "       attn_train ckpt list DIR                           (every checkpoint: step, time, ranks, model, complete or why not)\n"
           "       attn_train ckpt verify DIR [--data D]               (every shard and checksum, the parameter table against the model)\n"
           "       attn_train ckpt raw CKPT OUT                       (the flat buffers as raw float32, for cmp)\n\n"

@@ -87,9 +87,9 @@ void nn_fault_reset(void) {
 void nn_fault_diverge(struct nn_params *P, int rank, int64_t step) {
   if (!P->total || !nn_fault_at(NN_FAULT_DIVERGE, rank, step)) return;
   float x;
-  P->be->to_host(&x, P->data, sizeof x);
+  nn_be_to_host(P->be, &x, P->data, sizeof x);
   x += 1e-3f;
-  P->be->to_device(P->data, &x, sizeof x);
+  nn_be_to_device(P->be, P->data, &x, sizeof x);
   fprintf(stderr, "ATTN_FAULT: rank %d: diverge_at_step:%lld: changed this replica's first parameter\n", rank,
           (long long)step);
 }

@@ -10,8 +10,8 @@ void nn_params_init(struct nn_params *P) { memset(P, 0, sizeof *P); }
 
 void nn_params_free(struct nn_params *P) {
   if (P->be) {
-    P->be->free(P->data);
-    P->be->free(P->grad);
+    nn_be_free(P->be, P->data);
+    nn_be_free(P->be, P->grad);
   }
   free(P->p);
   memset(P, 0, sizeof *P);
@@ -40,37 +40,6 @@ int nn_param_declare(struct nn_params *P, const char *name, int ndim, const int6
   p->trainable = 1;
   P->total += p->t.numel;
   return P->n++;
-}
-
-static int declare_sub(struct nn_params *P, const char *prefix, const char *leaf, int ndim,
-                       const int64_t *shape, enum nn_init init, float a, int decay) {
-  char name[NN_NAME_MAX];
-  snprintf(name, sizeof name, "%s.%s", prefix, leaf);
-  return nn_param_declare(P, name, ndim, shape, init, a, decay);
-}
-
-int nn_declare_linear(struct nn_params *P, const char *prefix, int64_t in, int64_t out, int bias) {
-  float bound = 1.0f / sqrtf((float)in); /* kaiming_uniform(a=sqrt(5)) as in torch.nn.Linear */
-  int w = declare_sub(P, prefix, "weight", 2, NN_SHAPE(out, in), NN_INIT_UNIFORM, bound, 1);
-  if (bias) declare_sub(P, prefix, "bias", 1, NN_SHAPE(out), NN_INIT_UNIFORM, bound, 0);
-  return w;
-}
-
-int nn_declare_conv2d(struct nn_params *P, const char *prefix, int64_t cin, int64_t cout, int64_t k, int bias) {
-  float bound = 1.0f / sqrtf((float)(cin * k * k));
-  int w = declare_sub(P, prefix, "weight", 4, NN_SHAPE(cout, cin, k, k), NN_INIT_UNIFORM, bound, 1);
-  if (bias) declare_sub(P, prefix, "bias", 1, NN_SHAPE(cout), NN_INIT_UNIFORM, bound, 0);
-  return w;
-}
-
-int nn_declare_layernorm(struct nn_params *P, const char *prefix, int64_t dim) {
-  int w = declare_sub(P, prefix, "weight", 1, NN_SHAPE(dim), NN_INIT_ONES, 0, 0);
-  declare_sub(P, prefix, "bias", 1, NN_SHAPE(dim), NN_INIT_ZEROS, 0, 0);
-  return w;
-}
-
-int nn_declare_embedding(struct nn_params *P, const char *prefix, int64_t num, int64_t dim) {
-  return declare_sub(P, prefix, "weight", 2, NN_SHAPE(num, dim), NN_INIT_NORMAL, 1.0f, 0);
 }
 
 int nn_declare_buffer(struct nn_params *P, const char *name, int ndim, const int64_t *shape, enum nn_init init) {
@@ -104,8 +73,8 @@ nn_status nn_params_alloc(struct nn_params *P, const struct nn_backend *be) {
   for (int i = 0; i < P->n; i++)
     if (P->p[i].trainable) P->trainable += P->p[i].t.numel;
   P->be = be;
-  P->data = be->alloc(sizeof(float) * (size_t)(P->total ? P->total : 1));
-  P->grad = be->alloc(sizeof(float) * (size_t)(P->trainable ? P->trainable : 1));
+  P->data = nn_be_alloc(be, sizeof(float) * (size_t)(P->total ? P->total : 1));
+  P->grad = nn_be_alloc(be, sizeof(float) * (size_t)(P->trainable ? P->trainable : 1));
   if (!P->data || !P->grad)
     return nn_fail(NN_ERR_OOM, "out of memory allocating %lld parameters (%.1f MB)",
                    (long long)P->total, 8.0 * (double)P->total / 1e6);
@@ -136,7 +105,7 @@ void nn_params_reset(struct nn_params *P, uint64_t seed) {
       }
     }
   }
-  P->be->to_device(P->data, host, sizeof(float) * (size_t)P->total);
+  nn_be_to_device(P->be, P->data, host, sizeof(float) * (size_t)P->total);
   free(host);
 }
 
@@ -147,5 +116,5 @@ int nn_params_find(const struct nn_params *P, const char *name) {
 }
 
 void nn_params_zero_grad(struct nn_params *P) {
-  if (P->trainable) P->be->fill(P->grad, 0.0f, P->trainable);
+  if (P->trainable) nn_be_fill(P->be, P->grad, 0.0f, P->trainable);
 }
