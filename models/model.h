@@ -43,6 +43,9 @@ void model_list(FILE *out);
 /* images(N,C,H,W) float = (pixels/255 - mean) / std, from a batch of uint8 images. */
 struct nn_tensor *model_images(struct nn_graph *g, const struct ds_batch *b, const struct ds_meta *m,
                                float mean, float std);
+/* images(N,C,H,W) float = (pixels/255 - mean[c]) / std[c] with the dataset's per-channel statistics
+ * (m->has_norm, written by attn_data convert), else with mean 0.5, std 0.5 (pixels in [-1, 1]). */
+struct nn_tensor *model_images_norm(struct nn_graph *g, const struct ds_batch *b, const struct ds_meta *m);
 /* A device index tensor (NN_I32) of shape dims holding host values v. */
 struct nn_tensor *model_index(struct nn_graph *g, const int32_t *v, int ndim, const int64_t *shape);
 

@@ -29,6 +29,23 @@ struct nn_tensor *model_images(struct nn_graph *g, const struct ds_batch *b, con
   return x;
 }
 
+struct nn_tensor *model_images_norm(struct nn_graph *g, const struct ds_batch *b, const struct ds_meta *m) {
+  if (!m->has_norm) return model_images(g, b, m, 0.5f, 0.5f);
+  struct nn_tensor *x = nn_new(g, NN_F32, 4, NN_SHAPE(b->n, m->c, m->h, m->w));
+  float *host = nn_arena_alloc(&g->meta, sizeof(float) * (size_t)(x ? x->numel : 1));
+  if (!x || !host) return NULL;
+  int64_t hw = m->h * m->w;
+  for (int64_t i = 0; i < b->n; i++)
+    for (int64_t c = 0; c < m->c; c++) {
+      const float a = (float)(1.0 / (255.0 * m->std[c])), k = (float)(-m->mean[c] / m->std[c]);
+      const uint8_t *p = b->pixels + (i * m->c + c) * hw;
+      float *q = host + (i * m->c + c) * hw;
+      for (int64_t j = 0; j < hw; j++) q[j] = (float)p[j] * a + k;
+    }
+  g->be->to_device(x->data, host, sizeof(float) * (size_t)x->numel);
+  return x;
+}
+
 struct nn_tensor *model_index(struct nn_graph *g, const int32_t *v, int ndim, const int64_t *shape) {
   struct nn_tensor *t = nn_new(g, NN_I32, ndim, shape);
   if (t) g->be->to_device(t->i32, v, sizeof(int32_t) * (size_t)t->numel);

@@ -68,6 +68,7 @@ static const struct cfg_key keys[] = {
     F(first_bucket_mb, 0.001, 1e5, "1", "size of the first (smallest) gradient bucket in MB"),
     F(comm_timeout, 0, 1e7, "300", "seconds a collective may wait before the job aborts (0 = forever)"),
     S(nan_policy, "stop|skip", "stop", "on a NaN/Inf loss or gradient: stop the job | skip the step"),
+    S(augment, "none|flip|crop|crop-flip", "none", "image augmentation in the loader: random crop with 4-pixel zero padding and/or horizontal flip"),
     S(attn, "none|seed|spatial", "spatial", "cnn attention: none | seed (the chapter's length-1 attention) | spatial"),
     I(heads, 1, 1024, "4", "attention heads of the cnn spatial attention"),
     I(n_embd, 0, 1e6, "0", "embedding width (0 = preset)"),

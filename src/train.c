@@ -440,7 +440,8 @@ static nn_status train_setup_collective(struct trainer *T) {
   struct comm *cm = T->comm;
   NN_TRY(comm_bcast(cm, T->P.data, (int64_t)sizeof(float) * T->P.total, 0));
   if (c->resume[0]) NN_TRY(resume(T));
-  NN_TRY(ds_loader_start(&T->loader, T->train, &T->sampler, c->batch, T->block));
+  struct ds_augment aug = {.pad = strstr(c->augment, "crop") ? 4 : 0, .flip = strstr(c->augment, "flip") != NULL, .seed = (uint64_t)c->seed};
+  NN_TRY(ds_loader_start_aug(&T->loader, T->train, &T->sampler, c->batch, T->block, &aug));
   install_signals();
   if (cm->size > 1) {
     NN_TRY(comm_buckets_create(&T->buckets, cm, &T->P, c->bucket_mb, c->first_bucket_mb,
