@@ -33,6 +33,10 @@ struct model_def {
   /* language models: layers (caches), width of a cache row, longest context */
   void (*shape)(void *self, int64_t *layers, int64_t *dim, int64_t *context);
   void (*destroy)(void *self);
+  /* optional (attn_train features): forward only up to the layer called `layer` and out(N, F) = its
+   * activation, flattened per example; an unknown layer is an NN_ERR_ARG naming the layers there are */
+  nn_status (*features)(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b, const char *layer,
+                        struct nn_tensor **out);
 };
 
 /* The model called name, or NULL. */

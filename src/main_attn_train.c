@@ -9,6 +9,7 @@
 #include "comm.h"
 #include "model.h"
 #include "ckpt.h"
+#include "features_cmd.h"
 #include "generate.h"
 #include "train.h"
 
@@ -17,7 +18,8 @@ static void usage(FILE *out) {
           "usage: mpirun -np N attn_train --model NAME --data DIR [options]\n"
           "       attn_train --model NAME --data DIR [options]     (single-process debug run)\n"
           "       attn_train generate --ckpt DIR [--prompt TEXT ...] (sample text; generate --help)\n"
-          "       attn_train export CKPT OUT.h5                      (one plain HDF5 file, a dataset per parameter)\n\n"
+          "       attn_train export CKPT OUT.h5                      (one plain HDF5 file, a dataset per parameter)\n"
+          "       attn_train features --layer NAME --data D --out F  (a layer's activations as a dataset; features --help)\n\n"
           "models:\n");
   model_list(out);
   fprintf(out, "\noptions (also accepted as 'key = value' lines in --config FILE; flags override the file):\n");
@@ -31,6 +33,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   /* subcommands */
+  if (argc > 1 && strcmp(argv[1], "features") == 0) {
+    int rc = features_main(&comm, argc, argv, 2);
+    comm_finalize(&comm);
+    return rc;
+  }
   if (argc > 1 && (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "export") == 0)) {
     nn_status st;
     if (strcmp(argv[1], "generate") == 0) st = generate_main(&comm, argc, argv, 2);

@@ -37,6 +37,7 @@ struct trainer {
   double t_start;
   int64_t block; /* text window length - 1 (0 for images) */
   uint8_t *eval_pixels;
+  float *eval_features;
   int32_t *eval_labels, *eval_tokens;
   int64_t *eval_idx;
 };
@@ -121,8 +122,9 @@ static void log_json(struct trainer *T, const char *fmt, ...) {
 /* Fill batch b with evaluation examples idx[0..n): images, or text windows of block+1 tokens. */
 static nn_status eval_batch(struct trainer *T, const int64_t *idx, int64_t n, struct ds_batch *b) {
   *b = (struct ds_batch){.n = n, .pixels = T->eval_pixels, .labels = T->eval_labels, .tokens = T->eval_tokens,
-                         .indices = T->eval_idx};
+                         .indices = T->eval_idx, .features = T->eval_features};
   if (T->def->data_kind == DS_IMAGE) return ds_read_images(T->test, idx, n, b->pixels, b->labels);
+  if (T->def->data_kind == DS_FEATURES) return ds_read_features(T->test, idx, n, b->features, b->labels);
   int64_t W = T->block + 1;
   for (int64_t i = 0; i < n; i++) NN_TRY(ds_read_tokens(T->test, idx[i] * W, W, b->tokens + i * W));
   return NN_OK;
@@ -160,7 +162,7 @@ static nn_status evaluate(struct trainer *T, int64_t done) {
   double loss = acc[0] / (acc[1] > 0 ? acc[1] : 1), accuracy = acc[2] / (acc[1] > 0 ? acc[1] : 1);
   if (cm->rank == 0) {
     const char *split = ds_get_meta(T->test)->split;
-    if (T->def->data_kind == DS_IMAGE) {
+    if (T->def->data_kind == DS_IMAGE || T->def->data_kind == DS_FEATURES) {
       printf("eval  step %lld | epoch %lld | %s loss %.4f | %s accuracy %.4f (%lld examples)\n", (long long)done,
              (long long)T->epoch, split, loss, split, accuracy, (long long)acc[1]);
       log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"test\", \"loss\": %.6f, \"accuracy\": %.6f, \"examples\": %lld}",
@@ -316,7 +318,7 @@ static nn_status train_loop(struct trainer *T) {
     if (cm->rank == 0) {
       double t = now_s();
       char acc[48] = "";
-      if (T->def->data_kind == DS_IMAGE)
+      if (T->def->data_kind == DS_IMAGE || T->def->data_kind == DS_FEATURES)
         snprintf(acc, sizeof acc, ", \"accuracy\": %.6f", stats[2] / (stats[1] > 0 ? stats[1] : 1));
       log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"train\", \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g%s, \"time\": %.3f}",
                (long long)T->step, (long long)T->epoch, loss, lr, norm, acc, t - T->t_start);
@@ -412,7 +414,8 @@ static nn_status train_setup(struct trainer *T) {
     T->eval_labels = malloc(sizeof(int32_t) * B);
     T->eval_tokens = malloc(sizeof(int32_t) * B * (size_t)(T->block + 1));
     T->eval_idx = malloc(sizeof(int64_t) * B);
-    if (!T->eval_pixels || !T->eval_labels || !T->eval_tokens || !T->eval_idx)
+    T->eval_features = tm->kind == DS_FEATURES ? malloc(sizeof(float) * B * (size_t)tm->feature_dim) : NULL;
+    if ((tm->kind == DS_FEATURES && !T->eval_features) || !T->eval_pixels || !T->eval_labels || !T->eval_tokens || !T->eval_idx)
       return nn_fail(NN_ERR_OOM, "out of memory for evaluation buffers");
   }
   NN_TRY(setup_optim(T));
@@ -491,6 +494,7 @@ static void train_teardown(struct trainer *T) {
   free(T->eval_labels);
   free(T->eval_tokens);
   free(T->eval_idx);
+  free(T->eval_features);
 }
 
 nn_status train_run(struct cfg *c, struct comm *comm, int *agreed, int *preempted) {
