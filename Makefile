@@ -11,7 +11,7 @@ TORCH_PACKAGES = python3-torch python3-h5py python3-numpy
 
 MPIRUN = mpirun $(if $(filter 0,$(shell id -u)),--allow-run-as-root) --oversubscribe
 
-.PHONY: all deps torch-deps configure build test test-asan demo bench clean
+.PHONY: all deps torch-deps configure build test test-asan demo transfer-demo bench clean
 
 all: build
 
@@ -41,6 +41,14 @@ test-asan: deps
 demo: build
 	@test -d data/fmnist || ./$(BUILD)/attn_data convert idx /usr/share/datasets/fashion-mnist --shards 2 --out data/fmnist
 	$(MPIRUN) -np $(NP) ./$(BUILD)/attn_train --model cnn --attn spatial --data data/fmnist --epochs 1 --log-dir runs/demo
+
+# transfer learning (§9.5): pretrain on Fashion-MNIST classes 0-4, a linear head on features of classes 5-9,
+# against a random backbone and training from scratch for the same wall clock (tools/transfer_demo.sh)
+TRANSFER_MODEL ?= cnn
+TRANSFER_FLAGS ?=
+transfer-demo: build
+	BUILD=$(BUILD) NP=$(NP) MODEL=$(TRANSFER_MODEL) MODEL_FLAGS="$(TRANSFER_FLAGS)" MPI="$(MPIRUN) -np $(NP)" \
+	  bash tools/transfer_demo.sh
 
 bench: build torch-deps
 	./$(BUILD)/bench_ops

@@ -12,6 +12,8 @@
 #include <png.h>
 #include "ds.h"
 #include "ds_convert.h"
+#include "model.h"
+#include "nn.h"
 
 static char base[256];
 
@@ -424,6 +426,33 @@ static void test_resize_bilinear(void) {
   CU_ASSERT_EQUAL(memcmp(same, sq, 16), 0);
 }
 
+static void test_model_images_norm(void) {
+  /* 2 images of 2 channels x 1 x 3: (p/255 - mean[c]) / std[c], and the 0.5/0.5 fallback without statistics */
+  uint8_t px[12] = {0, 51, 255, 10, 20, 30, 255, 0, 102, 40, 50, 60};
+  int32_t lb[2] = {0, 1};
+  struct ds_batch b = {.n = 2, .pixels = px, .labels = lb};
+  struct ds_meta m = {.kind = DS_IMAGE, .c = 2, .h = 1, .w = 3, .has_norm = 1, .mean = {0.25, 0.5}, .std = {0.5, 0.125}};
+  struct nn_graph g;
+  nn_graph_init(&g, &nn_cpu_backend, 0);
+  struct nn_tensor *x = model_images_norm(&g, &b, &m);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+  float h[12];
+  g.be->to_host(h, x->data, sizeof h);
+  int bad = 0;
+  for (int i = 0; i < 12; i++) {
+    int c = (i / 3) % 2;
+    double want = ((double)px[i] / 255.0 - m.mean[c]) / m.std[c];
+    bad += fabs(h[i] - want) > 1e-5 * (1 + fabs(want));
+  }
+  CU_ASSERT_EQUAL(bad, 0);
+  m.has_norm = 0;
+  x = model_images_norm(&g, &b, &m);
+  g.be->to_host(h, x->data, sizeof h);
+  CU_ASSERT_DOUBLE_EQUAL(h[0], -1.0, 1e-6);
+  CU_ASSERT_DOUBLE_EQUAL(h[2], 1.0, 1e-6);
+  nn_graph_destroy(&g);
+}
+
 int main(int argc, char **argv) {
   snprintf(base, sizeof base, "/tmp/test_data_aug.XXXXXX");
   if (!mkdtemp(base)) return 1;
@@ -435,6 +464,7 @@ int main(int argc, char **argv) {
       {"channel statistics and --classes", test_stats_and_classes},
       {"convert images: PNG, JPEG, gray, errors", test_image_folders},
       {"bilinear resize", test_resize_bilinear},
+      {"model_images_norm: per-channel statistics", test_model_images_norm},
   };
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
     if (argc < 2 || strstr(tests[i].name, argv[1])) CU_add_test(s, tests[i].name, tests[i].fn);
