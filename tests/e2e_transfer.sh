@@ -89,6 +89,23 @@ check "metrics.jsonl has the test accuracy of the head" "grep -q '\"split\": \"t
 check "the head's parameters are fc.weight (5, 1024) and fc.bias (5)" \
   "/usr/bin/python3 -c \"import h5py; f=h5py.File('$T/head.h5'); assert f['fc.weight'].shape==(5,1024) and f['fc.bias'].shape==(5,)\""
 
+# --- augmentation keeps N ranks x batch B == 1 rank x batch N*B (and does change the run)
+EQ="--model cnn --data $T/a --steps 4 --optimizer sgd --lr 0.05 --momentum 0.9 --eval-batches 1 --threads 1"
+$MPI -np 1 "$TRAIN" $EQ --augment crop-flip --batch 16 --log-dir "$T/g1" --save-params "$T/g1.h5" >/dev/null 2>&1
+$MPI -np 2 "$TRAIN" $EQ --augment crop-flip --batch 8 --log-dir "$T/g2" --save-params "$T/g2.h5" >/dev/null 2>&1
+$MPI -np 1 "$TRAIN" $EQ --batch 16 --log-dir "$T/g0" --save-params "$T/g0.h5" >/dev/null 2>&1
+cat > "$T/cmp.py" <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+worst = max(float(np.abs(a[k][()] - b[k][()]).max() / max(np.abs(b[k][()]).max(), 1e-12)) for k in a)
+print(f"{worst:.2e}")
+sys.exit(0 if (worst < 1e-5) == (sys.argv[3] == "equal") else 1)
+PY
+check "--augment crop-flip: np=2 batch 8 == np=1 batch 16 after 4 steps (1e-5 relative: $(/usr/bin/python3 $T/cmp.py $T/g1.h5 $T/g2.h5 equal))" \
+  "/usr/bin/python3 $T/cmp.py $T/g1.h5 $T/g2.h5 equal >/dev/null"
+check "--augment crop-flip changes the parameters (vs none: $(/usr/bin/python3 $T/cmp.py $T/g1.h5 $T/g0.h5 differ))" \
+  "/usr/bin/python3 $T/cmp.py $T/g1.h5 $T/g0.h5 differ >/dev/null"
+
 # --- usage errors: one line, exit 2
 expect_err() { # name, pattern, args...
   local name=$1 pat=$2; shift 2

@@ -24,7 +24,7 @@ acc() { /usr/bin/python3 -c "import json,sys; r=[json.loads(l) for l in open(sys
 [ -d "$DATA/fmnist-0-4" ] || "$BUILD/attn_data" convert idx "$FM" --classes 0-4 --shards $NP --out "$DATA/fmnist-0-4" --quiet
 [ -d "$DATA/fmnist-5-9" ] || "$BUILD/attn_data" convert idx "$FM" --classes 5-9 --shards $NP --out "$DATA/fmnist-5-9" --quiet
 
-echo "== 1. pretrain $MODEL $MODEL_FLAGS on classes 0-4 ($PRE_EPOCHS epochs, $NP ranks)"
+echo "== 1. pretrain ${MODEL}${MODEL_FLAGS:+ $MODEL_FLAGS} on classes 0-4 ($PRE_EPOCHS epochs, $NP ranks)"
 $MPI "$TRAIN" --model $MODEL $MODEL_FLAGS --data "$DATA/fmnist-0-4" --epochs $PRE_EPOCHS --threads $THREADS \
   --log-dir "$OUT/pretrain" --save-params "$OUT/pretrained.h5" | grep -v '^step'
 PRE_ACC=$(acc "$OUT/pretrain")
@@ -50,7 +50,7 @@ $MPI "$TRAIN" --model $MODEL $MODEL_FLAGS --data "$DATA/fmnist-5-9" --steps $STE
 A3=$(acc "$OUT/scratch")
 
 {
-  echo "Transfer learning on Fashion-MNIST: $MODEL $MODEL_FLAGS pretrained on classes 0-4 ($PRE_EPOCHS epochs, test accuracy $PRE_ACC), $NP ranks x $THREADS thread(s); test accuracy on classes 5-9 (5000 images):"
+  echo "Transfer learning on Fashion-MNIST: ${MODEL}${MODEL_FLAGS:+ $MODEL_FLAGS} pretrained on classes 0-4 ($PRE_EPOCHS epochs, test accuracy $PRE_ACC), $NP ranks x $THREADS thread(s); test accuracy on classes 5-9 (5000 images):"
   echo
   echo "| classes 5-9 | test accuracy |"
   echo "| --- | --- |"
