@@ -8,11 +8,12 @@
 #      batch and image size).
 # Prints the three test accuracies and writes them to $OUT/results.md.
 # Environment: BUILD (build), NP (2), MODEL (cnn), MODEL_FLAGS (), LAYER (fc1 for cnn, avgpool otherwise),
-# PRE_EPOCHS (2), HEAD_EPOCHS (5), THREADS (1 per rank), DATA (data), OUT (runs/transfer).
+# PRE_EPOCHS (2) or PRE_STEPS, HEAD_EPOCHS (5), THREADS (1 per rank), DATA (data), OUT (runs/transfer),
+# SUBSET (1: all of classes 5-9; 0.1 keeps 10% of their training images, the rest going to an unused val split).
 set -eu
 BUILD=${BUILD:-build}; NP=${NP:-2}; MODEL=${MODEL:-cnn}; MODEL_FLAGS=${MODEL_FLAGS:-}
 LAYER=${LAYER:-$([ "$MODEL" = cnn ] && echo fc1 || echo avgpool)}
-PRE_EPOCHS=${PRE_EPOCHS:-2}; HEAD_EPOCHS=${HEAD_EPOCHS:-5}; THREADS=${THREADS:-1}
+PRE_EPOCHS=${PRE_EPOCHS:-2}; PRE_STEPS=${PRE_STEPS:-}; SUBSET=${SUBSET:-1}; HEAD_EPOCHS=${HEAD_EPOCHS:-5}; THREADS=${THREADS:-1}
 DATA=${DATA:-data}; OUT=${OUT:-runs/transfer}; FM=${FM:-/usr/share/datasets/fashion-mnist}
 MPI=${MPI:-mpirun $([ "$(id -u)" = 0 ] && echo --allow-run-as-root) --oversubscribe -np $NP}
 TRAIN="$BUILD/attn_train"
@@ -22,10 +23,15 @@ now() { date +%s.%N; }
 acc() { /usr/bin/python3 -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print('%.4f' % [x for x in r if x.get('split')=='test'][-1]['accuracy'])" "$1/metrics.jsonl"; }
 
 [ -d "$DATA/fmnist-0-4" ] || "$BUILD/attn_data" convert idx "$FM" --classes 0-4 --shards $NP --out "$DATA/fmnist-0-4" --quiet
-[ -d "$DATA/fmnist-5-9" ] || "$BUILD/attn_data" convert idx "$FM" --classes 5-9 --shards $NP --out "$DATA/fmnist-5-9" --quiet
+D59="$DATA/fmnist-5-9"; VAL=""
+if [ "$SUBSET" != 1 ]; then
+  D59="$DATA/fmnist-5-9-$SUBSET"; VAL="--val-fraction $(/usr/bin/python3 -c "print(1 - float('$SUBSET'))")"
+fi
+[ -d "$D59" ] || "$BUILD/attn_data" convert idx "$FM" --classes 5-9 --shards $NP $VAL --out "$D59" --quiet
+LEN=$([ -n "$PRE_STEPS" ] && echo "--steps $PRE_STEPS" || echo "--epochs $PRE_EPOCHS")
 
-echo "== 1. pretrain ${MODEL}${MODEL_FLAGS:+ $MODEL_FLAGS} on classes 0-4 ($PRE_EPOCHS epochs, $NP ranks)"
-$MPI "$TRAIN" --model $MODEL $MODEL_FLAGS --data "$DATA/fmnist-0-4" --epochs $PRE_EPOCHS --threads $THREADS \
+echo "== 1. pretrain ${MODEL}${MODEL_FLAGS:+ $MODEL_FLAGS} on classes 0-4 (${LEN#--}, $NP ranks)"
+$MPI "$TRAIN" --model $MODEL $MODEL_FLAGS --data "$DATA/fmnist-0-4" $LEN --threads $THREADS \
   --log-dir "$OUT/pretrain" --save-params "$OUT/pretrained.h5" | grep -v '^step'
 PRE_ACC=$(acc "$OUT/pretrain")
 SEC_PER_STEP=$(/usr/bin/python3 -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; t=[x for x in r if x.get('split')=='train']; print(t[-1]['time']/len(t))" "$OUT/pretrain/metrics.jsonl")
@@ -33,24 +39,24 @@ SEC_PER_STEP=$(/usr/bin/python3 -c "import json,sys; r=[json.loads(l) for l in o
 echo "== 2. features of the pretrained backbone (layer $LAYER) on classes 5-9, then a linear head"
 t0=$(now)
 $MPI "$TRAIN" features --init-from "$OUT/pretrained.h5" --model $MODEL $MODEL_FLAGS --layer $LAYER --threads $THREADS \
-  --data "$DATA/fmnist-5-9" --out "$OUT/features-pretrained" --force
+  --data "$D59" --splits train,test --out "$OUT/features-pretrained" --force
 $MPI "$TRAIN" --model linear --data "$OUT/features-pretrained" --epochs $HEAD_EPOCHS --threads $THREADS --log-dir "$OUT/head-pretrained" | grep -v '^step'
 BUDGET=$(/usr/bin/python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" $t0 $(now))
 A1=$(acc "$OUT/head-pretrained")
 
 echo "== 3. the same head on a random backbone"
 $MPI "$TRAIN" features --random --model $MODEL $MODEL_FLAGS --layer $LAYER --threads $THREADS \
-  --data "$DATA/fmnist-5-9" --out "$OUT/features-random" --force
+  --data "$D59" --splits train,test --out "$OUT/features-random" --force
 $MPI "$TRAIN" --model linear --data "$OUT/features-random" --epochs $HEAD_EPOCHS --threads $THREADS --log-dir "$OUT/head-random" | grep -v '^step'
 A2=$(acc "$OUT/head-random")
 
 STEPS=$(/usr/bin/python3 -c "import sys; print(max(1, int(float(sys.argv[1]) / float(sys.argv[2]))))" $BUDGET $SEC_PER_STEP)
 echo "== 4. $MODEL from scratch on classes 5-9 for the same wall-clock budget: ${BUDGET} s = $STEPS steps of ${SEC_PER_STEP} s"
-$MPI "$TRAIN" --model $MODEL $MODEL_FLAGS --data "$DATA/fmnist-5-9" --steps $STEPS --threads $THREADS --log-dir "$OUT/scratch" | grep -v '^step'
+$MPI "$TRAIN" --model $MODEL $MODEL_FLAGS --data "$D59" --steps $STEPS --threads $THREADS --log-dir "$OUT/scratch" | grep -v '^step'
 A3=$(acc "$OUT/scratch")
 
 {
-  echo "Transfer learning on Fashion-MNIST: ${MODEL}${MODEL_FLAGS:+ $MODEL_FLAGS} pretrained on classes 0-4 ($PRE_EPOCHS epochs, test accuracy $PRE_ACC), $NP ranks x $THREADS thread(s); test accuracy on classes 5-9 (5000 images):"
+  echo "Transfer learning on Fashion-MNIST: ${MODEL}${MODEL_FLAGS:+ $MODEL_FLAGS} pretrained on classes 0-4 (${LEN#--}, test accuracy $PRE_ACC), $NP ranks x $THREADS thread(s); training images of classes 5-9: $(/usr/bin/python3 -c "print(int(30000 * float('$SUBSET')))"); test accuracy on classes 5-9 (5000 images):"
   echo
   echo "| classes 5-9 | test accuracy |"
   echo "| --- | --- |"
