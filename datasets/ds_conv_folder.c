@@ -320,9 +320,13 @@ nn_status ds_convert_images(const char *const *inputs, int n, const struct ds_co
   if (stat(tdir, &st) != 0 || !S_ISDIR(st.st_mode)) return nn_fail(NN_ERR_IO, "%s: missing (the training images go in %s/<class>/)", tdir, tdir);
   struct ds_meta m = {.kind = DS_IMAGE};
   int nclasses = 0;
-  NN_TRY(ds_list_dir(tdir, 1, &m.class_names, &nclasses));
+  nn_status s = ds_list_dir(tdir, 1, &m.class_names, &nclasses);
   m.nclasses = nclasses;
-  nn_status s = nclasses ? NN_OK : nn_fail(NN_ERR_FORMAT, "%s: no class directories (expected %s/<class>/*.png|jpg)", tdir, tdir);
+  if (s != NN_OK) {
+    ds_meta_free(&m);
+    return s;
+  }
+  s = nclasses ? NN_OK : nn_fail(NN_ERR_FORMAT, "%s: no class directories (expected %s/<class>/*.png|jpg)", tdir, tdir);
   static const char *const splits[3] = {"train", "val", "test"};
   struct ds_pics pics[3] = {{0}};
   struct ds_img img[3] = {{0}};
