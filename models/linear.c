@@ -8,7 +8,7 @@
 #include "model.h"
 
 struct linear {
-  int fc;
+  struct nn_linear fc;
   int64_t in, classes;
 };
 
@@ -32,7 +32,7 @@ static nn_status linear_build(void **self, const struct cfg *c, const struct ds_
   if (!n) return nn_fail(NN_ERR_OOM, "out of memory");
   n->in = m->feature_dim;
   n->classes = m->nclasses;
-  n->fc = nn_declare_linear(P, "fc", n->in, n->classes, 1);
+  n->fc = nn_linear_decl(nn_scope_root(P), "fc", n->in, n->classes, NN_BIAS);
   *self = n;
   return NN_OK;
 }
@@ -43,7 +43,7 @@ static nn_status linear_forward(void *self, struct nn_graph *g, struct nn_params
   struct nn_tensor *x = nn_new(g, NN_F32, 2, NN_SHAPE(b->n, n->in));
   if (!x) return g->status;
   g->be->to_device(x->data, b->features, sizeof(float) * (size_t)x->numel);
-  struct nn_tensor *logits = blk_linear(g, P, n->fc, 1, x);
+  struct nn_tensor *logits = nn_linear_fwd(g, P, &n->fc, x);
   out->logits = logits;
   out->loss = nn_cross_entropy(g, logits, model_index(g, b->labels, 1, NN_SHAPE(b->n)), -100);
   out->count = b->n;
