@@ -42,7 +42,7 @@ static nn_status linear_forward(void *self, struct nn_graph *g, struct nn_params
   struct linear *n = self;
   struct nn_tensor *x = nn_new(g, NN_F32, 2, NN_SHAPE(b->n, n->in));
   if (!x) return g->status;
-  g->be->to_device(x->data, b->features, sizeof(float) * (size_t)x->numel);
+  nn_be_to_device(g->be, x->data, b->features, sizeof(float) * (size_t)x->numel);
   struct nn_tensor *logits = nn_linear_fwd(g, P, &n->fc, x);
   out->logits = logits;
   out->loss = nn_cross_entropy(g, logits, model_index(g, b->labels, 1, NN_SHAPE(b->n)), -100);
@@ -55,7 +55,7 @@ static void linear_destroy(void *self) { free(self); }
 const struct model_def model_linear = {
     .name = "linear",
     .summary = "a linear head fc (torch nn.Linear names) on a features dataset (attn_train features); SGD lr 0.01, momentum 0.9",
-    .data_kind = DS_FEATURES,
+    .task = &task_feature_classification,
     .preset = linear_preset,
     .build = linear_build,
     .forward = linear_forward,

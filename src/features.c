@@ -89,8 +89,10 @@ struct feat_run {
   struct feat_opts o;
   const struct model_def *def;
   void *model;
+  struct nn_backend *be;
   struct nn_params P;
   struct nn_graph g;
+  int graph_on;
   struct ds_reader *base; /* the train split: the model was built from its metadata */
   char tmp[CFG_STR + 32];
 };
@@ -145,14 +147,15 @@ static nn_status feat_setup(struct feat_run *R, int argc, char **argv, int first
     return nn_fail(NN_ERR_ARG, "features: model %s has no feature hook (--layer); models with one: cnn, resnet*", c->model);
   R->def->preset(c);
   if (c->batch < 1) c->batch = 128;
-  nn_cpu_backend.set_threads(c->threads > 0 ? (int)c->threads : comm_default_threads(R->comm));
+  int threads = c->threads > 0 ? (int)c->threads : comm_default_threads(R->comm);
+  NN_TRY(nn_backend_open(c->device, &(struct nn_backend_opts){.threads = threads, .local_rank = R->comm->local_rank}, &R->be));
   NN_TRY(ds_open(&R->base, c->data, "train"));
   const struct ds_meta *m = ds_get_meta(R->base);
   if (m->kind != DS_IMAGE)
     return nn_fail(NN_ERR_ARG, "--data %s: features are computed from an image dataset, this one is of kind '%s'", c->data,
                    m->kind == DS_TEXT ? "text" : m->kind == DS_PAIRS ? "pairs" : "features");
   NN_TRY(R->def->build(&R->model, c, m, &R->P));
-  NN_TRY(nn_params_alloc(&R->P, &nn_cpu_backend));
+  NN_TRY(nn_params_alloc(&R->P, R->be));
   nn_params_reset(&R->P, (uint64_t)c->seed);
   if (R->o.ckpt) {
     snprintf(s.model, sizeof s.model, "%s", c->model);
@@ -162,7 +165,8 @@ static nn_status feat_setup(struct feat_run *R, int argc, char **argv, int first
     NN_TRY(ckpt_import(&R->P, c->init_from, &r, R->comm->rank == 0 ? stdout : NULL));
     if (r.matched == 0) return nn_fail(NN_ERR_ARG, "option --init-from %s: no parameter of model %s matched", c->init_from, c->model);
   }
-  nn_graph_init(&R->g, &nn_cpu_backend, 0);
+  nn_graph_init(&R->g, R->be, 0);
+  R->graph_on = 1;
   R->g.training = 0;
   R->g.grad_enabled = 0;
   /* check --layer now, on one blank image, so that a bad name is a set-up error every rank reports alike */
@@ -201,7 +205,7 @@ static nn_status feat_compute(struct feat_run *R, struct ds_reader *r, int64_t a
       *F = t->shape[1];
       if (!(*x = malloc(sizeof(float) * (size_t)(n * *F)))) st = nn_fail(NN_ERR_OOM, "out of memory for %lld x %lld features", (long long)n, (long long)*F);
     }
-    if (st == NN_OK) R->g.be->to_host(*x + (s - a) * *F, t->data, sizeof(float) * (size_t)(k * *F));
+    if (st == NN_OK) nn_be_to_host(R->g.be, *x + (s - a) * *F, t->data, sizeof(float) * (size_t)(k * *F));
   }
   free(px);
   free(idx);
@@ -307,8 +311,9 @@ int features_main(struct comm *cm, int argc, char **argv, int first) {
     }
   }
   if (R.model) R.def->destroy(R.model);
-  nn_graph_destroy(&R.g);
+  if (R.graph_on) nn_graph_destroy(&R.g);
   nn_params_free(&R.P);
+  nn_backend_close(R.be);
   if (R.base) ds_close(R.base);
   if (help) return 0;
   return st == NN_OK ? 0 : (any != NN_OK && st == any) || st == NN_ERR_ARG ? 2 : 1;

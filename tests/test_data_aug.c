@@ -437,7 +437,7 @@ static void test_model_images_norm(void) {
   struct nn_tensor *x = model_images_norm(&g, &b, &m);
   CU_ASSERT_PTR_NOT_NULL_FATAL(x);
   float h[12];
-  g.be->to_host(h, x->data, sizeof h);
+  nn_be_to_host(g.be, h, x->data, sizeof h);
   int bad = 0;
   for (int i = 0; i < 12; i++) {
     int c = (i / 3) % 2;
@@ -447,7 +447,7 @@ static void test_model_images_norm(void) {
   CU_ASSERT_EQUAL(bad, 0);
   m.has_norm = 0;
   x = model_images_norm(&g, &b, &m);
-  g.be->to_host(h, x->data, sizeof h);
+  nn_be_to_host(g.be, h, x->data, sizeof h);
   CU_ASSERT_DOUBLE_EQUAL(h[0], -1.0, 1e-6);
   CU_ASSERT_DOUBLE_EQUAL(h[2], 1.0, 1e-6);
   nn_graph_destroy(&g);
