@@ -5,7 +5,7 @@ JOBS       ?= $(shell nproc)
 NP         ?= 2
 # Debian packages the build, the tests and the demo need (CUDA/NCCL come from /usr/local/cuda when present)
 PACKAGES = cmake make gcc pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools \
-           libopenblas-dev libcunit1-dev zlib1g-dev python3-h5py python3-numpy dataset-fashion-mnist procps \
+           libopenblas-dev libcunit1-dev zlib1g-dev libpng-dev libjpeg-dev python3-h5py python3-numpy dataset-fashion-mnist procps \
            libcairo2-dev fonts-dejavu-core \
            clang libomp-dev
 # only to regenerate tests/ref fixtures and run the PyTorch benchmarks
@@ -13,7 +13,7 @@ TORCH_PACKAGES = python3-torch python3-h5py python3-numpy
 
 MPIRUN = mpirun $(if $(filter 0,$(shell id -u)),--allow-run-as-root) --oversubscribe
 
-.PHONY: all deps torch-deps configure build test test-asan test-tsan fuzz demo bench clean
+.PHONY: all deps torch-deps configure build test test-asan test-tsan fuzz demo transfer-demo bench clean
 
 all: build
 
@@ -58,6 +58,14 @@ fuzz: deps
 demo: build
 	@test -d data/fmnist || ./$(BUILD)/attn_data convert idx /usr/share/datasets/fashion-mnist --shards 2 --out data/fmnist
 	$(MPIRUN) -np $(NP) ./$(BUILD)/attn_train --model cnn --attn spatial --data data/fmnist --epochs 1 --log-dir runs/demo
+
+# transfer learning (§9.5): pretrain on Fashion-MNIST classes 0-4, a linear head on features of classes 5-9,
+# against a random backbone and training from scratch for the same wall clock (tools/transfer_demo.sh)
+TRANSFER_MODEL ?= cnn
+TRANSFER_FLAGS ?=
+transfer-demo: build
+	BUILD=$(BUILD) NP=$(NP) MODEL=$(TRANSFER_MODEL) MODEL_FLAGS="$(TRANSFER_FLAGS)" MPI="$(MPIRUN) -np $(NP)" \
+	  bash tools/transfer_demo.sh
 
 bench: build torch-deps
 	./$(BUILD)/bench_ops

@@ -4,11 +4,15 @@
 #include <stdint.h>
 #include "nn_status.h"
 
-enum ds_kind { DS_IMAGE, DS_TEXT, DS_PAIRS };
+enum ds_kind { DS_IMAGE, DS_TEXT, DS_PAIRS, DS_FEATURES };
+
+#define DS_NORM_MAX_C 4 /* per-channel mean/std are stored for images of at most 4 channels */
 
 struct ds_meta {               /* what a model needs to build itself */
   enum ds_kind kind; char id[64]; char split[16]; int nshards; int64_t count; /* examples (image/pairs) or tokens (text) */
-  int64_t c, h, w; int nclasses; char **class_names;           /* image */
+  int64_t c, h, w; int nclasses; char **class_names;           /* image (features: nclasses, class_names) */
+  int has_norm; double mean[DS_NORM_MAX_C], std[DS_NORM_MAX_C]; /* image: per-channel mean/std of pixels/255 over train */
+  int64_t feature_dim; char layer[64];                          /* features: F, and the layer they come from */
   int vocab_size; char **vocab;                                 /* text: UTF-8 string of each char id */
   int src_vocab_size, tgt_vocab_size; char **src_vocab, **tgt_vocab; int sos_id, eos_id, pad_id; /* pairs */
   int unk_id; int64_t max_len; /* pairs: id of words unseen in training; longest src/tgt sequence (EOS included) */
@@ -23,6 +27,8 @@ nn_status ds_open(struct ds_reader **r, const char *dir, const char *split);
 const struct ds_meta *ds_get_meta(const struct ds_reader *r);
 /* pixels(n,c,h,w), labels(n) = examples idx[0..n) in request order (duplicates allowed). */
 nn_status ds_read_images(struct ds_reader *r, const int64_t *idx, int64_t n, uint8_t *pixels, int32_t *labels);
+/* x(n,F), labels(n) = feature rows idx[0..n) of a features dataset, in request order. */
+nn_status ds_read_features(struct ds_reader *r, const int64_t *idx, int64_t n, float *x, int32_t *labels);
 /* out(len) = tokens [start, start+len) of the text stream (may span shards). */
 nn_status ds_read_tokens(struct ds_reader *r, int64_t start, int64_t len, int32_t *out);
 /* src(n,max_len), tgt(n,max_len) = pairs idx[0..n), EOS included, padded with pad_id (longer ones cut to max_len). */
@@ -61,7 +67,18 @@ void ds_sampler_free(struct ds_sampler *s);
 
 /* A batch: images fill pixels(n,c,h,w)+labels(n); text fills tokens(n,block+1); pairs fill src,tgt(n,max_len).
  * indices(n) are the sampler indices (for text: each window's first token in the stream). */
-struct ds_batch { int64_t n; uint8_t *pixels; int32_t *labels; int32_t *tokens; int32_t *src, *tgt; int64_t *indices; };
+struct ds_batch { int64_t n; uint8_t *pixels; int32_t *labels; int32_t *tokens; int32_t *src, *tgt; int64_t *indices;
+                  float *features; /* features datasets: (n, F) */ };
+
+/* Training-time image augmentation, done by the loader thread (torchvision's RandomCrop(size, padding=pad)
+ * then RandomHorizontalFlip(0.5)): the draws of an example depend only on (seed, epoch, its index in the
+ * split), so N ranks augment exactly as one rank does. */
+struct ds_augment { int pad; int flip; uint64_t seed; };
+/* Augment pixels(n,c,h,w) in place; example i is split example idx[i] of epoch `epoch`. Zero padding. */
+void ds_augment_images(uint8_t *pixels, int64_t n, int64_t c, int64_t h, int64_t w, const int64_t *idx, int64_t epoch,
+                       const struct ds_augment *a);
+/* The draws of one example: crop offsets dy, dx in [0, 2*pad], flip 0/1. */
+void ds_augment_draw(const struct ds_augment *a, int64_t epoch, int64_t index, int *dy, int *dx, int *flip);
 
 /* Background prefetch thread over a reader + sampler, triple buffered. The loader walks a private copy of
  * the sampler; each ds_loader_next writes the position after the batch it returns back into *s, so
@@ -73,6 +90,9 @@ nn_status ds_loader_start(struct ds_loader **L, struct ds_reader *r, struct ds_s
 /* The next batch of this epoch (valid until the next call); n < batch at the end with !drop_last, n == 0
  * marks the end of the epoch, after which the next epoch begins. Errors of the thread come back here. */
 nn_status ds_loader_next(struct ds_loader *L, struct ds_batch **b);
+/* ds_loader_start with augmentation of image batches (aug NULL, or pad 0 and flip 0: none). */
+nn_status ds_loader_start_aug(struct ds_loader **L, struct ds_reader *r, struct ds_sampler *s, int64_t batch, int64_t block,
+                              const struct ds_augment *aug);
 /* Stop the thread and free the buffers (the reader and sampler stay the caller's). */
 void ds_loader_stop(struct ds_loader *L);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -15,17 +16,13 @@ static const char *const ds_digit_names[] = {"0", "1", "2", "3", "4", "5", "6", 
 static const char *const ds_cifar_names[] = {"airplane", "automobile", "bird", "cat", "deer",
                                              "dog", "frog", "horse", "ship", "truck"};
 
-/* One image split being assembled: pixels(n, c*h*w), labels(n). */
-struct ds_img { uint8_t *px; int32_t *lb; int64_t n; };
-
-static void ds_img_free(struct ds_img *s) {
+void ds_img_free(struct ds_img *s) {
   free(s->px);
   free(s->lb);
   *s = (struct ds_img){0};
 }
 
-/* Append n images (row bytes each) and their labels to s. */
-static nn_status ds_img_append(struct ds_img *s, const uint8_t *px, const int32_t *lb, int64_t n, int64_t row) {
+nn_status ds_img_append(struct ds_img *s, const uint8_t *px, const int32_t *lb, int64_t n, int64_t row) {
   uint8_t *p = realloc(s->px, (size_t)((s->n + n) * row));
   if (p) s->px = p;
   int32_t *l = p ? realloc(s->lb, sizeof(int32_t) * (size_t)(s->n + n)) : NULL;
@@ -68,12 +65,102 @@ static nn_status ds_check_labels(const char *path, const int32_t *lb, int64_t n,
   return NN_OK;
 }
 
-/* Hold out o->val_fraction of train as "val", then write train, val, test. */
-static nn_status ds_write_images(const struct ds_convert_opts *o, struct ds_meta *m, const char *source, struct ds_img *train, struct ds_img *test) {
+nn_status ds_parse_classes(const char *list, int nclasses, int *sel, int *k) {
+  *k = 0;
+  const char *p = list;
+  while (*p) {
+    char *end;
+    long a = strtol(p, &end, 10), b = a;
+    if (end == p) return nn_fail(NN_ERR_ARG, "--classes '%s': expected class indices like 0-4 or 5,7,9", list);
+    p = end;
+    if (*p == '-') {
+      const char *q = p + 1;
+      b = strtol(q, &end, 10);
+      if (end == q) return nn_fail(NN_ERR_ARG, "--classes '%s': a range needs an end (like 0-4)", list);
+      p = end;
+    }
+    if (*p && *p != ',') return nn_fail(NN_ERR_ARG, "--classes '%s': unexpected '%c'", list, *p);
+    if (*p && !*++p) return nn_fail(NN_ERR_ARG, "--classes '%s': expected class indices after the last comma", list);
+    if (a < 0 || b >= nclasses || a > b)
+      return nn_fail(NN_ERR_ARG, "--classes '%s': %ld-%ld is not a range of the dataset's classes 0-%d", list, a, b, nclasses - 1);
+    for (long c = a; c <= b; c++) {
+      for (int j = 0; j < *k; j++)
+        if (sel[j] == c) return nn_fail(NN_ERR_ARG, "--classes '%s': class %ld given twice", list, c);
+      sel[(*k)++] = (int)c;
+    }
+  }
+  if (*k == 0) return nn_fail(NN_ERR_ARG, "--classes '%s': no class given", list);
+  return NN_OK;
+}
+
+void ds_channel_stats(const uint8_t *pixels, int64_t n, int64_t c, int64_t hw, double *mean, double *std) {
+  for (int64_t ch = 0; ch < c; ch++) {
+    uint64_t hist[256] = {0};
+    for (int64_t i = 0; i < n; i++) {
+      const uint8_t *q = pixels + (i * c + ch) * hw;
+      for (int64_t k = 0; k < hw; k++) hist[q[k]]++;
+    }
+    double cnt = (double)n * (double)hw, s1 = 0, s2 = 0;
+    for (int v = 0; v < 256; v++) s1 += (double)hist[v] * (v / 255.0), s2 += (double)hist[v] * (v / 255.0) * (v / 255.0);
+    mean[ch] = cnt > 0 ? s1 / cnt : 0;
+    double var = cnt > 0 ? s2 / cnt - mean[ch] * mean[ch] : 0;
+    std[ch] = var > 1e-12 ? sqrt(var) : 1.0; /* a constant channel: leave it unscaled */
+  }
+}
+
+/* Keep the examples of classes sel[0..k) in s, relabelled by their position in sel. */
+static nn_status ds_img_select(struct ds_img *s, const int *sel, int k, int64_t row) {
+  int map[1024];
+  for (int i = 0; i < 1024; i++) map[i] = -1;
+  for (int j = 0; j < k; j++) map[sel[j]] = j;
+  int64_t m = 0;
+  for (int64_t i = 0; i < s->n; i++) {
+    int32_t l = s->lb[i] >= 0 && s->lb[i] < 1024 ? map[s->lb[i]] : -1;
+    if (l < 0) continue;
+    memmove(s->px + m * row, s->px + i * row, (size_t)row);
+    s->lb[m++] = l;
+  }
+  s->n = m;
+  return NN_OK;
+}
+
+/* --classes: keep the chosen classes in every split, relabel them 0..k-1, subset the class names. */
+static nn_status ds_apply_classes(const char *list, struct ds_meta *m, struct ds_img **parts, int nparts) {
+  int sel[1024], k;
+  if (m->nclasses > 1024) return nn_fail(NN_ERR_ARG, "--classes: more than 1024 classes are not supported");
+  NN_TRY(ds_parse_classes(list, m->nclasses, sel, &k));
+  int64_t row = m->c * m->h * m->w, *count = calloc((size_t)k, sizeof *count);
+  if (!count) return nn_fail(NN_ERR_OOM, "out of memory");
+  for (int p = 0; p < nparts; p++)
+    if (parts[p]) ds_img_select(parts[p], sel, k, row);
+  for (int64_t i = 0; i < parts[0]->n; i++) count[parts[0]->lb[i]]++;
+  for (int j = 0; j < k; j++)
+    if (!count[j]) {
+      free(count);
+      return nn_fail(NN_ERR_ARG, "--classes %s: class %d ('%s') has no training example", list, sel[j], m->class_names[sel[j]]);
+    }
+  free(count);
+  char **names = calloc((size_t)k, sizeof *names);
+  if (!names) return nn_fail(NN_ERR_OOM, "out of memory");
+  for (int j = 0; j < k; j++) names[j] = m->class_names[sel[j]], m->class_names[sel[j]] = NULL;
+  for (int i = 0; i < m->nclasses; i++) free(m->class_names[i]);
+  free(m->class_names);
+  m->class_names = names;
+  m->nclasses = k;
+  return NN_OK;
+}
+
+nn_status ds_write_image_set(const struct ds_convert_opts *o, struct ds_meta *m, const char *source, struct ds_img *train,
+                             struct ds_img *val, struct ds_img *test) {
   struct ds_img tr = {0}, va = {0};
   int64_t row = m->c * m->h * m->w, nval = 0;
   double frac = o->val_fraction < 0 ? 0 : o->val_fraction;
   nn_status s = NN_OK;
+  if (o->classes) {
+    struct ds_img *parts[3] = {train, val, test};
+    NN_TRY(ds_apply_classes(o->classes, m, parts, 3));
+  }
+  if (frac > 0 && val && val->n) return nn_fail(NN_ERR_ARG, "--val-fraction: the input has a val split already");
   if (frac > 0) {
     unsigned char *is_val = malloc((size_t)train->n);
     if (!is_val) return nn_fail(NN_ERR_OOM, "out of memory");
@@ -85,8 +172,12 @@ static nn_status ds_write_images(const struct ds_convert_opts *o, struct ds_meta
       s = nn_fail(NN_ERR_ARG, "--val-fraction %g leaves an empty %s split of the %lld training examples", frac,
                   tr.n ? "val" : "train", (long long)train->n);
   }
+  const struct ds_img *parts[3] = {nval ? &tr : train, nval ? &va : (val && val->n ? val : NULL), test && test->n ? test : NULL};
+  if (s == NN_OK && m->c <= DS_NORM_MAX_C) { /* per-channel statistics of the training split */
+    ds_channel_stats(parts[0]->px, parts[0]->n, m->c, m->h * m->w, m->mean, m->std);
+    m->has_norm = 1;
+  }
   struct ds_spec sp = {.meta = *m, .source = source};
-  const struct ds_img *parts[3] = {nval ? &tr : train, nval ? &va : NULL, test->n ? test : NULL};
   const char *names[3] = {"train", "val", "test"};
   for (int i = 0; i < 3; i++)
     if (parts[i])
@@ -230,7 +321,7 @@ nn_status ds_convert_idx(const char *const *inputs, int n, const struct ds_conve
     if (files[sp][0][0]) s = ds_idx_split(o, files[sp], &m, &split[sp], &nfile, nfiles);
   char source[DS_PATH_MAX + 64];
   snprintf(source, sizeof source, "%s IDX: %.4000s", fashion ? "Fashion-MNIST" : "MNIST", files[0][0]);
-  if (s == NN_OK) s = ds_write_images(o, &m, source, &split[0], &split[1]);
+  if (s == NN_OK) s = ds_write_image_set(o, &m, source, &split[0], NULL, &split[1]);
   ds_img_free(&split[0]);
   ds_img_free(&split[1]);
   ds_meta_free(&m);
@@ -324,7 +415,7 @@ nn_status ds_convert_cifar10(const char *const *inputs, int n, const struct ds_c
     if (s == NN_OK) s = ds_cifar_file(path, &split[k == 5], m.nclasses);
   }
   if (s == NN_OK && split[0].n == 0) s = nn_fail(NN_ERR_IO, "%s: no data_batch_N.bin among the inputs", n ? inputs[0] : "(no input)");
-  if (s == NN_OK) s = ds_write_images(o, &m, "CIFAR-10 binary batches", &split[0], &split[1]);
+  if (s == NN_OK) s = ds_write_image_set(o, &m, "CIFAR-10 binary batches", &split[0], NULL, &split[1]);
   ds_img_free(&split[0]);
   ds_img_free(&split[1]);
   ds_meta_free(&m);

@@ -6,12 +6,12 @@
 #include <string.h>
 #include "ds_internal.h"
 
-static const char *const ds_kinds[] = {"image", "text", "pairs"};
+static const char *const ds_kinds[] = {"image", "text", "pairs", "features"};
 
-const char *ds_kind_name(enum ds_kind k) { return (k >= DS_IMAGE && k <= DS_PAIRS) ? ds_kinds[k] : "?"; }
+const char *ds_kind_name(enum ds_kind k) { return (k >= DS_IMAGE && k <= DS_FEATURES) ? ds_kinds[k] : "?"; }
 
 int ds_kind_parse(const char *name) {
-  for (int k = 0; k < 3; k++)
+  for (int k = 0; k < 4; k++)
     if (!strcmp(name, ds_kinds[k])) return k;
   return -1;
 }

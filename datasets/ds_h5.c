@@ -85,6 +85,11 @@ nn_status ds_attr_put_i64v(hid_t loc, const char *path, const char *name, const 
   return ds_attr_put(loc, path, name, H5T_NATIVE_INT64, H5Screate_simple(1, &d, NULL), v);
 }
 
+nn_status ds_attr_put_f64v(hid_t loc, const char *path, const char *name, const double *v, int64_t n) {
+  hsize_t d = (hsize_t)n;
+  return ds_attr_put(loc, path, name, H5T_NATIVE_DOUBLE, H5Screate_simple(1, &d, NULL), v);
+}
+
 nn_status ds_attr_put_strv(hid_t loc, const char *path, const char *name, char *const *v, int64_t n) {
   hsize_t d = (hsize_t)n;
   hid_t t = ds_utf8_vlen();
@@ -131,6 +136,25 @@ nn_status ds_attr_get_i64(hid_t loc, const char *path, const char *name, int64_t
 
 nn_status ds_attr_get_i64v(hid_t loc, const char *path, const char *name, int64_t *v, int64_t n) {
   return ds_attr_ints(loc, path, name, v, n);
+}
+
+nn_status ds_attr_get_f64v(hid_t loc, const char *path, const char *name, double *v, int64_t n) {
+  hid_t a = H5I_INVALID_HID;
+  int64_t got = 0;
+  NN_TRY(ds_attr_open(loc, path, name, &a, &got));
+  hid_t t = H5Aget_type(a);
+  H5T_class_t cls = H5Tget_class(t);
+  H5Tclose(t);
+  nn_status s = NN_OK;
+  if (cls != H5T_FLOAT && cls != H5T_INTEGER)
+    s = nn_fail(NN_ERR_FORMAT, "%s: root attribute '%s' is not a number", path, name);
+  else if (got != n)
+    s = nn_fail(NN_ERR_FORMAT, "%s: root attribute '%s' has %lld values, expected %lld", path, name,
+                (long long)got, (long long)n);
+  else if (H5Aread(a, H5T_NATIVE_DOUBLE, v) < 0)
+    s = nn_fail(NN_ERR_HDF5, "%s: cannot read attribute '%s': %s", path, name, ds_h5_errdesc());
+  H5Aclose(a);
+  return s;
 }
 
 void ds_strv_free(char **v, int64_t n) {

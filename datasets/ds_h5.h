@@ -20,6 +20,7 @@ hid_t ds_h5_fapl(void);
 nn_status ds_attr_put_str(hid_t loc, const char *path, const char *name, const char *value);
 nn_status ds_attr_put_i64(hid_t loc, const char *path, const char *name, int64_t v);
 nn_status ds_attr_put_i64v(hid_t loc, const char *path, const char *name, const int64_t *v, int64_t n);
+nn_status ds_attr_put_f64v(hid_t loc, const char *path, const char *name, const double *v, int64_t n);
 nn_status ds_attr_put_strv(hid_t loc, const char *path, const char *name, char *const *v, int64_t n);
 
 /* Read attributes (messages name `path` and the attribute): a string into buf, an integer scalar, an
@@ -27,6 +28,7 @@ nn_status ds_attr_put_strv(hid_t loc, const char *path, const char *name, char *
 nn_status ds_attr_get_str(hid_t loc, const char *path, const char *name, char *buf, size_t size);
 nn_status ds_attr_get_i64(hid_t loc, const char *path, const char *name, int64_t *v);
 nn_status ds_attr_get_i64v(hid_t loc, const char *path, const char *name, int64_t *v, int64_t n);
+nn_status ds_attr_get_f64v(hid_t loc, const char *path, const char *name, double *v, int64_t n);
 nn_status ds_attr_get_strv(hid_t loc, const char *path, const char *name, char ***v, int64_t *n);
 /* Free a string vector from ds_attr_get_strv. */
 void ds_strv_free(char **v, int64_t n);

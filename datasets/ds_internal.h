@@ -19,8 +19,9 @@
 #define DS_D_SRC_OFF "src_offsets"
 #define DS_D_TGT "tgt_tokens"
 #define DS_D_TGT_OFF "tgt_offsets"
+#define DS_D_FEATURES "features"
 
-/* "image", "text", "pairs". */
+/* "image", "text", "pairs", "features". */
 const char *ds_kind_name(enum ds_kind k);
 /* Kind from its name; -1 when unknown. */
 int ds_kind_parse(const char *name);

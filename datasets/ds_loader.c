@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ds_internal.h"
+#include "nn_rng.h"
 
 #define DS_NSLOTS 3
 
@@ -17,6 +18,7 @@ struct ds_loader {
   struct ds_sampler *user; /* the caller's sampler: mirrors the position of the batch handed out */
   struct ds_sampler s;     /* the thread's own copy */
   int64_t batch, block, win; /* win: tokens per text window (block+1) or pairs length */
+  struct ds_augment aug;     /* image augmentation (pad 0, flip 0: none) */
   struct ds_slot slot[DS_NSLOTS];
   int ready[DS_NSLOTS], nready, head; /* FIFO of filled slot indices */
   int held;                           /* slot the caller holds, -1 if none */
@@ -31,11 +33,16 @@ struct ds_loader {
 };
 
 /* Read the examples of slot->b.indices[0..n) into the slot's buffers. */
-static nn_status ds_fill(struct ds_loader *L, struct ds_slot *sl, int64_t n) {
+static nn_status ds_fill(struct ds_loader *L, struct ds_slot *sl, int64_t n, int64_t epoch) {
   struct ds_batch *b = &sl->b;
   const struct ds_meta *m = ds_get_meta(L->r);
   if (n == 0) return NN_OK;
-  if (m->kind == DS_IMAGE) return ds_read_images(L->r, b->indices, n, b->pixels, b->labels);
+  if (m->kind == DS_IMAGE) {
+    NN_TRY(ds_read_images(L->r, b->indices, n, b->pixels, b->labels));
+    if (L->aug.pad > 0 || L->aug.flip) ds_augment_images(b->pixels, n, m->c, m->h, m->w, b->indices, epoch, &L->aug);
+    return NN_OK;
+  }
+  if (m->kind == DS_FEATURES) return ds_read_features(L->r, b->indices, n, b->features, b->labels);
   if (m->kind == DS_PAIRS) return ds_read_pairs(L->r, b->indices, n, b->src, b->tgt, L->win);
   int64_t off = ds_sampler_offset(&L->s, m->count - L->s.n * L->win + 1); /* same on every rank */
   for (int64_t i = 0; i < n; i++) b->indices[i] = off + b->indices[i] * L->win;
@@ -76,7 +83,7 @@ static void *ds_loader_main(void *arg) {
     int64_t epoch = L->s.epoch;
     pthread_mutex_unlock(&L->mu);
 
-    nn_status st = ds_fill(L, sl, n);
+    nn_status st = ds_fill(L, sl, n, epoch);
 
     pthread_mutex_lock(&L->mu);
     if (sl->gen != L->gen) continue; /* the caller moved the position meanwhile: drop it */
@@ -104,11 +111,22 @@ static void ds_slot_free(struct ds_slot *sl) {
   free(sl->b.src);
   free(sl->b.tgt);
   free(sl->b.indices);
+  free(sl->b.features);
 }
 
 nn_status ds_loader_start(struct ds_loader **out, struct ds_reader *r, struct ds_sampler *s, int64_t batch, int64_t block) {
+  return ds_loader_start_aug(out, r, s, batch, block, NULL);
+}
+
+nn_status ds_loader_start_aug(struct ds_loader **out, struct ds_reader *r, struct ds_sampler *s, int64_t batch, int64_t block,
+                              const struct ds_augment *aug) {
   *out = NULL;
   const struct ds_meta *m = ds_get_meta(r);
+  if (aug && (aug->pad > 0 || aug->flip) && m->kind != DS_IMAGE)
+    return nn_fail(NN_ERR_ARG, "%s split '%s': augmentation applies to image datasets, this one is of kind '%s'", m->id,
+                   m->split, ds_kind_name(m->kind));
+  if (aug && (aug->pad < 0 || aug->pad > 1024))
+    return nn_fail(NN_ERR_ARG, "%s split '%s': crop padding %d out of range [0, 1024]", m->id, m->split, aug->pad);
   if (batch <= 0) return nn_fail(NN_ERR_ARG, "ds_loader_start: batch size %lld", (long long)batch);
   if (m->kind == DS_TEXT && (block <= 0 || ds_num_samples(r, block) < 1))
     return nn_fail(NN_ERR_ARG, "%s split '%s': %lld tokens hold no window of block %lld + 1", m->id, m->split,
@@ -125,6 +143,7 @@ nn_status ds_loader_start(struct ds_loader **out, struct ds_reader *r, struct ds
   if (!L) return nn_fail(NN_ERR_OOM, "ds_loader_start: out of memory");
   L->r = r;
   L->user = s;
+  if (aug) L->aug = *aug;
   L->batch = batch;
   L->block = block;
   L->win = m->kind == DS_TEXT ? block + 1 : m->kind == DS_PAIRS ? (block > 0 ? block : m->max_len) : 0;
@@ -140,6 +159,8 @@ nn_status ds_loader_start(struct ds_loader **out, struct ds_reader *r, struct ds
     ok = (b->indices = malloc(sizeof(int64_t) * (size_t)batch)) != NULL;
     if (m->kind == DS_IMAGE)
       ok = ok && (b->pixels = malloc((size_t)(batch * m->c * m->h * m->w))) && (b->labels = malloc(4 * (size_t)batch));
+    else if (m->kind == DS_FEATURES)
+      ok = ok && (b->features = malloc(sizeof(float) * (size_t)(batch * m->feature_dim))) && (b->labels = malloc(4 * (size_t)batch));
     else if (m->kind == DS_TEXT) ok = ok && (b->tokens = malloc(4 * (size_t)(batch * L->win)));
     else ok = ok && (b->src = malloc(4 * (size_t)(batch * L->win))) && (b->tgt = malloc(4 * (size_t)(batch * L->win)));
   }
@@ -205,4 +226,41 @@ void ds_loader_stop(struct ds_loader *L) {
   pthread_mutex_destroy(&L->mu);
   pthread_cond_destroy(&L->cv);
   free(L);
+}
+
+/* ---------------- augmentation ---------------- */
+
+#define DS_RNG_STREAM_AUGMENT 5 /* a Philox stream of its own (nn_rng.h reserves 1-3 and 16+) */
+
+void ds_augment_draw(const struct ds_augment *a, int64_t epoch, int64_t index, int *dy, int *dx, int *flip) {
+  uint32_t w[4];
+  nn_philox(w, a->seed, (uint32_t)DS_RNG_STREAM_AUGMENT, (uint32_t)epoch, (uint32_t)index, (uint32_t)((uint64_t)index >> 32));
+  uint32_t span = 2u * (uint32_t)(a->pad > 0 ? a->pad : 0) + 1u;
+  *dy = (int)(w[0] % span);
+  *dx = (int)(w[1] % span);
+  *flip = a->flip ? (int)(w[2] >> 31) : 0;
+}
+
+void ds_augment_images(uint8_t *pixels, int64_t n, int64_t c, int64_t h, int64_t w, const int64_t *idx, int64_t epoch,
+                       const struct ds_augment *a) {
+  uint8_t *tmp = malloc((size_t)(c * h * w));
+  if (!tmp) return; /* cannot happen for sane image sizes; leave the batch unaugmented */
+  for (int64_t i = 0; i < n; i++) {
+    uint8_t *img = pixels + i * c * h * w;
+    int dy, dx, flip;
+    ds_augment_draw(a, epoch, idx[i], &dy, &dx, &flip);
+    /* out(y, x) = padded(y + dy, x + dx) with padded(y, x) = in(y - pad, x - pad) or 0; then the mirror */
+    int64_t oy = dy - a->pad, ox = dx - a->pad;
+    memcpy(tmp, img, (size_t)(c * h * w));
+    for (int64_t ch = 0; ch < c; ch++)
+      for (int64_t y = 0; y < h; y++) {
+        uint8_t *row = img + (ch * h + y) * w;
+        int64_t sy = y + oy;
+        for (int64_t x = 0; x < w; x++) {
+          int64_t sx = (flip ? w - 1 - x : x) + ox;
+          row[x] = sy >= 0 && sy < h && sx >= 0 && sx < w ? tmp[(ch * h + sy) * w + sx] : 0;
+        }
+      }
+  }
+  free(tmp);
 }

@@ -32,8 +32,8 @@ struct ds_reader {
 /* Attributes of a shard beyond its ds_meta. */
 struct ds_shard_attrs { int64_t index, nshards, count, first, split_count; };
 
-static const char *const ds_dnames[3][4] = {
-    {DS_D_IMAGES, DS_D_LABELS}, {DS_D_TOKENS}, {DS_D_SRC, DS_D_SRC_OFF, DS_D_TGT, DS_D_TGT_OFF}};
+static const char *const ds_dnames[4][4] = {
+    {DS_D_IMAGES, DS_D_LABELS}, {DS_D_TOKENS}, {DS_D_SRC, DS_D_SRC_OFF, DS_D_TGT, DS_D_TGT_OFF}, {DS_D_FEATURES, DS_D_LABELS}};
 
 /* ---------------- opening ---------------- */
 
@@ -113,6 +113,22 @@ static nn_status ds_read_attrs(hid_t f, const char *path, struct ds_meta *m, str
     m->c = shape[0], m->h = shape[1], m->w = shape[2];
     NN_TRY(ds_get_int(f, path, "num_classes", &m->nclasses));
     NN_TRY(ds_get_names(f, path, "class_names", &m->class_names, &m->nclasses));
+    if (H5Aexists(f, "channel_mean") > 0 && m->c <= DS_NORM_MAX_C) { /* optional: per-channel statistics */
+      NN_TRY(ds_attr_get_f64v(f, path, "channel_mean", m->mean, m->c));
+      NN_TRY(ds_attr_get_f64v(f, path, "channel_std", m->std, m->c));
+      for (int64_t k = 0; k < m->c; k++)
+        if (!(m->std[k] > 0) || !(m->mean[k] >= 0 && m->mean[k] <= 1))
+          return nn_fail(NN_ERR_FORMAT, "%s: channel_mean/channel_std of channel %lld out of range (%g, %g)", path,
+                         (long long)k, m->mean[k], m->std[k]);
+      m->has_norm = 1;
+    }
+  } else if (m->kind == DS_FEATURES) {
+    NN_TRY(ds_attr_get_i64(f, path, "feature_dim", &m->feature_dim));
+    if (m->feature_dim < 1 || m->feature_dim > (1 << 24))
+      return nn_fail(NN_ERR_FORMAT, "%s: feature_dim %lld out of range", path, (long long)m->feature_dim);
+    NN_TRY(ds_get_int(f, path, "num_classes", &m->nclasses));
+    NN_TRY(ds_get_names(f, path, "class_names", &m->class_names, &m->nclasses));
+    NN_TRY(ds_attr_get_str(f, path, "layer", m->layer, sizeof m->layer));
   } else if (m->kind == DS_TEXT) {
     NN_TRY(ds_get_int(f, path, "vocab_size", &m->vocab_size));
     NN_TRY(ds_get_names(f, path, "vocab", &m->vocab, &m->vocab_size));
@@ -144,6 +160,9 @@ static const char *ds_meta_diff(const struct ds_meta *a, const struct ds_meta *b
   if (a->kind != b->kind) return "kind";
   if (strcmp(a->split, b->split)) return "split";
   if (a->c != b->c || a->h != b->h || a->w != b->w) return "image_shape";
+  if (a->has_norm != b->has_norm || memcmp(a->mean, b->mean, sizeof a->mean) || memcmp(a->std, b->std, sizeof a->std))
+    return "channel_mean/channel_std";
+  if (a->feature_dim != b->feature_dim || strcmp(a->layer, b->layer)) return "feature_dim/layer";
   if (a->nclasses != b->nclasses || !ds_strv_eq(a->class_names, b->class_names, a->nclasses)) return "class_names";
   if (a->vocab_size != b->vocab_size || !ds_strv_eq(a->vocab, b->vocab, a->vocab_size)) return "vocab";
   if (a->src_vocab_size != b->src_vocab_size || !ds_strv_eq(a->src_vocab, b->src_vocab, a->src_vocab_size))
@@ -219,6 +238,10 @@ static nn_status ds_open_data(struct ds_reader *r, struct ds_shard *sh) {
   if (m->kind == DS_IMAGE) {
     int64_t tail[3] = {m->c, m->h, m->w};
     NN_TRY(ds_open_dset(sh, 0, DS_D_IMAGES, sh->count, 4, tail, r->row_bytes));
+    NN_TRY(ds_open_dset(sh, 1, DS_D_LABELS, sh->count, 1, NULL, 4));
+  } else if (m->kind == DS_FEATURES) {
+    int64_t tail[1] = {m->feature_dim};
+    NN_TRY(ds_open_dset(sh, 0, DS_D_FEATURES, sh->count, 2, tail, r->row_bytes));
     NN_TRY(ds_open_dset(sh, 1, DS_D_LABELS, sh->count, 1, NULL, 4));
   } else if (m->kind == DS_TEXT) {
     NN_TRY(ds_open_dset(sh, 0, DS_D_TOKENS, sh->count, 1, NULL, 4));
@@ -350,6 +373,7 @@ static nn_status ds_open_locked(struct ds_reader *r, const char *split) {
     sh->count = a.count;
     next += a.count;
     if (r->m.kind == DS_IMAGE) r->row_bytes = r->m.c * r->m.h * r->m.w;
+    if (r->m.kind == DS_FEATURES) r->row_bytes = 4 * r->m.feature_dim;
     NN_TRY(ds_open_data(r, sh));
   }
   if (next != split_count)
@@ -547,15 +571,15 @@ static nn_status ds_check_idx(const struct ds_reader *r, const int64_t *idx, int
   return NN_OK;
 }
 
+/* Rows idx[0..n) of dataset 0 (images or features, row_bytes each) and their labels (dataset 1). */
 static nn_status ds_read_images_locked(struct ds_reader *r, const int64_t *idx, int64_t n, uint8_t *pixels, int32_t *labels) {
-  NN_TRY(ds_check_kind(r, DS_IMAGE, "ds_read_images"));
   NN_TRY(ds_check_idx(r, idx, n));
   NN_TRY(ds_reserve(r, n, 0));
   for (int64_t i = 0; i < n; i++) {
     int64_t k = ds_shard_of(r, idx[i]);
     r->req[i] = (struct ds_req){k, idx[i] - r->sh[k].first, 1, i, 0};
   }
-  NN_TRY(ds_gather_all(r, n, 0, H5T_NATIVE_UINT8, (size_t)r->row_bytes, pixels, 0, 0));
+  NN_TRY(ds_gather_all(r, n, 0, r->m.kind == DS_FEATURES ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT8, (size_t)r->row_bytes, pixels, 0, 0));
   /* the requests are sorted now: labels use the same selection, no second sort */
   for (int64_t a = 0, b; a < n; a = b) {
     for (b = a; b < n && r->req[b].shard == r->req[a].shard; b++) {}
@@ -566,7 +590,16 @@ static nn_status ds_read_images_locked(struct ds_reader *r, const int64_t *idx, 
 
 nn_status ds_read_images(struct ds_reader *r, const int64_t *idx, int64_t n, uint8_t *pixels, int32_t *labels) {
   ds_h5_lock();
-  nn_status s = ds_read_images_locked(r, idx, n, pixels, labels);
+  nn_status s = ds_check_kind(r, DS_IMAGE, "ds_read_images");
+  if (s == NN_OK) s = ds_read_images_locked(r, idx, n, pixels, labels);
+  ds_h5_unlock();
+  return s;
+}
+
+nn_status ds_read_features(struct ds_reader *r, const int64_t *idx, int64_t n, float *x, int32_t *labels) {
+  ds_h5_lock();
+  nn_status s = ds_check_kind(r, DS_FEATURES, "ds_read_features");
+  if (s == NN_OK) s = ds_read_images_locked(r, idx, n, (uint8_t *)x, labels);
   ds_h5_unlock();
   return s;
 }

@@ -6,7 +6,10 @@
 nn_status ds_verify_split(struct ds_reader *r, ds_progress_fn progress, void *ctx) {
   const struct ds_meta *m = ds_get_meta(r);
   const int64_t chunk = m->kind == DS_TEXT ? 1 << 20 : 4096;
-  int64_t per = m->kind == DS_IMAGE ? m->c * m->h * m->w : m->kind == DS_PAIRS ? 2 * m->max_len * 4 : 4;
+  int64_t per = m->kind == DS_IMAGE      ? m->c * m->h * m->w
+                : m->kind == DS_FEATURES ? 4 * m->feature_dim
+                : m->kind == DS_PAIRS    ? 2 * m->max_len * 4
+                                         : 4;
   int64_t *idx = malloc(sizeof(int64_t) * (size_t)chunk);
   void *buf = malloc((size_t)(chunk * per));
   int32_t *lab = malloc(sizeof(int32_t) * (size_t)chunk);
@@ -20,6 +23,7 @@ nn_status ds_verify_split(struct ds_reader *r, ds_progress_fn progress, void *ct
     for (int64_t i = 0; i < n; i++) idx[i] = a + i;
     if (s != NN_OK) break;
     if (m->kind == DS_IMAGE) s = ds_read_images(r, idx, n, buf, lab);
+    else if (m->kind == DS_FEATURES) s = ds_read_features(r, idx, n, buf, lab);
     else if (m->kind == DS_TEXT) s = ds_read_tokens(r, a, n, buf);
     else s = ds_read_pairs(r, idx, n, buf, (int32_t *)buf + n * m->max_len, m->max_len);
   }

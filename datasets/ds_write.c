@@ -41,6 +41,8 @@ static void ds_rm_tree(const char *path) {
   rmdir(path);
 }
 
+void ds_write_discard(const char *tmp) { ds_rm_tree(tmp); }
+
 nn_status ds_write_check_out(const char *out, int force) {
   struct stat st;
   if (!out || !*out) return nn_fail(NN_ERR_ARG, "no output directory given (--out DIR)");
@@ -102,6 +104,15 @@ static nn_status ds_put_attrs(hid_t f, const char *path, const struct ds_spec *s
     NN_TRY(ds_attr_put_i64v(f, path, "image_shape", shape, 3));
     NN_TRY(ds_attr_put_i64(f, path, "num_classes", m->nclasses));
     NN_TRY(ds_attr_put_strv(f, path, "class_names", m->class_names, m->nclasses));
+    if (m->has_norm && m->c <= DS_NORM_MAX_C) {
+      NN_TRY(ds_attr_put_f64v(f, path, "channel_mean", m->mean, m->c));
+      NN_TRY(ds_attr_put_f64v(f, path, "channel_std", m->std, m->c));
+    }
+  } else if (m->kind == DS_FEATURES) {
+    NN_TRY(ds_attr_put_i64(f, path, "feature_dim", m->feature_dim));
+    NN_TRY(ds_attr_put_i64(f, path, "num_classes", m->nclasses));
+    NN_TRY(ds_attr_put_strv(f, path, "class_names", m->class_names, m->nclasses));
+    NN_TRY(ds_attr_put_str(f, path, "layer", m->layer));
   } else if (m->kind == DS_TEXT) {
     NN_TRY(ds_attr_put_i64(f, path, "vocab_size", m->vocab_size));
     NN_TRY(ds_attr_put_strv(f, path, "vocab", m->vocab, m->vocab_size));
@@ -147,8 +158,12 @@ static nn_status ds_write_shard(const char *dir, const struct ds_spec *sp, const
   hsize_t rows = (hsize_t)(b - a);
   if (s == NN_OK && m->kind == DS_IMAGE) {
     hsize_t dims[4] = {rows, (hsize_t)m->c, (hsize_t)m->h, (hsize_t)m->w};
-    s = ds_put(f, path, DS_D_IMAGES, H5T_STD_U8LE, H5T_NATIVE_UINT8, 4, dims, d->pixels + a * m->c * m->h * m->w, compress);
-    if (s == NN_OK) s = ds_put(f, path, DS_D_LABELS, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, d->labels + a, compress);
+    s = ds_put(f, path, DS_D_IMAGES, H5T_STD_U8LE, H5T_NATIVE_UINT8, 4, dims, d->pixels + (a - d->base) * m->c * m->h * m->w, compress);
+    if (s == NN_OK) s = ds_put(f, path, DS_D_LABELS, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, d->labels + a - d->base, compress);
+  } else if (s == NN_OK && m->kind == DS_FEATURES) {
+    hsize_t dims[2] = {rows, (hsize_t)m->feature_dim};
+    s = ds_put(f, path, DS_D_FEATURES, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, d->features + (a - d->base) * m->feature_dim, compress);
+    if (s == NN_OK) s = ds_put(f, path, DS_D_LABELS, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, d->labels + a - d->base, compress);
   } else if (s == NN_OK && m->kind == DS_TEXT) {
     s = ds_put(f, path, DS_D_TOKENS, ds_token_type(m->vocab_size), H5T_NATIVE_INT32, 1, &rows, d->tokens + a, compress);
   } else if (s == NN_OK) {
@@ -170,7 +185,7 @@ static uint64_t ds_fnv(uint64_t h, const void *p, size_t n) {
 static void ds_make_id(const struct ds_spec *sp, char id[64]) {
   const struct ds_meta *m = &sp->meta;
   uint64_t h = 0xcbf29ce484222325ull;
-  int64_t shape[4] = {m->kind, m->c, m->h, m->w};
+  int64_t shape[5] = {m->kind, m->c, m->h, m->w, m->feature_dim};
   h = ds_fnv(h, shape, sizeof shape);
   char **vs[] = {m->class_names, m->vocab, m->src_vocab, m->tgt_vocab};
   int ns[] = {m->nclasses, m->vocab_size, m->src_vocab_size, m->tgt_vocab_size};
@@ -182,6 +197,9 @@ static void ds_make_id(const struct ds_spec *sp, char id[64]) {
     h = ds_fnv(h, &d->count, sizeof d->count);
     if (m->kind == DS_IMAGE) {
       h = ds_fnv(h, d->pixels, (size_t)(d->count * m->c * m->h * m->w));
+      h = ds_fnv(h, d->labels, 4 * (size_t)d->count);
+    } else if (m->kind == DS_FEATURES) {
+      h = ds_fnv(h, d->features, sizeof(float) * (size_t)(d->count * m->feature_dim));
       h = ds_fnv(h, d->labels, 4 * (size_t)d->count);
     } else if (m->kind == DS_TEXT) {
       h = ds_fnv(h, d->tokens, 4 * (size_t)d->count);
@@ -222,6 +240,36 @@ static nn_status ds_write_all(const char *tmp, const struct ds_spec *sp, const s
     }
   }
   return ds_progress(o, "moving the dataset into place", done, total);
+}
+
+nn_status ds_write_one_shard(const char *dir, const struct ds_spec *sp, int si, int k, int n, int compress) {
+  if (si < 0 || si >= sp->nsplits || k < 0 || k >= n) return nn_fail(NN_ERR_ARG, "ds_write_one_shard: shard %d of %d of split %d", k, n, si);
+  ds_h5_lock();
+  nn_status s = ds_write_shard(dir, sp, &sp->split[si], k, n, compress);
+  ds_h5_unlock();
+  return s;
+}
+
+nn_status ds_write_commit(const char *tmp, const char *out, int force) {
+  char old[DS_DIR_MAX];
+  struct stat st;
+  NN_TRY(ds_write_check_out(out, force));
+  size_t n = strlen(out);
+  while (n > 1 && out[n - 1] == '/') n--;
+  snprintf(old, sizeof old, "%.*s.old-%ld", (int)n, out, (long)getpid());
+  nn_status s = NN_OK;
+  int exists = stat(out, &st) == 0;
+  if (exists && !ds_dir_empty(out) && rename(out, old) != 0)
+    s = nn_fail(NN_ERR_IO, "%s: cannot move the old dataset aside to %s: %s", out, old, strerror(errno));
+  else if (exists && ds_dir_empty(out) && rmdir(out) != 0)
+    s = nn_fail(NN_ERR_IO, "%s: cannot replace the empty directory: %s", out, strerror(errno));
+  if (s == NN_OK && rename(tmp, out) != 0) {
+    s = nn_fail(NN_ERR_IO, "%s: cannot rename %s to it: %s", out, tmp, strerror(errno));
+    rename(old, out);
+  }
+  if (s != NN_OK) ds_rm_tree(tmp);
+  else if (stat(old, &st) == 0) ds_rm_tree(old);
+  return s;
 }
 
 nn_status ds_write_dataset(const char *out, const struct ds_spec *spec, const struct ds_write_opts *o) {

@@ -11,6 +11,8 @@ struct ds_split_data {
   const uint8_t *pixels; const int32_t *labels;               /* image: pixels(count,c,h,w), labels(count) */
   const int32_t *tokens;                                      /* text: tokens(count) */
   const int32_t *src, *tgt; const int64_t *src_off, *tgt_off; /* pairs: offsets(count+1) from 0 into src, tgt */
+  const float *features;                                      /* features: features(count,F), labels(count) */
+  int64_t base; /* the arrays hold split rows [base, ...) (ds_write_one_shard of images/features); 0 otherwise */
 };
 
 /* What to write: the metadata (meta.id computed from the content when empty) and the splits. */
@@ -34,6 +36,13 @@ struct ds_write_opts {
 
 /* Write spec as dataset directory `out` (complete or not at all); the message names the file on error. */
 nn_status ds_write_dataset(const char *out, const struct ds_spec *spec, const struct ds_write_opts *o);
+/* Write shard k of n of split sp->split[si] into the existing directory dir (sp->meta.id must be set): what
+ * one rank of a data-parallel writer does (attn_train features); the arrays hold the shard's rows from base. */
+nn_status ds_write_one_shard(const char *dir, const struct ds_spec *sp, int si, int k, int n, int compress);
+/* Move a complete temporary dataset directory tmp to out (replacing a non-empty out only with force). */
+nn_status ds_write_commit(const char *tmp, const char *out, int force);
+/* Remove a temporary dataset directory (after a failure); best effort. */
+void ds_write_discard(const char *tmp);
 /* Check early that `out` can be written (absent, empty, or force); the converters call it before reading input. */
 nn_status ds_write_check_out(const char *out, int force);
 /* Report progress through o (no-op without a callback); NN_ERR_STATE when the user cancelled. */

@@ -8,7 +8,7 @@
 #include "ds_convert.h"
 
 static const char *const usage =
-    "usage: attn_data convert idx|cifar10|text|pairs INPUT... --out DIR [options]\n"
+    "usage: attn_data convert idx|cifar10|images|text|pairs INPUT... --out DIR [options]\n"
     "       attn_data info DIR\n"
     "       attn_data verify DIR\n"
     "\n"
@@ -16,6 +16,8 @@ static const char *const usage =
     "  idx      MNIST / Fashion-MNIST IDX files, gzip or raw, or the directory holding them\n"
     "           (e.g. /usr/share/datasets/fashion-mnist): splits train and test\n"
     "  cifar10  CIFAR-10 binary batches data_batch_1..5.bin, test_batch.bin, or their directory\n"
+    "  images   an image-folder tree DIR: DIR/train/<class>/*.png|jpg, DIR/val/<class>/..., DIR/test/...\n"
+    "           (classes sorted by name; 3 channels unless every image is grayscale)\n"
     "  text     UTF-8 text files: a character-level token stream; the tail is split val\n"
     "  pairs    tab-separated sentence pairs (source, target; extra columns ignored), normalised\n"
     "           as in the PyTorch translation tutorial; vocabularies from the train split\n"
@@ -27,6 +29,8 @@ static const char *const usage =
     "  --max-len N           pairs: keep sentences of fewer than N words (default 10; 0 = no limit)\n"
     "  --prefixes FILE       pairs: keep pairs whose normalised source starts with a line of FILE\n"
     "  --class-names A,B,..  idx/cifar10: class names (default: from the input)\n"
+    "  --classes LIST        idx/cifar10/images: keep these classes only (0-4, 5,7,9), relabelled 0..k-1\n"
+    "  --size S              images: resize every image to S x S (bilinear); default: all must agree\n"
     "  --compress            chunked + deflate shards (default: contiguous, uncompressed)\n"
     "  --force               replace a non-empty output directory\n"
     "  --quiet               no progress lines\n"
@@ -70,7 +74,9 @@ static int parse_int(const char *s, long long lo, long long hi, long long *v) {
   return !*s || *end || errno || *v < lo || *v > hi;
 }
 
-static const char *const kinds[] = {"idx", "cifar10", "text", "pairs"};
+static const char *const kinds[] = {"idx", "cifar10", "text", "pairs", "images"};
+#define NKINDS 5
+#define IS_IMAGES(k) ((k) <= 1 || (k) == 4)
 
 /* Parse `convert KIND ...` into o and inputs (argc entries); 0, or the exit code of a usage error. */
 static int parse_convert(int argc, char **argv, int kind, struct ds_convert_opts *out, const char **inputs, int *ninputs) {
@@ -87,9 +93,10 @@ static int parse_convert(int argc, char **argv, int kind, struct ds_convert_opts
     const char *eq = strchr(a, '=');
     snprintf(flag, sizeof flag, "%.*s", (int)(eq ? eq - a : (long)strlen(a)), a);
     int boolean = !strcmp(flag, "--compress") || !strcmp(flag, "--force") || !strcmp(flag, "--quiet");
-    static const char *const valued[] = {"--out", "--shards", "--val-fraction", "--seed", "--max-len", "--prefixes", "--class-names"};
+    static const char *const valued[] = {"--out", "--shards", "--val-fraction", "--seed", "--max-len", "--prefixes",
+                                         "--class-names", "--classes", "--size"};
     int known = boolean;
-    for (int k = 0; k < 7; k++) known |= !strcmp(flag, valued[k]);
+    for (int k = 0; k < 9; k++) known |= !strcmp(flag, valued[k]);
     if (!known) return bad_usage("unknown flag '%s'%s", flag, "");
     if (boolean) {
       if (eq) return bad_usage("%s takes no value%s", flag, "");
@@ -105,6 +112,11 @@ static int parse_convert(int argc, char **argv, int kind, struct ds_convert_opts
     if (!strcmp(flag, "--out")) o.out = val;
     else if (!strcmp(flag, "--prefixes")) o.prefixes = val;
     else if (!strcmp(flag, "--class-names")) o.class_names = val;
+    else if (!strcmp(flag, "--classes")) o.classes = val;
+    else if (!strcmp(flag, "--size")) {
+      if (parse_int(val, 1, 4096, &v)) return bad_usage("--size: '%s' is not a whole number in 1..4096%s", val, "");
+      o.size = v;
+    }
     else if (!strcmp(flag, "--shards")) {
       if (parse_int(val, 1, 99999, &v)) return bad_usage("--shards: '%s' is not a whole number in 1..99999%s", val, "");
       o.w.shards = (int)v;
@@ -126,6 +138,8 @@ static int parse_convert(int argc, char **argv, int kind, struct ds_convert_opts
   if (o.max_len >= 0 && kind != 3) return bad_usage("--max-len applies to convert pairs only%s%s", "", "");
   if (o.prefixes && kind != 3) return bad_usage("--prefixes applies to convert pairs only%s%s", "", "");
   if (o.class_names && kind > 1) return bad_usage("--class-names applies to convert idx and cifar10 only%s%s", "", "");
+  if (o.classes && !IS_IMAGES(kind)) return bad_usage("--classes applies to convert idx, cifar10 and images only%s%s", "", "");
+  if (o.size && kind != 4) return bad_usage("--size applies to convert images only%s%s", "", "");
   o.w.ctx = quiet ? (void *)1 : NULL;
   *out = o;
   return 0;
@@ -133,12 +147,12 @@ static int parse_convert(int argc, char **argv, int kind, struct ds_convert_opts
 
 static int cmd_convert(int argc, char **argv) {
   nn_status (*const fns[])(const char *const *, int, const struct ds_convert_opts *) = {
-      ds_convert_idx, ds_convert_cifar10, ds_convert_text, ds_convert_pairs};
-  if (argc < 3) return bad_usage("convert: which format? (%s%s)", "idx, cifar10, text, pairs", "");
+      ds_convert_idx, ds_convert_cifar10, ds_convert_text, ds_convert_pairs, ds_convert_images};
+  if (argc < 3) return bad_usage("convert: which format? (%s%s)", "idx, cifar10, images, text, pairs", "");
   int kind = -1, ninputs;
-  for (int k = 0; k < 4; k++)
+  for (int k = 0; k < NKINDS; k++)
     if (!strcmp(argv[2], kinds[k])) kind = k;
-  if (kind < 0) return bad_usage("convert: unknown input format '%s' (%s)", argv[2], "idx, cifar10, text, pairs");
+  if (kind < 0) return bad_usage("convert: unknown input format '%s' (%s)", argv[2], "idx, cifar10, images, text, pairs");
   struct ds_convert_opts o;
   const char **inputs = calloc((size_t)argc, sizeof *inputs);
   if (!inputs) return fail("out of memory");
@@ -179,6 +193,14 @@ static void print_meta(const struct ds_meta *m) {
   printf("%-10s%s\n%-10s%s\n", "id", m->id, "kind", ds_kind_name(m->kind));
   if (m->kind == DS_IMAGE) {
     printf("%-10suint8 %lld x %lld x %lld (C x H x W), int32 labels\n", "images", (long long)m->c, (long long)m->h, (long long)m->w);
+    print_list("classes", m->class_names, m->nclasses, 100);
+    if (m->has_norm) {
+      printf("%-10s", "mean/std");
+      for (int64_t k = 0; k < m->c; k++) printf("%s%.4f/%.4f", k ? ", " : "", m->mean[k], m->std[k]);
+      printf(" (per channel, of pixels/255 over train)\n");
+    }
+  } else if (m->kind == DS_FEATURES) {
+    printf("%-10sfloat32 %lld (layer %s), int32 labels\n", "features", (long long)m->feature_dim, m->layer);
     print_list("classes", m->class_names, m->nclasses, 100);
   } else if (m->kind == DS_TEXT) {
     print_list("vocab", m->vocab, m->vocab_size, 100);

@@ -78,9 +78,12 @@ static struct nn_tensor *spatial_attention(struct cnn *n, struct nn_graph *g, st
   return nn_permute(g, nn_reshape(g, t, 4, NN_SHAPE(B, H, W, C)), (const int[]){0, 3, 1, 2});
 }
 
-static nn_status cnn_forward(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
-                             struct model_out *out) {
-  struct cnn *n = self;
+/* The layers attn_train features can stop at. */
+static const char *const cnn_layers = "flatten (the pooled conv2 map, 1024), fc1 (after its ReLU, 1024)";
+
+/* Forward of batch b up to `stop` ("flatten", "fc1", or NULL for the logits): *out(B, .) */
+static nn_status cnn_run(struct cnn *n, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b, const char *stop,
+                         struct nn_tensor **out) {
   int64_t B = b->n;
   struct nn_tensor *x = model_images(g, b, n->meta, 0.5f, 0.5f);
   x = nn_conv2d_fwd(g, P, &n->conv1, x);
@@ -89,17 +92,34 @@ static nn_status cnn_forward(void *self, struct nn_graph *g, struct nn_params *P
   if (n->attn == CNN_ATTN_SPATIAL) x = spatial_attention(n, g, P, x);
   x = nn_maxpool2d(g, x, 2, 2, 0);
   x = nn_reshape(g, x, 2, NN_SHAPE(B, n->flat));
-  x = nn_dropout(g, nn_relu(g, nn_linear_fwd(g, P, &n->fc1, x)), n->dropout);
+  if (stop && !strcmp(stop, "flatten")) return *out = x, g->status;
+  x = nn_relu(g, nn_linear_fwd(g, P, &n->fc1, x));
+  if (stop && !strcmp(stop, "fc1")) return *out = x, g->status;
+  if (stop) return nn_fail(NN_ERR_ARG, "option --layer: model cnn has no layer '%s' (it has %s)", stop, cnn_layers);
+  x = nn_dropout(g, x, n->dropout);
   if (n->attn == CNN_ATTN_SEED) {
     x = blk_mha_fwd(g, P, &n->mha, nn_reshape(g, x, 3, NN_SHAPE(B, 1, 1024)), 0, 0.0f, NULL);
     x = nn_reshape(g, x, 2, NN_SHAPE(B, 1024));
   }
-  struct nn_tensor *logits = nn_linear_fwd(g, P, &n->fc2, x);
-  struct nn_tensor *labels = model_index(g, b->labels, 1, NN_SHAPE(B));
+  *out = nn_linear_fwd(g, P, &n->fc2, x);
+  return g->status;
+}
+
+static nn_status cnn_forward(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
+                             struct model_out *out) {
+  struct nn_tensor *logits;
+  NN_TRY(cnn_run(self, g, P, b, NULL, &logits));
+  struct nn_tensor *labels = model_index(g, b->labels, 1, NN_SHAPE(b->n));
   out->logits = logits;
   out->loss = nn_cross_entropy(g, logits, labels, -100);
-  out->count = B;
+  out->count = b->n;
   return g->status;
+}
+
+static nn_status cnn_features(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b, const char *layer,
+                              struct nn_tensor **out) {
+  if (!layer || !*layer) return nn_fail(NN_ERR_ARG, "option --layer: give one of the cnn's layers: %s", cnn_layers);
+  return cnn_run(self, g, P, b, layer, out);
 }
 
 static void cnn_destroy(void *self) { free(self); }
@@ -113,4 +133,5 @@ const struct model_def model_cnn = {
     .build = cnn_build,
     .forward = cnn_forward,
     .destroy = cnn_destroy,
+    .features = cnn_features,
 };

@@ -42,6 +42,10 @@ struct model_def {
   /* positions a state can hold (0 = unbounded, e.g. recurrent) and the output vocabulary */
   void (*dec_info)(void *self, int64_t *context, int64_t *vocab);
   void (*destroy)(void *self);
+  /* optional (attn_train features): forward only up to the layer called `layer` and out(N, F) = its
+   * activation, flattened per example; an unknown layer is an NN_ERR_ARG naming the layers there are */
+  nn_status (*features)(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b, const char *layer,
+                        struct nn_tensor **out);
 };
 
 /* The model called name, or NULL. */
@@ -52,6 +56,9 @@ void model_list(FILE *out);
 /* images(N,C,H,W) float = (pixels/255 - mean) / std, from a batch of uint8 images. */
 struct nn_tensor *model_images(struct nn_graph *g, const struct ds_batch *b, const struct ds_meta *m,
                                float mean, float std);
+/* images(N,C,H,W) float = (pixels/255 - mean[c]) / std[c] with the dataset's per-channel statistics
+ * (m->has_norm, written by attn_data convert), else with mean 0.5, std 0.5 (pixels in [-1, 1]). */
+struct nn_tensor *model_images_norm(struct nn_graph *g, const struct ds_batch *b, const struct ds_meta *m);
 /* A device index tensor (NN_I32) of shape dims holding host values v. */
 struct nn_tensor *model_index(struct nn_graph *g, const int32_t *v, int ndim, const int64_t *shape);
 

@@ -9,6 +9,7 @@
 #include "comm.h"
 #include "model.h"
 #include "ckpt.h"
+#include "features_cmd.h"
 #include "generate.h"
 #include "plot.h"
 #include "sweep.h"
@@ -25,7 +26,9 @@ static void usage(FILE *out) {
           "       mpirun -np N attn_train sweep --grid lr=1e-4,3e-4 ... [--ranks-per-run R] [options] (sweep --help)\n"
           "       attn_train ckpt list DIR                           (every checkpoint: step, time, ranks, model, complete or why not)\n"
           "       attn_train ckpt verify DIR [--data D]               (every shard and checksum, the parameter table against the model)\n"
-          "       attn_train ckpt raw CKPT OUT                       (the flat buffers as raw float32, for cmp)\n\n"
+          "       attn_train ckpt raw CKPT OUT                       (the flat buffers as raw float32, for cmp)\n"
+
+          "       attn_train features --layer NAME --data D --out F  (a layer's activations as a dataset; features --help)\n\n"
           "models:\n");
   model_list(out);
   fprintf(out, "\noptions (also accepted as 'key = value' lines in --config FILE; flags override the file):\n");
@@ -62,6 +65,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   /* subcommands */
+  if (argc > 1 && strcmp(argv[1], "features") == 0) {
+    int rc = features_main(&comm, argc, argv, 2);
+    comm_finalize(&comm);
+    return rc;
+  }
   if (argc > 1 && strcmp(argv[1], "ckpt") == 0) {
     int rc = ckpt_main(argc, argv);
     comm_finalize(&comm);

@@ -18,6 +18,10 @@ nn_status task_batch_alloc(struct task_batch *tb, const struct ds_meta *m, int64
     tb->b.pixels = malloc(n * (size_t)(m->c * m->h * m->w));
     tb->b.labels = malloc(sizeof(int32_t) * n);
     ok = ok && tb->b.pixels && tb->b.labels;
+  } else if (m->kind == DS_FEATURES) {
+    tb->b.features = malloc(sizeof(float) * n * (size_t)m->feature_dim);
+    tb->b.labels = malloc(sizeof(int32_t) * n);
+    ok = ok && tb->b.features && tb->b.labels;
   } else if (m->kind == DS_TEXT) {
     tb->b.tokens = malloc(sizeof(int32_t) * n * (size_t)(len + 1));
     ok = ok && tb->b.tokens;
@@ -40,6 +44,7 @@ void task_batch_free(struct task_batch *tb) {
   free(tb->b.tokens);
   free(tb->b.src);
   free(tb->b.tgt);
+  free(tb->b.features);
   memset(tb, 0, sizeof *tb);
 }
 
@@ -61,6 +66,13 @@ nn_status task_meta_write(int64_t f, const char *path, const struct ds_meta *m) 
     if (st == NN_OK) st = ds_attr_put_i64v(gid, path, A("image_shape"), shape, 3);
     if (st == NN_OK) st = ds_attr_put_i64(gid, path, A("num_classes"), m->nclasses);
     if (st == NN_OK && m->class_names) st = ds_attr_put_strv(gid, path, A("class_names"), m->class_names, m->nclasses);
+    if (st == NN_OK && m->has_norm && m->c <= DS_NORM_MAX_C) st = ds_attr_put_f64v(gid, path, A("channel_mean"), m->mean, m->c);
+    if (st == NN_OK && m->has_norm && m->c <= DS_NORM_MAX_C) st = ds_attr_put_f64v(gid, path, A("channel_std"), m->std, m->c);
+  } else if (m->kind == DS_FEATURES) {
+    if (st == NN_OK) st = ds_attr_put_i64(gid, path, A("feature_dim"), m->feature_dim);
+    if (st == NN_OK) st = ds_attr_put_i64(gid, path, A("num_classes"), m->nclasses);
+    if (st == NN_OK && m->class_names) st = ds_attr_put_strv(gid, path, A("class_names"), m->class_names, m->nclasses);
+    if (st == NN_OK) st = ds_attr_put_str(gid, path, A("layer"), m->layer);
   } else if (m->kind == DS_TEXT) {
     if (st == NN_OK) st = ds_attr_put_i64(gid, path, A("vocab_size"), m->vocab_size);
     if (st == NN_OK) st = ds_attr_put_strv(gid, path, A("vocab"), m->vocab, m->vocab_size);
@@ -91,6 +103,17 @@ static nn_status read_group(hid_t gid, const char *path, struct ds_meta *m) {
     NN_TRY(ds_attr_get_i64(gid, path, A("num_classes"), &v));
     m->nclasses = (int)v;
     if (H5Aexists(gid, A("class_names")) > 0) NN_TRY(ds_attr_get_strv(gid, path, A("class_names"), &m->class_names, &n));
+    if (H5Aexists(gid, A("channel_mean")) > 0 && m->c <= DS_NORM_MAX_C) {
+      NN_TRY(ds_attr_get_f64v(gid, path, A("channel_mean"), m->mean, m->c));
+      NN_TRY(ds_attr_get_f64v(gid, path, A("channel_std"), m->std, m->c));
+      m->has_norm = 1;
+    }
+  } else if (m->kind == DS_FEATURES) {
+    NN_TRY(ds_attr_get_i64(gid, path, A("feature_dim"), &m->feature_dim));
+    NN_TRY(ds_attr_get_i64(gid, path, A("num_classes"), &v));
+    m->nclasses = (int)v;
+    if (H5Aexists(gid, A("class_names")) > 0) NN_TRY(ds_attr_get_strv(gid, path, A("class_names"), &m->class_names, &n));
+    NN_TRY(ds_attr_get_str(gid, path, A("layer"), m->layer, sizeof m->layer));
   } else if (m->kind == DS_TEXT) {
     NN_TRY(ds_attr_get_strv(gid, path, A("vocab"), &m->vocab, &n));
     m->vocab_size = (int)n;

@@ -4,6 +4,7 @@
  * carry to be used without the dataset. train.c calls only these hooks: it names no dataset kind.
  *
  *   task_classification  image examples -> labels: loss, accuracy; ex/s
+ *   task_feature_classification  feature rows (attn_train features) -> labels: the same metrics
  *   task_lm              text windows of block+1 tokens -> next token: loss, perplexity; tok/s
  *   task_seq2seq         sentence pairs (src, tgt) -> tgt: loss over non-PAD tokens, corpus BLEU-4; tok/s */
 #ifndef TASK_H
@@ -60,6 +61,8 @@ struct task {
 };
 
 extern const struct task task_classification, task_lm, task_seq2seq;
+/* classification of the rows of a features dataset (attn_train features), for heads such as --model linear */
+extern const struct task task_feature_classification;
 
 /* Allocate tb for up to cap samples of data kind m->kind with len tokens (pairs: len = max_len). */
 nn_status task_batch_alloc(struct task_batch *tb, const struct ds_meta *m, int64_t cap, int64_t len);

@@ -1,4 +1,5 @@
-/* task_classification: image examples -> class labels. Loss and accuracy; rate in examples/s. */
+/* task_classification: image examples -> class labels (task_feature_classification: feature rows -> labels).
+ * Loss and accuracy; rate in examples/s. */
 #include <stdio.h>
 #include "model.h"
 #include "task.h"
@@ -15,6 +16,11 @@ static int64_t class_eval_count(struct ds_reader *r, int64_t len) { return ds_nu
 static nn_status class_eval_read(struct ds_reader *r, const int64_t *idx, int64_t n, struct task_batch *tb) {
   tb->b.n = n;
   return ds_read_images(r, idx, n, tb->b.pixels, tb->b.labels);
+}
+
+static nn_status feat_eval_read(struct ds_reader *r, const int64_t *idx, int64_t n, struct task_batch *tb) {
+  tb->b.n = n;
+  return ds_read_features(r, idx, n, tb->b.features, tb->b.labels);
 }
 
 /* correct argmax predictions of out->logits(N,C) against the labels */
@@ -54,6 +60,20 @@ const struct task task_classification = {
     .sample_len = class_sample_len,
     .eval_count = class_eval_count,
     .eval_read = class_eval_read,
+    .account = class_account,
+    .report = class_report,
+};
+
+/* The same classification over a features dataset (attn_train features): a head such as --model linear. */
+const struct task task_feature_classification = {
+    .name = "features classification",
+    .data_kind = DS_FEATURES,
+    .unit = "ex/s",
+    .data_unit = "examples",
+    .count_name = "examples",
+    .sample_len = class_sample_len,
+    .eval_count = class_eval_count,
+    .eval_read = feat_eval_read,
     .account = class_account,
     .report = class_report,
 };

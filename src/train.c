@@ -425,7 +425,8 @@ static nn_status train_setup_collective(struct trainer *T) {
   struct comm *cm = T->comm;
   NN_TRY(comm_params_bcast(cm, &T->P, 0));
   if (c->resume[0]) NN_TRY(resume(T));
-  NN_TRY(ds_loader_start(&T->loader, T->train, &T->sampler, c->batch, T->len));
+  struct ds_augment aug = {.pad = strstr(c->augment, "crop") ? 4 : 0, .flip = strstr(c->augment, "flip") != NULL, .seed = (uint64_t)c->seed};
+  NN_TRY(ds_loader_start_aug(&T->loader, T->train, &T->sampler, c->batch, T->len, &aug));
   install_signals();
   if (cm->size > 1) {
     struct comm_grads_opts go = {c->bucket_mb, c->first_bucket_mb,
