@@ -25,6 +25,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+  train_install_signals(); /* before MPI set-up: a stop during start-up must not kill the job */
   struct comm comm;
   if (comm_init(&comm, &argc, &argv) != NN_OK) {
     fprintf(stderr, "attn_train: %s\n", nn_errmsg());
