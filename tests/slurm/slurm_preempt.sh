@@ -26,8 +26,8 @@ check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 
 . "$SRC/tests/slurm/tiny_data.sh"
 make_tiny_text "$T/txt" || exit 1
-STEPS=200
-RUN="$GPT --steps $STEPS --ckpt-every 25 --keep 0 --log-every 10 --threads 1"
+STEPS=120
+RUN="$GPT --steps $STEPS --ckpt-every 30 --keep 0 --log-every 10 --threads 1"
 cd "$T"
 
 # the uninterrupted run: same ranks, same threads, plain mpirun
