@@ -7,7 +7,7 @@ NP         ?= 2
 # slurm*/munge: the private Slurm cluster of the `slurm` tests; libblis-dev: the second-BLAS build check
 PACKAGES = cmake make gcc pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools \
            libopenblas-dev libcunit1-dev zlib1g-dev python3-h5py python3-numpy dataset-fashion-mnist procps \
-           slurmd slurmctld slurm-client munge libblis-dev
+           libcairo2-dev fonts-dejavu-core slurmd slurmctld slurm-client munge libblis-dev
 # only to regenerate tests/ref fixtures and run the PyTorch benchmarks
 TORCH_PACKAGES = python3-torch python3-h5py python3-numpy
 
