@@ -3,11 +3,12 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 NP         ?= 2
-# Debian packages the build, the tests and the demo need (CUDA/NCCL come from /usr/local/cuda when present)
+# Debian packages the build, the tests and the demo need (CUDA/NCCL come from /usr/local/cuda when present);
+# slurm*/munge: the private Slurm cluster of the `slurm` tests; libblis-dev: the second-BLAS build check
 PACKAGES = cmake make gcc pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools \
            libopenblas-dev libcunit1-dev zlib1g-dev libpng-dev libjpeg-dev python3-h5py python3-numpy dataset-fashion-mnist procps \
            libcairo2-dev fonts-dejavu-core \
-           clang libomp-dev
+           clang libomp-dev slurmd slurmctld slurm-client munge libblis-dev
 # only to regenerate tests/ref fixtures and run the PyTorch benchmarks
 TORCH_PACKAGES = python3-torch python3-h5py python3-numpy
 

@@ -2,7 +2,7 @@
  *   mpirun -np N attn_train --model NAME --data DIR [--key value ...]
  * Exit status: 0 success, 2 bad usage (every rank agrees), 1 any other error (the failing rank
  * prints its message and the whole job is aborted), 3 stopped by SIGTERM/SIGUSR1 after writing a
- * checkpoint (TRAIN_EXIT_PREEMPTED). */
+ * checkpoint, or before the first step with nothing new to save (TRAIN_EXIT_PREEMPTED). */
 #include <stdio.h>
 #include <string.h>
 #include "cfg.h"
@@ -59,6 +59,7 @@ static int ckpt_main(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  train_install_signals(); /* before MPI set-up: a stop during start-up must not kill the job */
   struct comm comm;
   if (comm_init(&comm, &argc, &argv) != NN_OK) {
     fprintf(stderr, "attn_train: %s\n", nn_errmsg());

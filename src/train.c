@@ -105,6 +105,48 @@ static void log_json(struct trainer *T, const char *fmt, ...) {
   fflush(T->metrics);
 }
 
+/* Rank 0, once the resume step K is known: a fresh run (K = 0) truncates metrics.jsonl; a resumed
+ * run keeps what an uninterrupted run wrote before its checkpoint at K (train lines of steps < K,
+ * evaluations of steps < K, the --eval-every evaluation at K, lines without a step) and appends,
+ * so a requeued job keeps its history and every step appears once. */
+static nn_status metrics_open_for_resume(struct trainer *T) {
+  char path[CFG_STR + 32], tmp[CFG_STR + 48];
+  snprintf(path, sizeof path, "%s/metrics.jsonl", T->cfg->log_dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int64_t K = T->first_step;
+  int eval_at_k = T->cfg->eval_every > 0 && K % T->cfg->eval_every == 0; /* written before checkpoint K */
+  FILE *in = K > 0 ? fopen(path, "r") : NULL, *out = fopen(K > 0 ? tmp : path, "w");
+  if (!out) {
+    if (in) fclose(in);
+    return nn_fail(NN_ERR_IO, "cannot write %s: %s", K > 0 ? tmp : path, strerror(errno));
+  }
+  char line[4096];
+  int64_t dropped = 0;
+  while (in && fgets(line, sizeof line, in)) {
+    const char *p = strstr(line, "\"step\": ");
+    int keep = 1;
+    if (p) {
+      long long step = strtoll(p + 8, NULL, 10);
+      int train = strstr(line, "\"split\": \"train\"") != NULL;
+      keep = step < K || (step == K && !train && eval_at_k);
+      if (step == K && !train && eval_at_k) eval_at_k = 0; /* only the first evaluation at K */
+    }
+    if (keep) fputs(line, out);
+    else dropped++;
+  }
+  if (in) fclose(in);
+  if (K > 0) {
+    if (fclose(out) != 0 || rename(tmp, path) != 0) return nn_fail(NN_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    out = fopen(path, "a");
+    if (!out) return nn_fail(NN_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    if (dropped) printf("metrics: %s keeps steps < %lld, %lld later line%s dropped\n", path, (long long)K, (long long)dropped,
+                        dropped > 1 ? "s" : "");
+  }
+  if (T->metrics) fclose(T->metrics);
+  T->metrics = out;
+  return NN_OK;
+}
+
 /* What the task's hooks may use of the trainer. */
 static struct task_model task_model_of(struct trainer *T, const struct ds_meta *m) {
   return (struct task_model){.def = T->def, .self = T->model, .P = &T->P, .g = &T->g, .meta = m};
@@ -205,7 +247,10 @@ static nn_status train_step(struct trainer *T, double *stats /* TASK_NACC: loss 
 static volatile sig_atomic_t stop_signal;
 static void on_stop_signal(int sig) { stop_signal = sig; }
 
-static void install_signals(void) {
+/* Called first thing in main (before MPI set-up), so a stop requested during start-up is seen
+ * too; SIGPIPE is ignored so a rank whose mpirun died first (scontrol requeue signals every
+ * process of the job) still finishes its checkpoint instead of dying on its next printf. */
+void train_install_signals(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_stop_signal;
@@ -213,6 +258,21 @@ static void install_signals(void) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGUSR1, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+/* A stop requested before the first step (collective): nothing new to checkpoint, exit 3. */
+static nn_status stop_before_first_step(struct trainer *T) {
+  double stop = stop_signal != 0;
+  NN_TRY(comm_allreduce_double(T->comm, &stop, 1));
+  if (stop > 0) {
+    T->preempted = 1;
+    if (T->comm->rank == 0) {
+      printf("stop signal during start-up: nothing new to checkpoint (step %lld), exiting\n", (long long)T->first_step);
+      fflush(stdout);
+    }
+  }
+  return NN_OK;
 }
 
 /* Write a checkpoint of the state after `done` completed steps (collective). */
@@ -406,7 +466,7 @@ static nn_status train_setup(struct trainer *T) {
     NN_TRY(nn_mkdirs(c->log_dir, "log"));
     char path[CFG_STR + 32];
     snprintf(path, sizeof path, "%s/metrics.jsonl", c->log_dir);
-    T->metrics = fopen(path, "w");
+    T->metrics = fopen(path, "a"); /* truncated or trimmed once the resume step is known */
     if (!T->metrics) return nn_fail(NN_ERR_IO, "cannot write %s: %s", path, strerror(errno));
     snprintf(path, sizeof path, "%s/config.json", c->log_dir);
     FILE *f = fopen(path, "w");
@@ -425,9 +485,9 @@ static nn_status train_setup_collective(struct trainer *T) {
   struct comm *cm = T->comm;
   NN_TRY(comm_params_bcast(cm, &T->P, 0));
   if (c->resume[0]) NN_TRY(resume(T));
+  if (cm->rank == 0) NN_TRY(metrics_open_for_resume(T));
   struct ds_augment aug = {.pad = strstr(c->augment, "crop") ? 4 : 0, .flip = strstr(c->augment, "flip") != NULL, .seed = (uint64_t)c->seed};
   NN_TRY(ds_loader_start_aug(&T->loader, T->train, &T->sampler, c->batch, T->len, &aug));
-  install_signals();
   if (cm->size > 1) {
     struct comm_grads_opts go = {c->bucket_mb, c->first_bucket_mb,
                                  strcmp(c->comm_mode, "thread") == 0 ? COMM_THREAD : COMM_NONBLOCKING};
@@ -446,7 +506,7 @@ static nn_status train_setup_collective(struct trainer *T) {
            (long long)T->steps_per_epoch, c->optimizer, c->lr, c->log_dir);
     fflush(stdout);
   }
-  return NN_OK;
+  return stop_before_first_step(T);
 }
 
 /* Rank 0: how much of the gradient allreduce was hidden behind backward. */
@@ -502,7 +562,7 @@ nn_status train_run(struct cfg *c, struct comm *comm, int *agreed, int *preempte
     if (st == NN_OK) st = nn_fail(NN_ERR_STATE, "another rank failed during set-up");
   }
   if (st == NN_OK) st = train_setup_collective(&T);
-  if (st == NN_OK) st = train_loop(&T);
+  if (st == NN_OK && !T.preempted) st = train_loop(&T);
   if (st == NN_OK) report_comm(&T);
   if (st == NN_OK && c->save_params[0] && comm->rank == 0) st = export_params(&T.P, c, ds_get_meta(T.train), c->save_params);
   if (st == NN_OK) st = comm_barrier(comm);

@@ -8,6 +8,9 @@
  * *agreed is set when every rank knows of the failure and it has been reported already. */
 nn_status train_run(struct cfg *c, struct comm *comm, int *agreed, int *preempted);
 
+/* SIGTERM/SIGUSR1 ask for a checkpoint and exit 3 (TRAIN_EXIT_PREEMPTED); call first thing in main. */
+void train_install_signals(void);
+
 /* Exit status of a run stopped by SIGTERM/SIGUSR1 after writing its checkpoint (Slurm scripts requeue on it). */
 #define TRAIN_EXIT_PREEMPTED 3
 

@@ -14,5 +14,6 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q >/dev/null || { echo "error: apt-get update failed" >&2; exit 1; }
-$SUDO apt-get install -y -q --no-install-recommends $missing >/dev/null || {
+# wait for another apt/dpkg run (up to 10 min) instead of failing on its lock
+$SUDO apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends $missing >/dev/null || {
   echo "error: apt-get install$missing failed" >&2; exit 1; }
