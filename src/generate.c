@@ -17,6 +17,7 @@
 struct gen_opts {
   const char *ckpt, *prompt, *data;
   int64_t length, top_k, threads;
+  const char *device;
   double temperature;
   uint64_t seed;
 };
@@ -32,7 +33,7 @@ static nn_status parse_num(const char *flag, const char *v, double lo, double hi
 }
 
 static nn_status parse_gen(struct gen_opts *o, int argc, char **argv, int first, int *help) {
-  *o = (struct gen_opts){.prompt = "\n", .length = 500, .temperature = 1.0, .seed = 1, .threads = 1};
+  *o = (struct gen_opts){.prompt = "\n", .length = 500, .temperature = 1.0, .seed = 1, .threads = 1, .device = "cpu"};
   for (int a = first; a < argc; a++) {
     const char *f = argv[a];
     if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
@@ -45,6 +46,7 @@ static nn_status parse_gen(struct gen_opts *o, int argc, char **argv, int first,
     nn_status st = NN_OK;
     if (!strcmp(f, "--ckpt")) o->ckpt = v;
     else if (!strcmp(f, "--prompt")) o->prompt = v;
+    else if (!strcmp(f, "--device")) o->device = v;
     else if (!strcmp(f, "--data")) o->data = v;
     else if (!strcmp(f, "--length")) { st = parse_num(f, v, 0, 1e9, &x); o->length = (int64_t)x; }
     else if (!strcmp(f, "--top-k")) { st = parse_num(f, v, 0, 1e9, &x); o->top_k = (int64_t)x; }
@@ -114,6 +116,7 @@ struct generator {
   const struct model_def *def;
   void *model;
   struct nn_params P;
+  struct nn_backend *be;
   struct nn_graph g;
   struct blk_kv_cache *caches;
   int64_t layers, dim, context, V;
@@ -126,7 +129,7 @@ static nn_status feed(struct generator *G, const int32_t *ids, int64_t n) {
   struct nn_tensor *idx = model_index(&G->g, ids, 2, NN_SHAPE(1, n)), *logits = NULL;
   if (!idx) return G->g.status;
   NN_TRY(G->def->decode(G->model, &G->g, &G->P, idx, G->caches, &logits));
-  G->g.be->to_host(G->logits, logits->data + (n - 1) * G->V, sizeof(float) * (size_t)G->V);
+  nn_be_to_host(G->g.be, G->logits, logits->data + (n - 1) * G->V, sizeof(float) * (size_t)G->V);
   return NN_OK;
 }
 
@@ -146,10 +149,14 @@ static nn_status run(struct generator *G, const struct gen_opts *o, struct comm 
   if (st != NN_OK)
     return nn_fail(st, "generate needs the vocabulary of the training data (%s); give --data DIR", nn_errmsg());
   const struct ds_meta *m = ds_get_meta(r);
-  nn_cpu_backend.set_threads((int)o->threads);
   nn_params_init(&G->P);
+  st = nn_backend_open(o->device, &(struct nn_backend_opts){.threads = (int)o->threads, .local_rank = c->local_rank}, &G->be);
+  if (st != NN_OK) {
+    ds_close(r);
+    return st;
+  }
   st = G->def->build(&G->model, &cfg, m, &G->P);
-  if (st == NN_OK) st = nn_params_alloc(&G->P, &nn_cpu_backend);
+  if (st == NN_OK) st = nn_params_alloc(&G->P, G->be);
   if (st == NN_OK) {
     snprintf(s.model, sizeof s.model, "%s", cfg.model);
     st = ckpt_load(c, path, &s, &G->P, NULL);
@@ -169,8 +176,8 @@ static nn_status run(struct generator *G, const struct gen_opts *o, struct comm 
   double *probs = malloc(sizeof(double) * (size_t)G->V);
   int32_t *window = malloc(sizeof(int32_t) * (size_t)G->context);
   if (!G->caches || !G->logits || !probs || !window) st = nn_fail(NN_ERR_OOM, "out of memory");
-  for (int64_t l = 0; st == NN_OK && l < G->layers; l++) st = blk_kv_cache_init(&G->caches[l], &nn_cpu_backend, G->context, G->dim);
-  nn_graph_init(&G->g, &nn_cpu_backend, 0);
+  for (int64_t l = 0; st == NN_OK && l < G->layers; l++) st = blk_kv_cache_init(&G->caches[l], G->be, G->context, G->dim);
+  nn_graph_init(&G->g, G->be, 0);
   G->g.training = 0;
   G->g.grad_enabled = 0;
   /* the prompt (its last `context` characters) fills the caches in one pass */
@@ -203,7 +210,7 @@ static nn_status run(struct generator *G, const struct gen_opts *o, struct comm 
   double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
   if (st == NN_OK) fprintf(stderr, "\ngenerate: %lld characters in %.2f s (%.0f characters/s)\n", (long long)o->length, secs,
                            secs > 0 ? (double)o->length / secs : 0.0);
-  for (int64_t l = 0; G->caches && l < G->layers; l++) blk_kv_cache_free(&G->caches[l], &nn_cpu_backend);
+  for (int64_t l = 0; G->caches && l < G->layers; l++) blk_kv_cache_free(&G->caches[l], G->be);
   free(G->caches);
   free(G->logits);
   free(probs);
@@ -212,6 +219,7 @@ static nn_status run(struct generator *G, const struct gen_opts *o, struct comm 
   nn_graph_destroy(&G->g);
   G->def->destroy(G->model);
   nn_params_free(&G->P);
+  nn_backend_close(G->be);
   ds_close(r);
   return st;
 }
@@ -222,14 +230,15 @@ nn_status generate_main(struct comm *c, int argc, char **argv, int first) {
   NN_TRY(parse_gen(&o, argc, argv, first, &help));
   if (help) {
     printf("usage: attn_train generate --ckpt DIR [--prompt TEXT] [--length N] [--temperature T] [--top-k K] [--seed S]\n"
-           "                           [--data DIR] [--threads N]\n"
+           "                           [--data DIR] [--threads N] [--device cpu|cuda[:N]]\n"
            "  --ckpt DIR        a checkpoint (step_NNNNNNNN/) or a checkpoint directory (its latest)\n"
            "  --prompt TEXT     text to continue; every character must be in the vocabulary [\\n]\n"
            "  --length N        characters to sample [500]\n"
            "  --temperature T   softmax temperature; 0 = greedy [1]\n"
            "  --top-k K         sample among the K most likely characters; 0 = all [0]\n"
            "  --seed S          the same seed gives the same text [1]\n"
-           "  --data DIR        dataset with the vocabulary [the training data of the checkpoint]\n");
+           "  --data DIR        dataset with the vocabulary [the training data of the checkpoint]\n"
+           "  --device D        cpu, cuda or cuda:N [cpu]\n");
     return NN_OK;
   }
   struct generator G;

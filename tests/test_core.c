@@ -9,7 +9,7 @@
 
 static void test_arena_reuses_chunks(void) {
   struct nn_arena a;
-  nn_arena_init(&a, 4096, NULL, NULL);
+  nn_arena_init(&a, 4096, NULL);
   for (int step = 0; step < 5; step++) {
     nn_arena_reset(&a);
     for (int i = 0; i < 50; i++) {

@@ -122,4 +122,11 @@ static void act_backward(float *dx, const float *dy, const float *x, const float
   }
 }
 
-const struct nn_k_act nn_cpu_act = {.forward = act_forward, .backward = act_backward};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_forward(const struct nn_backend *be, const struct nn_act_args *a) { (void)be; act_forward(a->y, a->x, a->n, a->f); }
+static void k_backward(const struct nn_backend *be, const struct nn_act_args *a) {
+  (void)be;
+  act_backward(a->dx, a->dy, a->x, a->y, a->n, a->f);
+}
+const struct nn_k_act nn_cpu_act = {.forward = k_forward, .backward = k_backward};
