@@ -50,27 +50,30 @@ __global__ void k_att_softmax(float *p, float *w, int64_t B, int64_t H, int64_t 
   }
 }
 
-static int64_t att_work(int64_t B, int64_t H, int64_t T, int64_t S, int backward, int dropout) {
-  int64_t n = B * H * T * S;
+static int64_t att_work(const struct nn_backend *be, const struct nn_attn_args *a, int backward) {
+  int64_t n = a->B * a->H * a->T * a->S, dropout = a->drop.p > 0.0f;
   return backward ? n * (1 + dropout) : n * dropout;
 }
 
-static void att_forward(float *out, float *p, float *work, const float *q, const float *k, const float *v, int64_t B,
-                        int64_t T, int64_t S, int64_t H, int64_t D, float scale, int causal,
-                        const struct nn_attn_dropout *drop) {
-  int64_t C = H * D, hts = T * S;
+static void att_forward(const struct nn_backend *be, const struct nn_attn_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  int64_t B = a->B, T = a->T, S = a->S, H = a->H, D = a->D, C = H * D, hts = T * S;
+  const float *q = a->q, *k = a->k, *v = a->v;
+  float *out = a->out, *p = a->p, *work = a->work, scale = a->scale;
+  int causal = a->causal;
+  const struct nn_attn_dropout *drop = &a->drop;
   if (B * H * T <= 0) return;
   for (int64_t b = 0; b < B; b++) /* scores(h) = scale * q_h k_h^T into p */
-    cu_gemm(0, 1, T, S, D, scale, q + b * T * C, C, D, k + b * S * C, C, D, 0.0f, p + b * H * hts, S, hts, H);
+    cu_gemm(cx, 0, 1, T, S, D, scale, q + b * T * C, C, D, k + b * S * C, C, D, 0.0f, p + b * H * hts, S, hts, H);
   att_drop d = {drop->p, drop->p > 0.0f ? 1.0f / (1.0f - drop->p) : 1.0f, drop->stream, drop->seed, drop->step,
                 drop->key0, drop->key_stride};
   int64_t rows = B * H * T;
-  k_att_softmax<<<(unsigned)(rows < 65536 ? rows : 65536), ATT_THREADS, 0, nn_cu.stream>>>(p, work, B, H, T, S, causal,
+  k_att_softmax<<<(unsigned)(rows < 65536 ? rows : 65536), ATT_THREADS, 0, cx->stream>>>(p, work, B, H, T, S, causal,
                                                                                          d);
   CU_LAUNCHED();
   const float *wsrc = drop->p > 0.0f ? work : p;
   for (int64_t b = 0; b < B; b++) /* out_h = w_h v_h */
-    cu_gemm(0, 0, T, D, S, 1.0f, wsrc + b * H * hts, S, hts, v + b * S * C, C, D, 0.0f, out + b * T * C, C, D, H);
+    cu_gemm(cx, 0, 0, T, D, S, 1.0f, wsrc + b * H * hts, S, hts, v + b * S * C, C, D, 0.0f, out + b * T * C, C, D, H);
 }
 
 /* wd = kept probabilities * keep_scale from the saved p (dropped entries negative) */
@@ -96,10 +99,11 @@ __global__ void k_att_dscore(float *dp, const float *p, int64_t rows, int64_t S,
   }
 }
 
-static void att_backward(float *dq, float *dk, float *dv, float *work, const float *dout, const float *p,
-                         const float *q, const float *k, const float *v, int64_t B, int64_t T, int64_t S, int64_t H,
-                         int64_t D, float scale, int causal, float drop_p) {
-  int64_t C = H * D, hts = T * S, n = B * H * hts;
+static void att_backward(const struct nn_backend *be, const struct nn_attn_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  int64_t B = a->B, T = a->T, S = a->S, H = a->H, D = a->D, C = H * D, hts = T * S, n = B * H * hts;
+  const float *q = a->q, *k = a->k, *v = a->v, *dout = a->dout, *p = a->p;
+  float *dq = a->dq, *dk = a->dk, *dv = a->dv, *work = a->work, scale = a->scale, drop_p = a->drop.p;
   if (n <= 0) return;
   float keep_scale = drop_p > 0.0f ? 1.0f / (1.0f - drop_p) : 1.0f;
   float *dp = work, *wd = work + n;
@@ -110,18 +114,18 @@ static void att_backward(float *dq, float *dk, float *dv, float *work, const flo
   }
   if (dv)
     for (int64_t b = 0; b < B; b++) /* dv_h += w_h^T dout_h */
-      cu_gemm(1, 0, S, D, T, 1.0f, wsrc + b * H * hts, S, hts, dout + b * T * C, C, D, 1.0f, dv + b * S * C, C, D, H);
+      cu_gemm(cx, 1, 0, S, D, T, 1.0f, wsrc + b * H * hts, S, hts, dout + b * T * C, C, D, 1.0f, dv + b * S * C, C, D, H);
   if (!dq && !dk) return;
   for (int64_t b = 0; b < B; b++) /* dW_h = dout_h v_h^T */
-    cu_gemm(0, 1, T, S, D, 1.0f, dout + b * T * C, C, D, v + b * S * C, C, D, 0.0f, dp + b * H * hts, S, hts, H);
+    cu_gemm(cx, 0, 1, T, S, D, 1.0f, dout + b * T * C, C, D, v + b * S * C, C, D, 0.0f, dp + b * H * hts, S, hts, H);
   int64_t rows = B * H * T;
-  k_att_dscore<<<(unsigned)(rows < 65536 ? rows : 65536), ATT_THREADS, 0, nn_cu.stream>>>(dp, p, rows, S, keep_scale);
+  k_att_dscore<<<(unsigned)(rows < 65536 ? rows : 65536), ATT_THREADS, 0, cx->stream>>>(dp, p, rows, S, keep_scale);
   CU_LAUNCHED();
   for (int64_t b = 0; b < B; b++) {
     if (dq) /* dq_h += scale * dS_h k_h */
-      cu_gemm(0, 0, T, D, S, scale, dp + b * H * hts, S, hts, k + b * S * C, C, D, 1.0f, dq + b * T * C, C, D, H);
+      cu_gemm(cx, 0, 0, T, D, S, scale, dp + b * H * hts, S, hts, k + b * S * C, C, D, 1.0f, dq + b * T * C, C, D, H);
     if (dk) /* dk_h += scale * dS_h^T q_h */
-      cu_gemm(1, 0, S, D, T, scale, dp + b * H * hts, S, hts, q + b * T * C, C, D, 1.0f, dk + b * S * C, C, D, H);
+      cu_gemm(cx, 1, 0, S, D, T, scale, dp + b * H * hts, S, hts, q + b * T * C, C, D, 1.0f, dk + b * S * C, C, D, H);
   }
 }
 

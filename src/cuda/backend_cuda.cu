@@ -1,17 +1,18 @@
-/* The CUDA backend's context (device, stream, cuBLAS), memory functions, gemm and the shared
- * deterministic reductions. Compiled, never run on a GPU. */
+/* The CUDA backend type: instance contexts (device, stream, cuBLAS handle and workspace, scratch),
+ * memory functions, gemm and the shared deterministic reductions; the kernel table. Compiled,
+ * never run on a GPU. */
 #include "cu_common.cuh"
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
-struct cu_ctx nn_cu = {-1};
-
 #define CU_BLAS_WS (32u << 20) /* cuBLAS workspace (Hopper wants 32 MiB) */
 
+int cu_fail_device = -1;
+
 void cu_fail(const char *file, int line, const char *call, const char *msg) {
-  fprintf(stderr, "%s:%d: CUDA failure on device %d in %s: %s\n", file, line, nn_cu.device, call, msg);
+  fprintf(stderr, "%s:%d: CUDA failure on device %d in %s: %s\n", file, line, cu_fail_device, call, msg);
   abort();
 }
 
@@ -19,170 +20,213 @@ extern "C" int nn_cuda_device_count(char *why, size_t n) {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0) {
-    if (why && n) snprintf(why, n, "%s", e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device visible");
+    if (why && n) {
+      if (e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice || e == cudaSuccess)
+        snprintf(why, n, "no NVIDIA GPU or driver on this machine (CUDA runtime: %s)",
+                 e == cudaSuccess ? "0 devices" : cudaGetErrorString(e));
+      else
+        snprintf(why, n, "%s", cudaGetErrorString(e));
+    }
     cudaGetLastError(); /* clear */
     return 0;
   }
   return count;
 }
 
-/* NN_ERR_CUDA naming the device and the call */
-#define INIT_TRY(x)                                                                                      \
-  do {                                                                                                   \
-    cudaError_t e_ = (x);                                                                                \
-    if (e_ != cudaSuccess)                                                                               \
-      return nn_fail(NN_ERR_CUDA, "CUDA backend on device %d: %s failed: %s", nn_cu.device, #x,          \
-                     cudaGetErrorString(e_));                                                            \
+static void cu_release(struct cu_ctx *cx) {
+  if (cx->stream) cudaStreamSynchronize(cx->stream);
+  if (cx->blas) cublasDestroy(cx->blas);
+  cudaFree(cx->blas_ws);
+  cudaFree(cx->scratch);
+  cudaFree(cx->flag);
+  cudaFreeHost(cx->hflag);
+  cudaFreeHost(cx->hred);
+  if (cx->stream) cudaStreamDestroy(cx->stream);
+  free(cx);
+}
+
+/* NN_ERR_CUDA naming the device and the call (after releasing what was set up) */
+#define OPEN_TRY(x)                                                                                       \
+  do {                                                                                                    \
+    cudaError_t e_ = (x);                                                                                 \
+    if (e_ != cudaSuccess) {                                                                              \
+      nn_status s_ = nn_fail(NN_ERR_CUDA, "--device %s: %s failed: %s", be->device, #x, cudaGetErrorString(e_)); \
+      cu_release(cx);                                                                                     \
+      return s_;                                                                                          \
+    }                                                                                                     \
+  } while (0)
+#define OPEN_BLAS(x)                                                                                      \
+  do {                                                                                                    \
+    cublasStatus_t s0_ = (x);                                                                             \
+    if (s0_ != CUBLAS_STATUS_SUCCESS) {                                                                   \
+      nn_status s_ = nn_fail(NN_ERR_CUDA, "--device %s: %s failed: %s", be->device, #x, cublasGetStatusString(s0_)); \
+      cu_release(cx);                                                                                     \
+      return s_;                                                                                          \
+    }                                                                                                     \
   } while (0)
 
-extern "C" nn_status nn_cuda_init(int local_rank, enum nn_precision prec) {
+/* instance on device index % devices (two ranks may share a GPU) */
+static nn_status cu_open(struct nn_backend *be, int index, int threads) {
   char why[160];
   int count = nn_cuda_device_count(why, sizeof why);
-  if (count == 0) return nn_fail(NN_ERR_CUDA, "--device cuda: no usable GPU (%s)", why);
-  if (nn_cu.device >= 0) return NN_OK;
-  nn_cu.device = local_rank % count;
-  INIT_TRY(cudaSetDevice(nn_cu.device));
-  INIT_TRY(cudaStreamCreateWithFlags(&nn_cu.stream, cudaStreamNonBlocking));
-  cublasStatus_t s = cublasCreate(&nn_cu.blas);
-  if (s != CUBLAS_STATUS_SUCCESS)
-    return nn_fail(NN_ERR_CUDA, "CUDA backend on device %d: cublasCreate failed: %s", nn_cu.device,
-                   cublasGetStatusString(s));
-  CUBLAS_CHECK(cublasSetStream(nn_cu.blas, nn_cu.stream));
-  INIT_TRY(cudaMalloc(&nn_cu.blas_ws, CU_BLAS_WS));
-  nn_cu.blas_ws_bytes = CU_BLAS_WS;
-  nn_cu.mallocs++;
-  CUBLAS_CHECK(cublasSetWorkspace(nn_cu.blas, nn_cu.blas_ws, nn_cu.blas_ws_bytes));
-  CUBLAS_CHECK(cublasSetMathMode(nn_cu.blas, CUBLAS_PEDANTIC_MATH)); /* fp32: no TF32 */
-  INIT_TRY(cudaMalloc((void **)&nn_cu.flag, sizeof(long long)));
-  nn_cu.mallocs++;
-  INIT_TRY(cudaMallocHost((void **)&nn_cu.hflag, sizeof(long long)));
-  INIT_TRY(cudaMallocHost((void **)&nn_cu.hred, sizeof(double)));
-  nn_cu.precision = prec;
+  if (count == 0) return nn_fail(NN_ERR_CUDA, "--device %s: no usable GPU (%s)", be->device, why);
+  struct cu_ctx *cx = (struct cu_ctx *)calloc(1, sizeof *cx);
+  if (!cx) return nn_fail(NN_ERR_OOM, "--device %s: out of memory", be->device);
+  cx->device = index % count;
+  cu_fail_device = cx->device;
+  OPEN_TRY(cudaSetDevice(cx->device));
+  OPEN_TRY(cudaStreamCreateWithFlags(&cx->stream, cudaStreamNonBlocking));
+  OPEN_BLAS(cublasCreate(&cx->blas));
+  OPEN_BLAS(cublasSetStream(cx->blas, cx->stream));
+  OPEN_TRY(cudaMalloc(&cx->blas_ws, CU_BLAS_WS));
+  cx->blas_ws_bytes = CU_BLAS_WS;
+  OPEN_BLAS(cublasSetWorkspace(cx->blas, cx->blas_ws, cx->blas_ws_bytes));
+  OPEN_BLAS(cublasSetMathMode(cx->blas, CUBLAS_PEDANTIC_MATH)); /* fp32 means fp32: no TF32 */
+  OPEN_TRY(cudaMalloc((void **)&cx->flag, sizeof(long long)));
+  OPEN_TRY(cudaMallocHost((void **)&cx->hflag, sizeof(long long)));
+  OPEN_TRY(cudaMallocHost((void **)&cx->hred, sizeof(double)));
+  cx->mallocs = 2;
+  cx->precision = NN_PREC_FP32;
+  be->ctx = cx;
+  snprintf(be->device, sizeof be->device, "cuda:%d", cx->device);
   return NN_OK;
 }
-
-extern "C" void nn_cuda_shutdown(void) {
-  if (nn_cu.device < 0) return;
-  cudaStreamSynchronize(nn_cu.stream);
-  cublasDestroy(nn_cu.blas);
-  cudaFree(nn_cu.blas_ws);
-  cudaFree(nn_cu.scratch);
-  cudaFree(nn_cu.flag);
-  cudaFreeHost(nn_cu.hflag);
-  cudaFreeHost(nn_cu.hred);
-  cudaStreamDestroy(nn_cu.stream);
-  memset(&nn_cu, 0, sizeof nn_cu);
-  nn_cu.device = -1;
+static void cu_close(struct nn_backend *be) {
+  if (be->ctx) cu_release(cu_of(be));
+  be->ctx = NULL;
+}
+/* the instance's device becomes the calling thread's current device */
+static void cu_use(const struct nn_backend *be) {
+  CU_CHECK(cudaSetDevice(cu_of(be)->device));
+  cu_fail_device = cu_of(be)->device;
 }
 
-extern "C" int nn_cuda_device(void) { return nn_cu.device; }
-extern "C" void *nn_cuda_stream(void) { return (void *)nn_cu.stream; }
-extern "C" void nn_cuda_set_precision(enum nn_precision prec) { nn_cu.precision = prec; }
-
+extern "C" int nn_cuda_device(const struct nn_backend *be) { return cu_of(be)->device; }
+extern "C" void *nn_cuda_stream(const struct nn_backend *be) { return (void *)cu_of(be)->stream; }
+extern "C" void nn_cuda_set_precision(struct nn_backend *be, enum nn_precision prec) {
+  cu_of(be)->precision = prec;
+  /* bf16: cuBLAS may use reduced-precision tensor-core paths for the products */
+  CUBLAS_CHECK(cublasSetMathMode(cu_of(be)->blas, prec == NN_PREC_BF16 ? CUBLAS_DEFAULT_MATH : CUBLAS_PEDANTIC_MATH));
+}
 extern "C" nn_status nn_precision_parse(const char *s, enum nn_precision *out) {
   if (s && !strcmp(s, "fp32")) *out = NN_PREC_FP32;
   else if (s && !strcmp(s, "bf16")) *out = NN_PREC_BF16;
-  else return nn_fail(NN_ERR_ARG, "--precision: '%s' is not fp32 or bf16", s ? s : "(null)");
+  else return nn_fail(NN_ERR_ARG, "option --precision: '%s' is not fp32 or bf16", s ? s : "(null)");
   return NN_OK;
 }
-
-extern "C" void nn_cuda_get_stats(struct nn_cuda_stats *s) {
-  s->device_mallocs = nn_cu.mallocs;
-  s->device_frees = nn_cu.frees;
-  s->scratch_bytes = nn_cu.scratch_bytes;
+extern "C" void nn_cuda_get_stats(const struct nn_backend *be, struct nn_cuda_stats *s) {
+  const struct cu_ctx *cx = cu_of(be);
+  s->device_mallocs = cx->mallocs;
+  s->device_frees = cx->frees;
+  s->scratch_bytes = cx->scratch_bytes;
 }
 
-void *cu_scratch(size_t bytes) {
-  if (bytes <= nn_cu.scratch_bytes) return nn_cu.scratch;
+void *cu_scratch(struct cu_ctx *cx, size_t bytes) {
+  if (bytes <= cx->scratch_bytes) return cx->scratch;
   size_t grow = bytes + bytes / 4;
-  CU_CHECK(cudaStreamSynchronize(nn_cu.stream)); /* queued kernels may still use the old one */
-  if (nn_cu.scratch) {
-    CU_CHECK(cudaFree(nn_cu.scratch));
-    nn_cu.frees++;
+  CU_CHECK(cudaStreamSynchronize(cx->stream)); /* queued kernels may still use the old one */
+  if (cx->scratch) {
+    CU_CHECK(cudaFree(cx->scratch));
+    cx->frees++;
   }
-  CU_CHECK(cudaMalloc(&nn_cu.scratch, grow));
-  nn_cu.mallocs++;
-  nn_cu.scratch_bytes = grow;
-  return nn_cu.scratch;
+  CU_CHECK(cudaMalloc(&cx->scratch, grow));
+  cx->mallocs++;
+  cx->scratch_bytes = grow;
+  return cx->scratch;
 }
 
 __global__ void k_flag_reset(long long *f) { *f = LLONG_MAX; }
-void cu_flag_reset(void) {
-  k_flag_reset<<<1, 1, 0, nn_cu.stream>>>(nn_cu.flag);
+void cu_flag_reset(struct cu_ctx *cx) {
+  k_flag_reset<<<1, 1, 0, cx->stream>>>(cx->flag);
   CU_LAUNCHED();
 }
-long long cu_flag_read(void) {
-  CU_CHECK(cudaMemcpyAsync(nn_cu.hflag, nn_cu.flag, sizeof(long long), cudaMemcpyDeviceToHost, nn_cu.stream));
-  CU_CHECK(cudaStreamSynchronize(nn_cu.stream));
-  return *nn_cu.hflag;
+long long cu_flag_read(struct cu_ctx *cx) {
+  CU_CHECK(cudaMemcpyAsync(cx->hflag, cx->flag, sizeof(long long), cudaMemcpyDeviceToHost, cx->stream));
+  CU_CHECK(cudaStreamSynchronize(cx->stream));
+  return *cx->hflag;
 }
 
 /* ---- memory ---- */
 
-static void *cu_alloc(size_t bytes) {
+static void *cu_alloc(const struct nn_backend *be, size_t bytes) {
   void *p = NULL;
   if (cudaMalloc(&p, bytes ? bytes : 256) != cudaSuccess) {
     cudaGetLastError();
     return NULL;
   }
-  nn_cu.mallocs++;
+  cu_of(be)->mallocs++;
   return p;
 }
-static void cu_free(void *p) {
+static void cu_free(const struct nn_backend *be, void *p) {
   if (!p) return;
-  CU_CHECK(cudaStreamSynchronize(nn_cu.stream)); /* queued kernels may still read it */
+  CU_CHECK(cudaStreamSynchronize(cu_of(be)->stream)); /* queued kernels may still read it */
   CU_CHECK(cudaFree(p));
-  nn_cu.frees++;
+  cu_of(be)->frees++;
 }
 /* host src may be reused as soon as this returns: wait for the copy */
-static void cu_to_device(void *dst, const void *src, size_t bytes) {
+static void cu_to_device(const struct nn_backend *be, void *dst, const void *src, size_t bytes) {
   if (!bytes) return;
-  CU_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, nn_cu.stream));
-  CU_CHECK(cudaStreamSynchronize(nn_cu.stream));
+  CU_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cu_of(be)->stream));
+  CU_CHECK(cudaStreamSynchronize(cu_of(be)->stream));
 }
-static void cu_to_host(void *dst, const void *src, size_t bytes) {
+static void cu_to_host(const struct nn_backend *be, void *dst, const void *src, size_t bytes) {
   if (!bytes) return;
-  CU_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, nn_cu.stream));
-  CU_CHECK(cudaStreamSynchronize(nn_cu.stream));
+  CU_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cu_of(be)->stream));
+  CU_CHECK(cudaStreamSynchronize(cu_of(be)->stream));
 }
-static void cu_copy(void *dst, const void *src, size_t bytes) {
+static void cu_copy(const struct nn_backend *be, void *dst, const void *src, size_t bytes) {
   if (!bytes || dst == src) return;
-  CU_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, nn_cu.stream));
+  CU_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cu_of(be)->stream));
 }
-static void cu_sync(void) { CU_CHECK(cudaStreamSynchronize(nn_cu.stream)); }
+static void cu_sync(const struct nn_backend *be) { CU_CHECK(cudaStreamSynchronize(cu_of(be)->stream)); }
 
 __global__ void k_fill(float *x, float v, int64_t n) {
   CU_FOR(i, n) x[i] = v;
 }
-static void cu_fill(float *x, float v, int64_t n) { CU_LAUNCH_N(n, k_fill, x, v, n); }
-
+static void cu_fill(const struct nn_backend *be, float *x, float v, int64_t n) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(n, k_fill, x, v, n);
+}
 __global__ void k_axpy(float *y, float a, const float *x, int64_t n) {
   CU_FOR(i, n) y[i] += a * x[i];
 }
-static void cu_axpy(float *y, float a, const float *x, int64_t n) { CU_LAUNCH_N(n, k_axpy, y, a, x, n); }
+static void cu_axpy(const struct nn_backend *be, float *y, float a, const float *x, int64_t n) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(n, k_axpy, y, a, x, n);
+}
+/* a true IEEE division (__fdiv_rn), bit for bit the host's x / d */
+__global__ void k_divide(float *x, float d, int64_t n) {
+  CU_FOR(i, n) x[i] = __fdiv_rn(x[i], d);
+}
+static void cu_divide(const struct nn_backend *be, float *x, float d, int64_t n) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(n, k_divide, x, d, n);
+}
 
 /* ---- gemm ---- */
 
-void cu_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, int64_t sa,
-             const float *b, int64_t ldb, int64_t sb, float beta, float *c, int64_t ldc, int64_t sc, int64_t batch) {
+void cu_gemm(struct cu_ctx *cx, int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+             int64_t lda, int64_t sa, const float *b, int64_t ldb, int64_t sb, float beta, float *c, int64_t ldc,
+             int64_t sc, int64_t batch) {
   if (m <= 0 || n <= 0 || batch <= 0) return;
   if (k <= 0) { /* c = beta * c */
     for (int64_t i = 0; i < batch; i++)
-      CUBLAS_CHECK(cublasSgeam(nn_cu.blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, (int)m, &beta, c + i * sc, (int)ldc,
-                               &beta, c + i * sc, (int)ldc, c + i * sc, (int)ldc));
+      CUBLAS_CHECK(cublasSgeam(cx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, (int)m, &beta, c + i * sc, (int)ldc, &beta,
+                               c + i * sc, (int)ldc, c + i * sc, (int)ldc));
     return;
   }
-  /* row-major c = op(a) op(b) is column-major c^T = op(b)^T op(a)^T */
-  cublasComputeType_t ct = nn_cu.precision == NN_PREC_BF16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F;
-  CUBLAS_CHECK(cublasGemmStridedBatchedEx(nn_cu.blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+  /* row-major c = op(a) op(b) is column-major c^T = op(b)^T op(a)^T; bf16: inputs rounded to bf16
+   * inside cuBLAS, fp32 accumulation and output */
+  cublasComputeType_t ct = cx->precision == NN_PREC_BF16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F;
+  CUBLAS_CHECK(cublasGemmStridedBatchedEx(cx->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                                           (int)n, (int)m, (int)k, &alpha, b, CUDA_R_32F, (int)ldb, (long long)sb, a,
                                           CUDA_R_32F, (int)lda, (long long)sa, &beta, c, CUDA_R_32F, (int)ldc,
                                           (long long)sc, (int)batch, ct, CUBLAS_GEMM_DEFAULT));
 }
 
-static void cu_gemm_table(float *c, const float *a, const float *b, int ta, int tb, int64_t m, int64_t n, int64_t k,
-                          float alpha, float beta, int64_t batch, int64_t sa, int64_t sb, int64_t sc) {
-  cu_gemm(ta, tb, m, n, k, alpha, a, ta ? m : k, sa, b, tb ? k : n, sb, beta, c, n, sc, batch);
+static void cu_gemm_table(const struct nn_backend *be, const struct nn_gemm_args *g) {
+  cu_gemm(cu_of(be), g->ta, g->tb, g->m, g->n, g->k, g->alpha, g->a, g->ta ? g->m : g->k, g->sa, g->b,
+          g->tb ? g->k : g->n, g->sb, g->beta, g->c, g->n, g->sc, g->batch);
 }
 
 /* ---- deterministic reductions ---- */
@@ -228,20 +272,18 @@ __global__ void k_sum_row(float *out, const float *x, const float *y, int64_t ou
   }
 }
 
-void cu_sum_mid(float *out, const float *x, const float *y, int64_t outer, int64_t n, int64_t inner, float alpha,
-                int accumulate) {
+void cu_sum_mid(struct cu_ctx *cx, float *out, const float *x, const float *y, int64_t outer, int64_t n, int64_t inner,
+                float alpha, int accumulate) {
   if (outer <= 0 || inner <= 0) return;
   if (inner == 1) {
-    k_sum_row<<<(unsigned)(outer < 65536 ? outer : 65536), CU_THREADS, 0, nn_cu.stream>>>(out, x, y, outer, n, alpha,
-                                                                                      accumulate);
+    k_sum_row<<<(unsigned)(outer < 65536 ? outer : 65536), CU_THREADS, 0, cx->stream>>>(out, x, y, outer, n, alpha,
+                                                                                       accumulate);
   } else {
     dim3 grid((unsigned)((inner + SUM_TX - 1) / SUM_TX), (unsigned)(outer < 65535 ? outer : 65535));
-    k_sum_mid<<<grid, dim3(SUM_TX, SUM_TY), 0, nn_cu.stream>>>(out, x, y, outer, n, inner, alpha, accumulate);
+    k_sum_mid<<<grid, dim3(SUM_TX, SUM_TY), 0, cx->stream>>>(out, x, y, outer, n, inner, alpha, accumulate);
   }
   CU_LAUNCHED();
 }
-
-static void cu_set_threads(int n) { (void)n; }
 
 extern "C" {
 extern const struct nn_k_matmul nn_cuda_matmul;
@@ -263,8 +305,12 @@ extern const struct nn_k_rnn nn_cuda_rnn;
 extern const struct nn_k_optim nn_cuda_optim;
 
 /* C++20 designated initializers: a member out of declaration order is a compile error */
-const struct nn_backend nn_cuda_backend = {
+const struct nn_kernels nn_cuda_kernels = {
     .name = "cuda",
+    .host_memory = 0,
+    .open = cu_open,
+    .close = cu_close,
+    .use = cu_use,
     .alloc = cu_alloc,
     .free = cu_free,
     .to_device = cu_to_device,
@@ -273,8 +319,8 @@ const struct nn_backend nn_cuda_backend = {
     .sync = cu_sync,
     .fill = cu_fill,
     .axpy = cu_axpy,
+    .divide = cu_divide,
     .gemm = cu_gemm_table,
-    .set_threads = cu_set_threads,
     .matmul = &nn_cuda_matmul,
     .binary = &nn_cuda_binary,
     .act = &nn_cuda_act,

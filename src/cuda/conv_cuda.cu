@@ -18,7 +18,8 @@ static int64_t conv_group(const struct nn_conv_geom *d) {
   if (g < 1) g = 1;
   return g < d->n ? g : (d->n > 0 ? d->n : 1);
 }
-static int64_t conv_scratch(const struct nn_conv_geom *d, int bwd) {
+static int64_t conv_scratch(const struct nn_backend *be, const struct nn_conv_args *a, int bwd) {
+  const struct nn_conv_geom *d = &a->d;
   return conv_pointwise(d) ? 0 : conv_group(d) * d->c * d->kh * d->kw * d->ho * d->wo;
 }
 
@@ -54,18 +55,21 @@ __global__ void k_conv_bias(float *y, const float *b, int64_t o, int64_t P, int6
   CU_FOR(i, n) y[i] += b[(i / P) % o];
 }
 
-static void conv_fwd(float *y, const float *x, const float *w, const float *b, const struct nn_conv_geom *d,
-                     float *scratch) {
+static void conv_fwd(const struct nn_backend *be, const struct nn_conv_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  const struct nn_conv_geom *d = &a->d;
+  const float *x = a->x, *w = a->w, *b = a->b;
+  float *y = a->y, *scratch = a->scratch;
   int64_t K = d->c * d->kh * d->kw, P = d->ho * d->wo, xs = d->c * d->h * d->w, ys = d->o * P;
   if (d->n <= 0) return;
   if (conv_pointwise(d)) {
-    cu_gemm(0, 0, d->o, P, K, 1.0f, w, K, 0, x, P, xs, 0.0f, y, P, ys, d->n);
+    cu_gemm(cx, 0, 0, d->o, P, K, 1.0f, w, K, 0, x, P, xs, 0.0f, y, P, ys, d->n);
   } else {
     int64_t G = conv_group(d);
     for (int64_t i0 = 0; i0 < d->n; i0 += G) {
       int64_t g = d->n - i0 < G ? d->n - i0 : G, nc = g * K * P;
       CU_LAUNCH_N(nc, k_im2col, scratch, x + i0 * xs, *d, nc);
-      cu_gemm(0, 0, d->o, P, K, 1.0f, w, K, 0, scratch, P, K * P, 0.0f, y + i0 * ys, P, ys, g);
+      cu_gemm(cx, 0, 0, d->o, P, K, 1.0f, w, K, 0, scratch, P, K * P, 0.0f, y + i0 * ys, P, ys, g);
     }
   }
   if (b) CU_LAUNCH_N(d->n * ys, k_conv_bias, y, b, d->o, P, d->n * ys);
@@ -81,16 +85,19 @@ __global__ void k_conv_db(float *db, const float *dy, int64_t n, int64_t o, int6
   if (threadIdx.x == 0) db[ch] += (float)s;
 }
 
-static void conv_bwd(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
-                     const struct nn_conv_geom *d, float *scratch) {
+static void conv_bwd(const struct nn_backend *be, const struct nn_conv_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  const struct nn_conv_geom *d = &a->d;
+  const float *x = a->x, *w = a->w, *dy = a->dy;
+  float *dx = a->dx, *dw = a->dw, *db = a->db, *scratch = a->scratch;
   int64_t K = d->c * d->kh * d->kw, P = d->ho * d->wo, xs = d->c * d->h * d->w, ys = d->o * P;
   if (d->n <= 0) return;
   if (db) {
-    k_conv_db<<<(unsigned)d->o, CU_THREADS, 0, nn_cu.stream>>>(db, dy, d->n, d->o, P);
+    k_conv_db<<<(unsigned)d->o, CU_THREADS, 0, cx->stream>>>(db, dy, d->n, d->o, P);
     CU_LAUNCHED();
   }
   int pw = conv_pointwise(d);
-  if (pw && dx) cu_gemm(1, 0, K, P, d->o, 1.0f, w, K, 0, dy, P, ys, 1.0f, dx, P, xs, d->n);
+  if (pw && dx) cu_gemm(cx, 1, 0, K, P, d->o, 1.0f, w, K, 0, dy, P, ys, 1.0f, dx, P, xs, d->n);
   if (!dw && (pw || !dx)) return;
   int64_t G = pw ? d->n : conv_group(d);
   for (int64_t i0 = 0; i0 < d->n; i0 += G) {
@@ -102,10 +109,10 @@ static void conv_bwd(float *dx, float *dw, float *db, const float *dy, const flo
         cols = scratch;
       }
       for (int64_t i = 0; i < g; i++)
-        cu_gemm(0, 1, d->o, K, P, 1.0f, dy + (i0 + i) * ys, P, 0, cols + i * (pw ? xs : K * P), P, 0, 1.0f, dw, K, 0, 1);
+        cu_gemm(cx, 0, 1, d->o, K, P, 1.0f, dy + (i0 + i) * ys, P, 0, cols + i * (pw ? xs : K * P), P, 0, 1.0f, dw, K, 0, 1);
     }
     if (dx && !pw) { /* cols = w^T dy_i, then back onto the pixels */
-      cu_gemm(1, 0, K, P, d->o, 1.0f, w, K, 0, dy + i0 * ys, P, ys, 0.0f, scratch, P, K * P, g);
+      cu_gemm(cx, 1, 0, K, P, d->o, 1.0f, w, K, 0, dy + i0 * ys, P, ys, 0.0f, scratch, P, K * P, g);
       int64_t nx = g * xs;
       CU_LAUNCH_N(nx, k_col2im, dx + i0 * xs, scratch, *d, nx);
     }
@@ -215,21 +222,25 @@ __global__ void k_avg_bwd(float *dx, const float *dy, nn_pool_geom d, int64_t n)
     dx[i] += s;
   }
 }
-static void max_fwd(float *y, int32_t *arg, const float *x, const struct nn_pool_geom *d) {
-  int64_t n = d->planes * d->ho * d->wo;
-  CU_LAUNCH_N(n, k_max_fwd, y, arg, x, *d, n);
+static void max_fwd(const struct nn_backend *be, const struct nn_pool_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  int64_t n = a->d.planes * a->d.ho * a->d.wo;
+  CU_LAUNCH_N(n, k_max_fwd, a->y, a->arg, a->x, a->d, n);
 }
-static void max_bwd(float *dx, const float *dy, const int32_t *arg, const struct nn_pool_geom *d) {
-  int64_t n = d->planes * d->h * d->w;
-  CU_LAUNCH_N(n, k_max_bwd, dx, dy, arg, *d, n);
+static void max_bwd(const struct nn_backend *be, const struct nn_pool_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  int64_t n = a->d.planes * a->d.h * a->d.w;
+  CU_LAUNCH_N(n, k_max_bwd, a->dx, a->dy, a->arg, a->d, n);
 }
-static void avg_fwd(float *y, const float *x, const struct nn_pool_geom *d) {
-  int64_t n = d->planes * d->ho * d->wo;
-  CU_LAUNCH_N(n, k_avg_fwd, y, x, *d, n);
+static void avg_fwd(const struct nn_backend *be, const struct nn_pool_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  int64_t n = a->d.planes * a->d.ho * a->d.wo;
+  CU_LAUNCH_N(n, k_avg_fwd, a->y, a->x, a->d, n);
 }
-static void avg_bwd(float *dx, const float *dy, const struct nn_pool_geom *d) {
-  int64_t n = d->planes * d->h * d->w;
-  CU_LAUNCH_N(n, k_avg_bwd, dx, dy, *d, n);
+static void avg_bwd(const struct nn_backend *be, const struct nn_pool_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  int64_t n = a->d.planes * a->d.h * a->d.w;
+  CU_LAUNCH_N(n, k_avg_bwd, a->dx, a->dy, a->d, n);
 }
 
 extern "C" {

@@ -9,7 +9,7 @@ extern "C" {
 #include "nn_cuda.h"
 }
 
-/* The backend instance of this process (one per rank). */
+/* The context of one CUDA backend instance (be->ctx). */
 struct cu_ctx {
   int device;              /* -1 before nn_cuda_init */
   cudaStream_t stream;
@@ -24,11 +24,14 @@ struct cu_ctx {
   double *hred;            /* pinned host double for reductions returned to the host */
   int64_t mallocs, frees;
 };
-extern struct cu_ctx nn_cu;
+/* the context of instance be */
+static inline struct cu_ctx *cu_of(const struct nn_backend *be) { return (struct cu_ctx *)be->ctx; }
 
 /* Print the failing call with file:line, the device and CUDA's message, then abort (device
  * failures inside a kernel-table call have no status to return, like NN_ASSERT). */
 void cu_fail(const char *file, int line, const char *call, const char *msg) __attribute__((noreturn));
+/* the device reported in cu_fail's message (set by the last instance opened or used) */
+extern int cu_fail_device;
 #define CU_CHECK(x)                                                                \
   do {                                                                             \
     cudaError_t cu_e_ = (x);                                                       \
@@ -44,10 +47,10 @@ void cu_fail(const char *file, int line, const char *call, const char *msg) __at
 
 /* Scratch of at least bytes on the device (grows with cudaMalloc only when a larger request comes:
  * in a repeated step that is the first step only). */
-void *cu_scratch(size_t bytes);
+void *cu_scratch(struct cu_ctx *cx, size_t bytes);
 /* Reset the device error flag (before a checking kernel) / read it (synchronises the stream). */
-void cu_flag_reset(void);
-long long cu_flag_read(void);
+void cu_flag_reset(struct cu_ctx *cx);
+long long cu_flag_read(struct cu_ctx *cx);
 
 #define CU_THREADS 256
 /* blocks for n elements at CU_THREADS, capped (kernels loop with CU_FOR) */
@@ -59,11 +62,11 @@ static inline unsigned cu_blocks(int64_t n) {
 #define CU_FOR(i, n)                                                                        \
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (int64_t)(n);        \
        i += (int64_t)gridDim.x * blockDim.x)
-/* launch kernel over n elements on the backend stream (nothing when n == 0) */
+/* launch kernel over n elements on the stream of context cx (in scope; nothing when n == 0) */
 #define CU_LAUNCH_N(n, kernel, ...)                                                         \
   do {                                                                                      \
     if ((n) > 0) {                                                                          \
-      kernel<<<cu_blocks(n), CU_THREADS, 0, nn_cu.stream>>>(__VA_ARGS__);                   \
+      kernel<<<cu_blocks(n), CU_THREADS, 0, cx->stream>>>(__VA_ARGS__);                     \
       CU_LAUNCHED();                                                                        \
     }                                                                                       \
   } while (0)
@@ -126,12 +129,12 @@ __device__ __forceinline__ float cu_block_max(float v, float *sh) {
 
 /* c[i](m,n) = alpha * op(a[i]) op(b[i]) + beta * c[i], row-major with leading dimensions and
  * element strides between the batch matrices, through cuBLAS (column-major: computes c^T). */
-void cu_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, int64_t sa,
+void cu_gemm(struct cu_ctx *cx, int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, int64_t sa,
              const float *b, int64_t ldb, int64_t sb, float beta, float *c, int64_t ldc, int64_t sc, int64_t batch);
 
 /* out(outer,inner) [+]= alpha * sum over k < n of x(outer,n,inner) [* y(outer,n,inner)], in double,
  * in a fixed order (deterministic). */
-void cu_sum_mid(float *out, const float *x, const float *y, int64_t outer, int64_t n, int64_t inner, float alpha,
+void cu_sum_mid(struct cu_ctx *cx, float *out, const float *x, const float *y, int64_t outer, int64_t n, int64_t inner, float alpha,
                 int accumulate);
 
 #endif

@@ -21,11 +21,12 @@ extern "C" {
 __global__ void k_set_bias(float *y, const float *b, int64_t rows, int64_t cols) {
   CU_FOR(i, rows * cols) y[i] = b[i % cols];
 }
-static void mm_set_bias(float *y, const float *b, int64_t rows, int64_t cols) {
-  CU_LAUNCH_N(rows * cols, k_set_bias, y, b, rows, cols);
+static void mm_set_bias(const struct nn_backend *be, const struct nn_bias_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(a->rows * a->cols, k_set_bias, a->y, a->b, a->rows, a->cols);
 }
-static void mm_bias_grad(float *db, const float *dy, int64_t rows, int64_t cols) {
-  cu_sum_mid(db, dy, NULL, 1, rows, cols, 1.0f, 1);
+static void mm_bias_grad(const struct nn_backend *be, const struct nn_bias_args *a) {
+  cu_sum_mid(cu_of(be), a->db, a->dy, NULL, 1, a->rows, a->cols, 1.0f, 1);
 }
 
 /* ---- binary ---- */
@@ -46,15 +47,15 @@ __global__ void k_bin_apply(float *out, const float *a, const float *b, int op, 
     out[i] = acc ? out[i] + v : v;
   }
 }
-static void bin_apply(float *out, const float *a, const float *b, enum nn_bin_op op, int accumulate,
-                      const int64_t shape[4], const int64_t bstr[4]) {
+static void bin_apply(const struct nn_backend *be, const struct nn_binary_args *a) {
+  struct cu_ctx *cx = cu_of(be);
   bin_geom g;
   for (int k = 0; k < 4; k++) {
-    g.sh[k] = shape[k];
-    g.bs[k] = bstr[k];
+    g.sh[k] = a->shape[k];
+    g.bs[k] = a->bstr[k];
   }
-  int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
-  CU_LAUNCH_N(n, k_bin_apply, out, a, b, (int)op, accumulate, g, n);
+  int64_t n = a->shape[0] * a->shape[1] * a->shape[2] * a->shape[3];
+  CU_LAUNCH_N(n, k_bin_apply, a->out, a->a, a->b, (int)a->op, a->accumulate, g, n);
 }
 
 /* db(bstr) += alpha * sum over the broadcast dims (bstr[k] == 0) of dy * (a or 1): element e of db
@@ -112,8 +113,12 @@ __global__ void k_bin_reduce_block(float *db, const float *dy, const float *a, f
     }
   }
 }
-static void bin_reduce(float *db, const float *dy, const float *a, float alpha, const int64_t shape[4],
-                       const int64_t bstr[4]) {
+static void bin_reduce(const struct nn_backend *be, const struct nn_binary_args *args) {
+  struct cu_ctx *cx = cu_of(be);
+  float *db = args->db;
+  const float *dy = args->dy, *a = args->a;
+  const int64_t *shape = args->shape, *bstr = args->bstr;
+  float alpha = args->alpha;
   bin_red g;
   g.nk = g.nb = 0;
   g.nbcast = 1;
@@ -137,7 +142,7 @@ static void bin_reduce(float *db, const float *dy, const float *a, float alpha, 
   if (g.nbcast <= 64) {
     CU_LAUNCH_N(ne, k_bin_reduce_thread, db, dy, a, alpha, g, ne);
   } else {
-    k_bin_reduce_block<<<(unsigned)(ne < 65536 ? ne : 65536), CU_THREADS, 0, nn_cu.stream>>>(db, dy, a, alpha, g, ne);
+    k_bin_reduce_block<<<(unsigned)(ne < 65536 ? ne : 65536), CU_THREADS, 0, cx->stream>>>(db, dy, a, alpha, g, ne);
     CU_LAUNCHED();
   }
 }
@@ -145,7 +150,10 @@ static void bin_reduce(float *db, const float *dy, const float *a, float alpha, 
 __global__ void k_scale(float *out, const float *x, float s, int64_t n) {
   CU_FOR(i, n) out[i] = s * x[i];
 }
-static void bin_scale(float *out, const float *x, float s, int64_t n) { CU_LAUNCH_N(n, k_scale, out, x, s, n); }
+static void bin_scale(const struct nn_backend *be, const struct nn_binary_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(a->n, k_scale, a->out, a->a, a->s, a->n);
+}
 
 /* ---- act ---- */
 
@@ -189,9 +197,13 @@ __global__ void k_act_fwd(float *y, const float *x, int64_t n, int f) {
 __global__ void k_act_bwd(float *dx, const float *dy, const float *x, const float *y, int64_t n, int f) {
   CU_FOR(i, n) dx[i] += dy[i] * act_d(f, x[i], y[i]);
 }
-static void act_forward(float *y, const float *x, int64_t n, enum nn_act f) { CU_LAUNCH_N(n, k_act_fwd, y, x, n, (int)f); }
-static void act_backward(float *dx, const float *dy, const float *x, const float *y, int64_t n, enum nn_act f) {
-  CU_LAUNCH_N(n, k_act_bwd, dx, dy, x, y, n, (int)f);
+static void act_forward(const struct nn_backend *be, const struct nn_act_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(a->n, k_act_fwd, a->y, a->x, a->n, (int)a->f);
+}
+static void act_backward(const struct nn_backend *be, const struct nn_act_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(a->n, k_act_bwd, a->dx, a->dy, a->x, a->y, a->n, (int)a->f);
 }
 
 /* ---- dropout ---- */
@@ -206,16 +218,18 @@ __global__ void k_drop_fwd(float *y, uint8_t *mask, const float *x, int64_t n, i
     y[i] = keep ? x[i] * scale : 0.0f;
   }
 }
-static void drop_forward(float *y, uint8_t *mask, const float *x, int64_t n, int64_t per, float p, uint64_t seed,
-                         uint32_t stream, uint64_t step, int64_t base, int64_t stride) {
-  float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-  CU_LAUNCH_N(n, k_drop_fwd, y, mask, x, n, per, p, scale, seed, stream, step, base, stride);
+static void drop_forward(const struct nn_backend *be, const struct nn_dropout_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  float scale = a->p < 1.0f ? 1.0f / (1.0f - a->p) : 0.0f;
+  CU_LAUNCH_N(a->n, k_drop_fwd, a->y, a->mask, a->x, a->n, a->per, a->p, scale, a->seed, a->stream, a->step, a->base,
+              a->stride);
 }
 __global__ void k_drop_bwd(float *dx, const float *dy, const uint8_t *mask, int64_t n, float scale) {
   CU_FOR(i, n) dx[i] += mask[i] ? dy[i] * scale : 0.0f;
 }
-static void drop_backward(float *dx, const float *dy, const uint8_t *mask, int64_t n, float scale) {
-  CU_LAUNCH_N(n, k_drop_bwd, dx, dy, mask, n, scale);
+static void drop_backward(const struct nn_backend *be, const struct nn_dropout_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(a->n, k_drop_bwd, a->dx, a->dy, a->mask, a->n, a->scale);
 }
 
 /* ---- rope ---- */
@@ -228,8 +242,9 @@ __global__ void k_rope_tables(float *cs, float *sn, int64_t T, int64_t half, int
     sn[i] = (float)sin(th);
   }
 }
-static void rope_tables(float *cs, float *sn, int64_t T, int64_t half, int64_t pos0, float base) {
-  CU_LAUNCH_N(T * half, k_rope_tables, cs, sn, T, half, pos0, base);
+static void rope_tables(const struct nn_backend *be, const struct nn_rope_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(a->T * a->half, k_rope_tables, a->cos, a->sin, a->T, a->half, a->pos0, a->base);
 }
 /* one thread per (b,t,h,i): out1 = x1 c - x2 s', out2 = x2 c + x1 s', s' = sign * s */
 __global__ void k_rope_rotate(float *out, const float *x, const float *cs, const float *sn, int64_t B, int64_t T,
@@ -243,9 +258,10 @@ __global__ void k_rope_rotate(float *out, const float *x, const float *cs, const
     out[o + half] = acc ? out[o + half] + r2 : r2;
   }
 }
-static void rope_rotate(float *out, const float *x, const float *cs, const float *sn, int64_t B, int64_t T, int64_t H,
-                        int64_t half, float sign, int accumulate) {
-  CU_LAUNCH_N(B * T * H * half, k_rope_rotate, out, x, cs, sn, B, T, H, half, sign, accumulate);
+static void rope_rotate(const struct nn_backend *be, const struct nn_rope_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(a->B * a->T * a->H * a->half, k_rope_rotate, a->out, a->x, a->cos, a->sin, a->B, a->T, a->H, a->half,
+              a->sign, a->accumulate);
 }
 
 /* ---- embed ---- */
@@ -265,10 +281,11 @@ __global__ void k_emb_fwd(float *out, const void *ids, int i64, const float *w, 
     }
   }
 }
-static int64_t emb_forward(float *out, const void *ids, int i64, const float *w, int64_t n, int64_t V, int64_t D) {
-  cu_flag_reset();
-  CU_LAUNCH_N(n * D, k_emb_fwd, out, ids, i64, w, n, V, D, nn_cu.flag);
-  long long bad = cu_flag_read();
+static int64_t emb_forward(const struct nn_backend *be, const struct nn_embed_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  cu_flag_reset(cx);
+  CU_LAUNCH_N(a->n * a->D, k_emb_fwd, a->out, a->ids, a->i64, a->w, a->n, a->V, a->D, cx->flag);
+  long long bad = cu_flag_read(cx);
   return bad == LLONG_MAX ? -1 : (int64_t)bad;
 }
 /* deterministic without atomics: thread (column j, vocabulary slice) owns dw[v, j] for v in its
@@ -283,24 +300,26 @@ __global__ void k_emb_bwd(float *dw, const float *dy, const void *ids, int i64, 
     if (id >= lo && id < hi) dw[id * D + j] += dy[k * D + j];
   }
 }
-static void emb_backward(float *dw, const float *dy, const void *ids, int i64, int64_t n, int64_t V, int64_t D) {
+static void emb_backward(const struct nn_backend *be, const struct nn_embed_args *a) {
+  int64_t n = a->n, V = a->V, D = a->D;
   if (n <= 0 || D <= 0) return;
   unsigned slices = (unsigned)(V < EMB_SLICES ? V : EMB_SLICES);
   dim3 grid((unsigned)((D + 127) / 128), slices);
-  k_emb_bwd<<<grid, 128, 0, nn_cu.stream>>>(dw, dy, ids, i64, n, V, D);
+  k_emb_bwd<<<grid, 128, 0, cu_of(be)->stream>>>(a->dw, a->dy, a->ids, a->i64, n, V, D);
   CU_LAUNCHED();
 }
 
 /* ---- reduce ---- */
 
-static void red_sum(float *out, const float *x, int64_t outer, int64_t n, int64_t inner, float alpha) {
-  cu_sum_mid(out, x, NULL, outer, n, inner, alpha, 0);
+static void red_sum(const struct nn_backend *be, const struct nn_reduce_args *a) {
+  cu_sum_mid(cu_of(be), a->out, a->x, NULL, a->outer, a->n, a->inner, a->alpha, 0);
 }
 __global__ void k_red_expand(float *dx, const float *dy, int64_t outer, int64_t n, int64_t inner, float alpha) {
   CU_FOR(i, outer * n * inner) dx[i] += alpha * dy[(i / (n * inner)) * inner + i % inner];
 }
-static void red_expand(float *dx, const float *dy, int64_t outer, int64_t n, int64_t inner, float alpha) {
-  CU_LAUNCH_N(outer * n * inner, k_red_expand, dx, dy, outer, n, inner, alpha);
+static void red_expand(const struct nn_backend *be, const struct nn_reduce_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(a->outer * a->n * a->inner, k_red_expand, a->dx, a->dy, a->outer, a->n, a->inner, a->alpha);
 }
 
 /* ---- shape ---- */
@@ -316,14 +335,15 @@ __global__ void k_permute(float *out, const float *x, perm_geom g, int acc, int6
     out[i] = acc ? out[i] + v : v;
   }
 }
-static void shp_permute(float *out, const float *x, const int64_t shape[4], const int64_t xstr[4], int accumulate) {
+static void shp_permute(const struct nn_backend *be, const struct nn_shape_args *a) {
+  struct cu_ctx *cx = cu_of(be);
   perm_geom g;
   for (int k = 0; k < 4; k++) {
-    g.sh[k] = shape[k];
-    g.xs[k] = xstr[k];
+    g.sh[k] = a->shape[k];
+    g.xs[k] = a->xstr[k];
   }
-  int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
-  CU_LAUNCH_N(n, k_permute, out, x, g, accumulate, n);
+  int64_t n = a->shape[0] * a->shape[1] * a->shape[2] * a->shape[3];
+  CU_LAUNCH_N(n, k_permute, a->out, a->x, g, a->accumulate, n);
 }
 /* 32-bit words, so int32 / int64 data move bit for bit when not accumulating */
 __global__ void k_copy_slab(uint32_t *dst, int64_t dn, int64_t doff, const uint32_t *src, int64_t sn, int64_t soff,
@@ -336,10 +356,11 @@ __global__ void k_copy_slab(uint32_t *dst, int64_t dn, int64_t doff, const uint3
     else dst[d] = src[s];
   }
 }
-static void shp_copy_slab(float *dst, int64_t dn, int64_t doff, const float *src, int64_t sn, int64_t soff,
-                          int64_t outer, int64_t len, int64_t inner, int accumulate) {
-  int64_t n = outer * len * inner;
-  CU_LAUNCH_N(n, k_copy_slab, (uint32_t *)dst, dn, doff, (const uint32_t *)src, sn, soff, len, inner, accumulate, n);
+static void shp_copy_slab(const struct nn_backend *be, const struct nn_shape_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  int64_t n = a->outer * a->len * a->inner;
+  CU_LAUNCH_N(n, k_copy_slab, (uint32_t *)a->dst, a->dn, a->doff, (const uint32_t *)a->src, a->sn, a->soff, a->len,
+              a->inner, a->accumulate, n);
 }
 
 /* ---- rnn ---- */
@@ -364,8 +385,9 @@ __global__ void k_lstm_fwd(float *out, float *act, const float *c, const float *
     hn[k] = o * tanhf(cc);
   }
 }
-static void lstm_fwd(float *out, float *act, const float *c, const float *b_ih, const float *b_hh, int64_t B, int64_t H) {
-  CU_LAUNCH_N(B * H, k_lstm_fwd, out, act, c, b_ih, b_hh, B, H);
+static void lstm_fwd(const struct nn_backend *be, const struct nn_rnn_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(a->B * a->H, k_lstm_fwd, a->out, a->act, a->c, a->b_ih, a->b_hh, a->B, a->H);
 }
 __global__ void k_lstm_bwd(float *dgates, float *dc, const float *dout, const float *act, const float *c,
                            const float *out, int64_t B, int64_t H) {
@@ -384,9 +406,9 @@ __global__ void k_lstm_bwd(float *dgates, float *dc, const float *dout, const fl
     if (dc) dc[k] += dct * f;
   }
 }
-static void lstm_bwd(float *dgates, float *dc, const float *dout, const float *act, const float *c, const float *out,
-                     int64_t B, int64_t H) {
-  CU_LAUNCH_N(B * H, k_lstm_bwd, dgates, dc, dout, act, c, out, B, H);
+static void lstm_bwd(const struct nn_backend *be, const struct nn_rnn_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(a->B * a->H, k_lstm_bwd, a->dgates, a->dc, a->dout, a->act, a->c, a->out, a->B, a->H);
 }
 __global__ void k_gru_fwd(float *hn, float *save, const float *gi, const float *gh, const float *h, const float *b_ih,
                           const float *b_hh, int64_t B, int64_t H) {
@@ -405,9 +427,9 @@ __global__ void k_gru_fwd(float *hn, float *save, const float *gi, const float *
     s[3 * H + j] = ghn;
   }
 }
-static void gru_fwd(float *hn, float *save, const float *gi, const float *gh, const float *h, const float *b_ih,
-                    const float *b_hh, int64_t B, int64_t H) {
-  CU_LAUNCH_N(B * H, k_gru_fwd, hn, save, gi, gh, h, b_ih, b_hh, B, H);
+static void gru_fwd(const struct nn_backend *be, const struct nn_rnn_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(a->B * a->H, k_gru_fwd, a->hn, a->save, a->gi, a->gh, a->h, a->b_ih, a->b_hh, a->B, a->H);
 }
 __global__ void k_gru_bwd(float *dgi, float *dgh, float *dh, const float *dhn, const float *save, const float *h,
                           int64_t B, int64_t H) {
@@ -428,9 +450,12 @@ __global__ void k_gru_bwd(float *dgi, float *dgh, float *dh, const float *dhn, c
     if (dh) dh[k] += d * z;
   }
 }
-static void gru_bwd(float *dgi, float *dgh, float *dh, const float *dhn, const float *save, const float *h, int64_t B,
-                    int64_t H) {
-  CU_LAUNCH_N(B * H, k_gru_bwd, dgi, dgh, dh, dhn, save, h, B, H);
+static void gru_bwd(const struct nn_backend *be, const struct nn_rnn_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(a->B * a->H, k_gru_bwd, a->dgi, a->dgh, a->dh, a->dhn, a->save, a->h, a->B, a->H);
+}
+static void rnn_bias_grad(const struct nn_backend *be, const struct nn_rnn_args *a) {
+  cu_sum_mid(cu_of(be), a->db, a->dy, NULL, 1, a->rows, a->cols, 1.0f, 1);
 }
 
 /* ---- optimizers ---- */
@@ -447,8 +472,9 @@ __global__ void k_sgd(float *p, float *buf, const float *g, int64_t n, float lr,
     }
   }
 }
-static void opt_sgd(float *p, float *buf, const float *g, int64_t n, float lr, float wd, float mu, int nesterov) {
-  CU_LAUNCH_N(n, k_sgd, p, buf, g, n, lr, wd, mu, nesterov);
+static void opt_sgd(const struct nn_backend *be, const struct nn_optim_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(a->n, k_sgd, a->p, a->buf, a->g, a->n, a->lr, a->wd, a->mu, a->nesterov);
 }
 __global__ void k_adam(float *p, float *m, float *v, const float *g, int64_t n, float shrink, float l2, float b1,
                        float b2, float eps, float step_size, float bc2_sqrt) {
@@ -463,11 +489,12 @@ __global__ void k_adam(float *p, float *m, float *v, const float *g, int64_t n, 
     p[i] = pi - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
   }
 }
-static void opt_adam(float *p, float *m, float *v, const float *g, int64_t n, float lr, float wd, int decoupled,
-                     float b1, float b2, float eps, float step_size, float bc2_sqrt) {
-  float shrink = decoupled ? (float)(1.0 - (double)lr * wd) : 1.0f;
-  float l2 = decoupled ? 0.0f : wd;
-  CU_LAUNCH_N(n, k_adam, p, m, v, g, n, shrink, l2, b1, b2, eps, step_size, bc2_sqrt);
+static void opt_adam(const struct nn_backend *be, const struct nn_optim_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  float shrink = a->decoupled ? (float)(1.0 - (double)a->lr * a->wd) : 1.0f;
+  float l2 = a->decoupled ? 0.0f : a->wd;
+  CU_LAUNCH_N(a->n, k_adam, a->p, a->m, a->v, a->g, a->n, shrink, l2, a->b1, a->b2, a->eps, a->step_size,
+              a->bc2_sqrt);
 }
 /* sum of squares in double: per-block partials (fixed split), then one block sums them in order */
 #define SUMSQ_BLOCKS 1024
@@ -486,25 +513,32 @@ __global__ void k_sum_parts(double *part, int np) {
   s = cu_block_sum(s, sh);
   if (threadIdx.x == 0) part[0] = s;
 }
-static double opt_sumsq(const float *x, int64_t n) {
+static double opt_sumsq(const struct nn_backend *be, const float *x, int64_t n) {
   if (n <= 0) return 0.0;
-  double *part = (double *)cu_scratch(sizeof(double) * SUMSQ_BLOCKS);
-  k_sumsq_part<<<SUMSQ_BLOCKS, CU_THREADS, 0, nn_cu.stream>>>(part, x, n);
+  struct cu_ctx *cx = cu_of(be);
+  double *part = (double *)cu_scratch(cx, sizeof(double) * SUMSQ_BLOCKS);
+  k_sumsq_part<<<SUMSQ_BLOCKS, CU_THREADS, 0, cx->stream>>>(part, x, n);
   CU_LAUNCHED();
-  k_sum_parts<<<1, CU_THREADS, 0, nn_cu.stream>>>(part, SUMSQ_BLOCKS);
+  k_sum_parts<<<1, CU_THREADS, 0, cx->stream>>>(part, SUMSQ_BLOCKS);
   CU_LAUNCHED();
-  CU_CHECK(cudaMemcpyAsync(nn_cu.hred, part, sizeof(double), cudaMemcpyDeviceToHost, nn_cu.stream));
-  CU_CHECK(cudaStreamSynchronize(nn_cu.stream));
-  return *nn_cu.hred;
+  CU_CHECK(cudaMemcpyAsync(cx->hred, part, sizeof(double), cudaMemcpyDeviceToHost, cx->stream));
+  CU_CHECK(cudaStreamSynchronize(cx->stream));
+  return *cx->hred;
 }
 __global__ void k_scale_inplace(float *x, float a, int64_t n) {
   CU_FOR(i, n) x[i] *= a;
 }
-static void opt_scale(float *x, float a, int64_t n) { CU_LAUNCH_N(n, k_scale_inplace, x, a, n); }
+static void opt_scale(const struct nn_backend *be, float *x, float a, int64_t n) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(n, k_scale_inplace, x, a, n);
+}
 __global__ void k_clamp(float *x, float lo, float hi, int64_t n) {
   CU_FOR(i, n) x[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]); /* NaN stays NaN */
 }
-static void opt_clamp(float *x, float lo, float hi, int64_t n) { CU_LAUNCH_N(n, k_clamp, x, lo, hi, n); }
+static void opt_clamp(const struct nn_backend *be, float *x, float lo, float hi, int64_t n) {
+  struct cu_ctx *cx = cu_of(be);
+  CU_LAUNCH_N(n, k_clamp, x, lo, hi, n);
+}
 
 extern "C" {
 extern const struct nn_k_matmul nn_cuda_matmul;
@@ -525,7 +559,7 @@ extern const struct nn_k_shape nn_cuda_shape;
 const struct nn_k_shape nn_cuda_shape = {.permute = shp_permute, .copy_slab = shp_copy_slab};
 extern const struct nn_k_rnn nn_cuda_rnn;
 const struct nn_k_rnn nn_cuda_rnn = {.lstm_fwd = lstm_fwd, .lstm_bwd = lstm_bwd, .gru_fwd = gru_fwd,
-                                     .gru_bwd = gru_bwd, .bias_grad = mm_bias_grad};
+                                     .gru_bwd = gru_bwd, .bias_grad = rnn_bias_grad};
 extern const struct nn_k_optim nn_cuda_optim;
 const struct nn_k_optim nn_cuda_optim = {
     .sgd = opt_sgd, .adam = opt_adam, .sumsq = opt_sumsq, .scale = opt_scale, .clamp = opt_clamp};

@@ -19,28 +19,24 @@ enum nn_precision { NN_PREC_FP32 = 0, NN_PREC_BF16 = 1 };
 /* CUDA devices visible to this process (0 when none or no driver; never fails; why gets the
  * reason when 0 and why != NULL). */
 int nn_cuda_device_count(char *why, size_t n);
-/* Set up this process's CUDA backend on device local_rank % devices: stream, cuBLAS handle and
- * its workspace, scratch. NN_ERR_CUDA naming the device and the call on failure. */
-nn_status nn_cuda_init(int local_rank, enum nn_precision prec);
-/* Release the handles, stream and scratch (device buffers the caller allocated are its own). */
-void nn_cuda_shutdown(void);
-/* The device in use (-1 before nn_cuda_init). */
-int nn_cuda_device(void);
-/* The backend's compute stream (a cudaStream_t). */
-void *nn_cuda_stream(void);
+/* The kernel table of the CUDA backend type ("cuda"): nn_backend_open("cuda[:N]") opens an
+ * instance on device N % devices (N defaults to the local rank) with its own stream, cuBLAS
+ * handle and workspace. */
+extern const struct nn_kernels nn_cuda_kernels;
+/* GEMM precision of a CUDA instance (default fp32, no TF32). */
+void nn_cuda_set_precision(struct nn_backend *be, enum nn_precision prec);
 /* Parse "fp32" or "bf16"; NN_ERR_ARG naming --precision otherwise. */
 nn_status nn_precision_parse(const char *s, enum nn_precision *out);
-void nn_cuda_set_precision(enum nn_precision prec);
+/* The instance's compute stream (a cudaStream_t) and CUDA device. */
+void *nn_cuda_stream(const struct nn_backend *be);
+int nn_cuda_device(const struct nn_backend *be);
 
 struct nn_cuda_stats {
-  int64_t device_mallocs; /* cudaMalloc calls by this backend since init (alloc + scratch growth) */
+  int64_t device_mallocs; /* cudaMalloc calls of this instance since open (alloc + scratch growth) */
   int64_t device_frees;
   size_t scratch_bytes;   /* internal scratch held */
 };
-void nn_cuda_get_stats(struct nn_cuda_stats *s);
-
-/* The kernel table (valid after nn_cuda_init). */
-extern const struct nn_backend nn_cuda_backend;
+void nn_cuda_get_stats(const struct nn_backend *be, struct nn_cuda_stats *s);
 
 #ifdef __cplusplus
 }

@@ -36,11 +36,10 @@ __global__ void k_softmax_fwd(float *y, const float *x, const float *mask, int64
       y[r * S + s] = s < valid && m != -INFINITY ? expf(xr[s] + (mr ? mr[s] : 0.0f) - m) * inv : 0.0f;
   }
 }
-static void softmax_forward(float *y, const float *x, const float *mask, int64_t mask_rows, int64_t rows, int64_t T,
-                            int64_t S, int causal) {
-  if (rows <= 0) return;
-  k_softmax_fwd<<<row_blocks(rows), ROW_THREADS, 0, nn_cu.stream>>>(y, x, mask, mask_rows > 0 ? mask_rows : 1, rows,
-                                                                  T > 0 ? T : 1, S, causal);
+static void softmax_forward(const struct nn_backend *be, const struct nn_softmax_args *a) {
+  if (a->rows <= 0) return;
+  k_softmax_fwd<<<row_blocks(a->rows), ROW_THREADS, 0, cu_of(be)->stream>>>(
+      a->y, a->x, a->mask, a->mask_rows > 0 ? a->mask_rows : 1, a->rows, a->T > 0 ? a->T : 1, a->S, a->causal);
   CU_LAUNCHED();
 }
 __global__ void k_softmax_bwd(float *dx, const float *y, const float *dy, int64_t rows, int64_t S) {
@@ -53,9 +52,9 @@ __global__ void k_softmax_bwd(float *dx, const float *y, const float *dy, int64_
     for (int64_t s = threadIdx.x; s < S; s += blockDim.x) dx[r * S + s] += yr[s] * (gr[s] - d);
   }
 }
-static void softmax_backward(float *dx, const float *y, const float *dy, int64_t rows, int64_t S) {
-  if (rows <= 0) return;
-  k_softmax_bwd<<<row_blocks(rows), ROW_THREADS, 0, nn_cu.stream>>>(dx, y, dy, rows, S);
+static void softmax_backward(const struct nn_backend *be, const struct nn_softmax_args *a) {
+  if (a->rows <= 0) return;
+  k_softmax_bwd<<<row_blocks(a->rows), ROW_THREADS, 0, cu_of(be)->stream>>>(a->dx, a->y, a->dy, a->rows, a->S);
   CU_LAUNCHED();
 }
 
@@ -107,18 +106,21 @@ __global__ void k_ce_total(float *loss, float *stats, const double *contrib, int
     loss[0] = n > 0.0 ? (float)(s / n) : 0.0f;
   }
 }
-static void ce_forward(float *loss, float *stats, const float *x, const void *targets, int i64, int64_t rows,
-                       int64_t C, int64_t ignore) {
-  double *contrib = (double *)cu_scratch(sizeof(double) * 2 * (size_t)(rows > 0 ? rows : 1));
-  cu_flag_reset();
+static void ce_forward(const struct nn_backend *be, const struct nn_ce_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  int64_t rows = a->rows, C = a->C, ignore = a->ignore;
+  const void *targets = a->targets;
+  int i64 = a->i64;
+  double *contrib = (double *)cu_scratch(cx, sizeof(double) * 2 * (size_t)(rows > 0 ? rows : 1));
+  cu_flag_reset(cx);
   if (rows > 0) {
-    k_ce_rows<<<row_blocks(rows), ROW_THREADS, 0, nn_cu.stream>>>(stats, contrib, x, targets, i64, rows, C, ignore,
-                                                                nn_cu.flag);
+    k_ce_rows<<<row_blocks(rows), ROW_THREADS, 0, cx->stream>>>(a->stats, contrib, a->x, targets, i64, rows, C, ignore,
+                                                              cx->flag);
     CU_LAUNCHED();
   }
-  k_ce_total<<<1, 1024, 0, nn_cu.stream>>>(loss, stats, contrib, rows);
+  k_ce_total<<<1, 1024, 0, cx->stream>>>(a->loss, a->stats, contrib, rows);
   CU_LAUNCHED();
-  long long bad = cu_flag_read(); /* the CPU kernel asserts the same (one sync per loss) */
+  long long bad = cu_flag_read(cx); /* the CPU kernel asserts the same (one sync per loss) */
   if (bad != LLONG_MAX) {
     int64_t t = 0;
     CU_CHECK(cudaMemcpy(&t, (const char *)targets + (i64 ? 8 : 4) * bad, i64 ? 8 : 4, cudaMemcpyDeviceToHost));
@@ -140,10 +142,10 @@ __global__ void k_ce_bwd(float *dx, const float *dloss, const float *x, const fl
       dx[r * C + c] += w * expf(x[r * C + c] - lse) - (c == t ? w : 0.0f);
   }
 }
-static void ce_backward(float *dx, const float *dloss, const float *x, const float *stats, const void *targets, int i64,
-                        int64_t rows, int64_t C, int64_t ignore) {
-  if (rows <= 0) return;
-  k_ce_bwd<<<row_blocks(rows), ROW_THREADS, 0, nn_cu.stream>>>(dx, dloss, x, stats, targets, i64, rows, C, ignore);
+static void ce_backward(const struct nn_backend *be, const struct nn_ce_args *a) {
+  if (a->rows <= 0) return;
+  k_ce_bwd<<<row_blocks(a->rows), ROW_THREADS, 0, cu_of(be)->stream>>>(a->dx, a->dloss, a->x, a->stats, a->targets,
+                                                                     a->i64, a->rows, a->C, a->ignore);
   CU_LAUNCHED();
 }
 
@@ -170,13 +172,15 @@ __global__ void k_ln_fwd(float *y, float *mean, float *rstd, const float *x, con
       y[r * C + c] = (xr[c] - m) * rs * (w ? w[c] : 1.0f) + (b ? b[c] : 0.0f);
   }
 }
-static void ln_forward(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b, int64_t rows,
-                       int64_t C, float eps) {
-  if (rows <= 0) return;
-  k_ln_fwd<<<row_blocks(rows), ROW_THREADS, 0, nn_cu.stream>>>(y, mean, rstd, x, w, b, rows, C, eps);
+static void ln_forward(const struct nn_backend *be, const struct nn_layernorm_args *a) {
+  if (a->rows <= 0) return;
+  k_ln_fwd<<<row_blocks(a->rows), ROW_THREADS, 0, cu_of(be)->stream>>>(a->y, a->mean, a->rstd, a->x, a->w, a->b, a->rows,
+                                                                     a->C, a->eps);
   CU_LAUNCHED();
 }
-static int64_t ln_backward_work(int64_t rows, int64_t C) { return 2 * C * ((rows + LN_CHUNK - 1) / LN_CHUNK); }
+static int64_t ln_backward_work(const struct nn_backend *be, const struct nn_layernorm_args *a) {
+  return 2 * a->C * ((a->rows + LN_CHUNK - 1) / LN_CHUNK);
+}
 
 __global__ void k_ln_bwd_dx(float *dx, const float *dy, const float *x, const float *mean, const float *rstd,
                             const float *w, int64_t rows, int64_t C) {
@@ -221,17 +225,20 @@ __global__ void k_ln_bwd_sum(float *dw, float *db, const float *work, int64_t nb
     if (db) db[c] += sb;
   }
 }
-static void ln_backward(float *dx, float *dw, float *db, float *work, const float *dy, const float *x,
-                        const float *mean, const float *rstd, const float *w, int64_t rows, int64_t C) {
+static void ln_backward(const struct nn_backend *be, const struct nn_layernorm_args *a) {
+  struct cu_ctx *cx = cu_of(be);
+  float *dx = a->dx, *dw = a->dw, *db = a->db, *work = a->work;
+  const float *dy = a->dy, *x = a->x, *mean = a->mean, *rstd = a->rstd, *w = a->w;
+  int64_t rows = a->rows, C = a->C;
   if (rows <= 0) return;
   if (dx) {
-    k_ln_bwd_dx<<<row_blocks(rows), ROW_THREADS, 0, nn_cu.stream>>>(dx, dy, x, mean, rstd, w, rows, C);
+    k_ln_bwd_dx<<<row_blocks(rows), ROW_THREADS, 0, cx->stream>>>(dx, dy, x, mean, rstd, w, rows, C);
     CU_LAUNCHED();
   }
   if (!dw && !db) return;
   int64_t nblk = (rows + LN_CHUNK - 1) / LN_CHUNK;
   dim3 grid((unsigned)((C + 127) / 128), (unsigned)nblk);
-  k_ln_bwd_part<<<grid, 128, 0, nn_cu.stream>>>(work, dy, x, mean, rstd, rows, C);
+  k_ln_bwd_part<<<grid, 128, 0, cx->stream>>>(work, dy, x, mean, rstd, rows, C);
   CU_LAUNCHED();
   CU_LAUNCH_N(C, k_ln_bwd_sum, dw, db, work, nblk, C);
 }
@@ -276,11 +283,11 @@ __global__ void k_bn_fwd(float *y, float *mean, float *invstd, float *rm, float 
     y[o] = (x[o] - mu) * k + sh0;
   }
 }
-static void bn_fwd(float *y, float *mean, float *invstd, float *rm, float *rv, const float *x, const float *w,
-                   const float *b, int64_t n, int64_t c, int64_t hw, float momentum, float eps, int batch) {
-  if (c <= 0) return;
-  k_bn_fwd<<<(unsigned)c, ROW_THREADS, 0, nn_cu.stream>>>(y, mean, invstd, rm, rv, x, w, b, n, c, hw, momentum, eps,
-                                                         batch);
+static void bn_fwd(const struct nn_backend *be, const struct nn_bnorm_args *a) {
+  if (a->c <= 0) return;
+  k_bn_fwd<<<(unsigned)a->c, ROW_THREADS, 0, cu_of(be)->stream>>>(a->y, a->mean, a->invstd, a->rm, a->rv, a->x, a->w,
+                                                                 a->b, a->n, a->c, a->hw, a->momentum, a->eps,
+                                                                 a->batch);
   CU_LAUNCHED();
 }
 __global__ void k_bn_bwd(float *dx, float *dw, float *db, const float *dy, const float *x, const float *mean,
@@ -310,10 +317,10 @@ __global__ void k_bn_bwd(float *dx, float *dw, float *db, const float *dy, const
     dx[o] += k * dy[o] + beta * (x[o] - mu) + gamma;
   }
 }
-static void bn_bwd(float *dx, float *dw, float *db, const float *dy, const float *x, const float *mean,
-                   const float *invstd, const float *w, int64_t n, int64_t c, int64_t hw, int batch) {
-  if (c <= 0) return;
-  k_bn_bwd<<<(unsigned)c, ROW_THREADS, 0, nn_cu.stream>>>(dx, dw, db, dy, x, mean, invstd, w, n, c, hw, batch);
+static void bn_bwd(const struct nn_backend *be, const struct nn_bnorm_args *a) {
+  if (a->c <= 0) return;
+  k_bn_bwd<<<(unsigned)a->c, ROW_THREADS, 0, cu_of(be)->stream>>>(a->dx, a->dw, a->db, a->dy, a->x, a->mean, a->invstd,
+                                                                 a->w, a->n, a->c, a->hw, a->batch);
   CU_LAUNCHED();
 }
 
