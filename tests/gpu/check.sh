@@ -24,7 +24,8 @@ if ! cmake "${ARGS[@]}" >/dev/null || ! cmake --build "$BUILD" -j "$JOBS" >"$BUI
   tail -30 "$BUILD/build.log" 2>/dev/null
   echo "FAIL: the CUDA build failed (log: $BUILD/build.log)"; exit 1
 fi
-note PASS "CUDA build (warnings as errors)" "$(grep -m1 -o 'NCCL: [A-Z]*' "$BUILD/CMakeCache.txt" 2>/dev/null)"
+nccl=$(sed -n 's/^NCCL_LIBRARY:FILEPATH=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
+note PASS "CUDA build (warnings as errors)" "NCCL: ${nccl:-none (MPI over host copies)}"
 mkdir -p "$LOG"
 
 probe=$("$BUILD/gpu_backend" --probe 2>&1); has_gpu=$?
@@ -56,12 +57,29 @@ fi
 export ATTN_BUILD_DIR=$BUILD ATTN_SOURCE_DIR=$SRC
 run_item "GPU end-to-end (np=2==np=1, GPU==CPU, resume, bf16)" e2e_gpu.txt bash "$SRC/tests/gpu/e2e_gpu.sh"
 if [ $has_gpu = 0 ]; then
-  for args in "--model gpt" "--model gpt --batch 8 --block 1024"; do
+  PEAK=${PEAK_TFLOPS:-0} # e.g. PEAK_TFLOPS=989 (H100/H200 dense bf16) for the MFU lines
+  for cfg in "gpt:--model gpt" "gpt2-124M:--model gpt --n-embd 768 --n-layer 12 --n-head 12 --block 1024 --batch 8"; do
+    label=${cfg%%:*}; args=${cfg#*:}
     for prec in fp32 bf16; do
-      name="bench_gpt --device cuda $args --precision $prec"
-      run_item "$name" "bench_$(echo "$args $prec" | tr ' -' '__').txt" "$BUILD/bench_gpt" --device cuda $args --precision $prec
+      run_item "bench_gpt --device cuda $label $prec" "bench_${label}_${prec}.txt" \
+        "$BUILD/bench_gpt" --device cuda $args --precision $prec --steps 10 --peak-tflops "$PEAK"
     done
+    if /usr/bin/python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+      # the same config in PyTorch, same GPU, same run (the gpt preset's sizes read from bench_gpt's line)
+      line=$(grep -m1 '^bench_gpt' "$LOG/bench_${label}_fp32.txt")
+      get() { echo "$line" | sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
+      run_item "PyTorch $label (eager fp32, bf16, compile)" "torch_${label}.txt" /usr/bin/python3 \
+        "$SRC/tests/gpu/torch_gpt_bench.py" --device cuda --n-embd "$(get n_embd)" --n-layer "$(get n_layer)" \
+        --n-head "$(echo "$args" | sed -n 's/.*--n-head \([0-9]*\).*/\1/p' | grep . || echo 8)" \
+        --block "$(get block)" --batch "$(get batch)" --peak-tflops "$PEAK"
+    else
+      note SKIP "PyTorch $label" "no PyTorch with CUDA for /usr/bin/python3"
+    fi
   done
+  if command -v mpirun >/dev/null && [ -x "$BUILD/bench_comm" ]; then
+    run_item "bench_comm (MPI allreduce bandwidth, 2 ranks)" bench_comm.txt \
+      mpirun --oversubscribe -np 2 "$BUILD/bench_comm"
+  fi
 else
   note SKIP "bench_gpt --device cuda" "no GPU"
 fi

@@ -6,7 +6,7 @@
 set -u
 BUILD=${ATTN_BUILD_DIR:-$(pwd)}
 if ! "$BUILD/gpu_backend" --probe >/dev/null 2>&1; then
-  echo "SKIP: e2e_gpu: no usable GPU ($("$BUILD/gpu_backend" --probe 2>&1 | head -1))"; exit 77
+  echo "SKIP: e2e_gpu: no usable GPU ($("$BUILD/gpu_backend" --probe 2>&1 | head -1 | sed 's/^SKIP: gpu_backend: //'))"; exit 77
 fi
 PY=/usr/bin/python3
 if ! $PY -c "import h5py, numpy" 2>/dev/null; then echo "SKIP: e2e_gpu: python3-h5py / numpy missing"; exit 77; fi
