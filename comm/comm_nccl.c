@@ -5,7 +5,8 @@
  * the communication stream waits for it and runs ncclAllReduce (sum) in place; finish makes the
  * compute stream wait for the last bucket, bounds the wait by the job's timeout (on expiry:
  * ncclCommAbort and the usual message naming rank, collective, bucket and step) and divides by
- * the rank count. The communicator comes from a unique id broadcast over MPI. Without NCCL: each
+ * the rank count. The communicator comes from a unique id broadcast over MPI. Without NCCL, or
+ * when ranks share a GPU (NCCL needs one GPU per rank; the tests run 2 ranks on one GPU): each
  * bucket goes through a pinned host copy and MPI (no overlap), said once at start.
  * Status: compiled, NEVER RUN ON A GPU. */
 #ifdef ATTN_HAVE_CUDA
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MIB (1024.0 * 1024.0)
 
@@ -43,23 +45,20 @@ struct cuda_grads {
   struct comm_stats st;
   nn_status err;               /* sticky */
   char errmsg[512];
+  int use_nccl;                /* 0: MPI over host copies */
 #ifdef ATTN_HAVE_NCCL
   ncclComm_t nc;
   cudaStream_t cs;             /* communication stream */
   cudaEvent_t *ready, *done;   /* per bucket: gradients queued (compute stream), reduced (comm stream) */
   int aborted;
-#else
-  MPI_Comm comm;
-  float *host;                 /* pinned staging copy of the largest bucket */
 #endif
+  MPI_Comm comm;               /* host-copy path */
+  float *host;                 /* pinned staging copy of the largest bucket */
 };
 
 static void bucket_what(const struct cuda_grads *G, int i, char *s, size_t n) {
-#ifdef ATTN_HAVE_NCCL
-  snprintf(s, n, "NCCL allreduce of gradient bucket %d (%.1f MB)", i, (double)G->b[i].numel * 4 / MIB);
-#else
-  snprintf(s, n, "allreduce (host copy) of gradient bucket %d (%.1f MB)", i, (double)G->b[i].numel * 4 / MIB);
-#endif
+  snprintf(s, n, "%s of gradient bucket %d (%.1f MB)", G->use_nccl ? "NCCL allreduce" : "allreduce (host copy)", i,
+           (double)G->b[i].numel * 4 / MIB);
 }
 
 static nn_status set_error(struct cuda_grads *G, nn_status s) {
@@ -125,7 +124,8 @@ static nn_status wait_bucket(struct cuda_grads *G, int i, double t0) {
     if (spins > 1000) sched_yield();
   }
 }
-#else
+#endif
+
 /* bucket i over a pinned host copy and MPI, bounded by the timeout */
 static nn_status host_bucket(struct cuda_grads *G, int i) {
   struct gbucket *k = &G->b[i];
@@ -151,7 +151,6 @@ static nn_status host_bucket(struct cuda_grads *G, int i) {
   if (e != cudaSuccess) return cuda_fail(G, e, "copying a gradient bucket back to the device");
   return NN_OK;
 }
-#endif
 
 static void cg_free(void *state) {
   struct cuda_grads *G = state;
@@ -163,16 +162,21 @@ static void cg_free(void *state) {
   free(G->ready);
   free(G->done);
   if (G->cs) cudaStreamDestroy(G->cs);
-#else
+#endif
   if (G->host) cudaFreeHost(G->host);
   if (G->comm != MPI_COMM_NULL) MPI_Comm_free(&G->comm);
-#endif
   comm_buckets_free(G->layout);
   free(G->b);
   free(G->param_bucket);
   free(G->signalled);
   free(G);
 }
+
+static nn_status host_setup(struct cuda_grads *G, int64_t largest, const char *why);
+#ifdef ATTN_HAVE_NCCL
+static int shared_gpu(struct comm *c, const struct nn_backend *be);
+static nn_status nccl_setup(struct cuda_grads *G);
+#endif
 
 static nn_status cg_create(void **state, struct comm *c, struct nn_params *P, const struct comm_grads_opts *o) {
   *state = NULL;
@@ -181,9 +185,7 @@ static nn_status cg_create(void **state, struct comm *c, struct nn_params *P, co
   G->c = c;
   G->P = P;
   G->comp = (cudaStream_t)nn_cuda_stream(P->be);
-#ifndef ATTN_HAVE_NCCL
   G->comm = MPI_COMM_NULL;
-#endif
   /* the bucket layout of the MPI implementation (collective; checked identical on every rank) */
   nn_status s = comm_buckets_create(&G->layout, c, P, o->cap_mb, o->first_mb, COMM_NONBLOCKING);
   if (s != NN_OK) {
@@ -214,19 +216,55 @@ static nn_status cg_create(void **state, struct comm *c, struct nn_params *P, co
         G->b[i].nparams++;
       }
   }
+  const char *why_host = "this build has no NCCL";
 #ifdef ATTN_HAVE_NCCL
+  G->use_nccl = c->size > 1 && !shared_gpu(c, P->be);
+  why_host = "ranks share a GPU (NCCL needs one GPU per rank)";
+  if (G->use_nccl) s = nccl_setup(G);
+#endif
+  if (!G->use_nccl && c->size > 1) s = host_setup(G, largest, why_host);
+  if (s != NN_OK) {
+    cg_free(G);
+    return s;
+  }
+  *state = G;
+  return NN_OK;
+}
+
+#ifdef ATTN_HAVE_NCCL
+/* 1 when two ranks of the job use the same GPU (host name + PCI bus id compared over all ranks) */
+static int shared_gpu(struct comm *c, const struct nn_backend *be) {
+  char me[128], *all = malloc(128 * (size_t)c->size);
+  int shared = 0;
+  if (!all) return 1;
+  memset(me, 0, sizeof me);
+  gethostname(me, 64);
+  size_t len = strlen(me);
+  me[len++] = '/';
+  if (cudaDeviceGetPCIBusId(me + len, (int)(sizeof me - len - 1), nn_cuda_device(be)) != cudaSuccess)
+    snprintf(me + len, sizeof me - len, "device%d", nn_cuda_device(be));
+  if (MPI_Allgather(me, 128, MPI_CHAR, all, 128, MPI_CHAR, c->world) != MPI_SUCCESS) shared = 1;
+  for (int i = 0; !shared && i < c->size; i++)
+    for (int j = i + 1; !shared && j < c->size; j++) shared = !strncmp(all + 128 * i, all + 128 * j, 128);
+  free(all);
+  return shared;
+}
+
+static nn_status nccl_setup(struct cuda_grads *G) {
+  struct comm *c = G->c;
+  struct nn_params *P = G->P;
+  nn_status s = NN_OK;
   ncclUniqueId id;
   memset(&id, 0, sizeof id);
   ncclResult_t r = c->rank == 0 ? ncclGetUniqueId(&id) : ncclSuccess;
   int ok = r == ncclSuccess, all_ok = 0;
-  if (MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, c->world) != MPI_SUCCESS || !all_ok) {
-    cg_free(G);
+  if (MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, c->world) != MPI_SUCCESS || !all_ok)
     return nn_fail(NN_ERR_MPI, "rank %d: ncclGetUniqueId failed on rank 0: %s", c->rank, ncclGetErrorString(r));
-  }
   s = comm_bcast(c, &id, (int64_t)sizeof id, 0);
   if (s == NN_OK) {
     nn_backend_use(P->be); /* the instance's device is current */
     r = ncclCommInitRank(&G->nc, c->size, id, c->rank);
+    if (r != ncclSuccess) G->nc = NULL;
     if (r != ncclSuccess)
       s = nn_fail(NN_ERR_MPI, "rank %d: ncclCommInitRank (%d ranks, device %d) failed: %s", c->rank, c->size,
                   nn_cuda_device(P->be), ncclGetErrorString(r));
@@ -245,7 +283,13 @@ static nn_status cg_create(void **state, struct comm *c, struct nn_params *P, co
   if (s == NN_OK && c->rank == 0)
     printf("gradient averaging: NCCL %d.%d.%d over device buffers, %d buckets\n", NCCL_MAJOR, NCCL_MINOR, NCCL_PATCH,
            G->nb);
-#else
+  return s;
+}
+#endif
+
+static nn_status host_setup(struct cuda_grads *G, int64_t largest, const char *why) {
+  struct comm *c = G->c;
+  nn_status s = NN_OK;
   int rc = MPI_Comm_dup(c->world, &G->comm);
   if (rc != MPI_SUCCESS) s = comm_mpi_fail(c, rc, "MPI_Comm_dup for gradient buckets");
   cudaError_t e = s == NN_OK ? cudaMallocHost((void **)&G->host, sizeof(float) * (size_t)(largest ? largest : 1))
@@ -254,16 +298,9 @@ static nn_status cg_create(void **state, struct comm *c, struct nn_params *P, co
     s = nn_fail(NN_ERR_CUDA, "rank %d: pinned staging buffer of %lld floats: %s", c->rank, (long long)largest,
                 cudaGetErrorString(e));
   if (s == NN_OK && c->rank == 0)
-    printf("gradient averaging: this build has no NCCL: each bucket is averaged with MPI over a host copy "
-           "(no overlap with backward; configure with NCCL for device-side averaging)\n");
-#endif
-  (void)largest;
-  if (s != NN_OK) {
-    cg_free(G);
-    return s;
-  }
-  *state = G;
-  return NN_OK;
+    printf("gradient averaging: %s: each bucket is averaged with MPI over a host copy (no overlap with backward)\n",
+           why);
+  return s;
 }
 
 static void cg_begin(void *state) {
@@ -286,7 +323,8 @@ static void cg_grad_ready(void *state, int param_index) {
   G->b[bi].pending--;
 #ifdef ATTN_HAVE_NCCL
   /* strictly in bucket order: every rank issues the same sequence of collectives */
-  while (G->err == NN_OK && G->launched < G->nb && G->b[G->launched].pending == 0) launch(G, G->launched++);
+  while (G->use_nccl && G->err == NN_OK && G->launched < G->nb && G->b[G->launched].pending == 0)
+    launch(G, G->launched++);
 #endif
 }
 
@@ -298,18 +336,21 @@ static nn_status cg_finish(void *state) {
     double t0 = MPI_Wtime();
     if (!G->active) cg_begin(G);
 #ifdef ATTN_HAVE_NCCL
-    while (G->err == NN_OK && G->launched < G->nb) launch(G, G->launched++);
-    for (int i = 0; G->err == NN_OK && i < G->nb; i++) wait_bucket(G, i, t0);
-    if (G->err == NN_OK && G->nb > 0) {
-      cudaError_t e = cudaStreamWaitEvent(G->comp, G->done[G->nb - 1], 0);
-      if (e != cudaSuccess) cuda_fail(G, e, "cudaStreamWaitEvent after the gradient buckets");
-      float ms = 0.0f;
-      if (cudaEventElapsedTime(&ms, G->ready[0], G->done[G->nb - 1]) == cudaSuccess) G->st.comm_s += ms / 1000.0;
+    if (G->use_nccl) {
+      while (G->err == NN_OK && G->launched < G->nb) launch(G, G->launched++);
+      for (int i = 0; G->err == NN_OK && i < G->nb; i++) wait_bucket(G, i, t0);
+      if (G->err == NN_OK && G->nb > 0) {
+        cudaError_t e = cudaStreamWaitEvent(G->comp, G->done[G->nb - 1], 0);
+        if (e != cudaSuccess) cuda_fail(G, e, "cudaStreamWaitEvent after the gradient buckets");
+        float ms = 0.0f;
+        if (cudaEventElapsedTime(&ms, G->ready[0], G->done[G->nb - 1]) == cudaSuccess) G->st.comm_s += ms / 1000.0;
+      }
     }
-#else
-    for (int i = 0; G->err == NN_OK && i < G->nb; i++) host_bucket(G, i);
-    G->st.comm_s += MPI_Wtime() - t0;
 #endif
+    if (!G->use_nccl) {
+      for (int i = 0; G->err == NN_OK && i < G->nb; i++) host_bucket(G, i);
+      G->st.comm_s += MPI_Wtime() - t0;
+    }
     G->st.wait_s += MPI_Wtime() - t0;
     G->st.bytes += G->P->trainable * (int64_t)sizeof(float);
   }
@@ -324,11 +365,7 @@ static void cg_stats(const void *state, struct comm_stats *s) { *s = ((const str
 static int cg_count(const void *state) { return ((const struct cuda_grads *)state)->nb; }
 
 const struct comm_grads_impl comm_grads_cuda = {
-#ifdef ATTN_HAVE_NCCL
-    .name = "nccl",
-#else
-    .name = "mpi-host-copies",
-#endif
+    .name = "cuda (nccl or mpi over host copies)",
     .create = cg_create, .begin = cg_begin, .grad_ready = cg_grad_ready, .finish = cg_finish,
     .stats = cg_stats, .count = cg_count, .free = cg_free};
 

@@ -209,9 +209,10 @@ void cu_gemm(struct cu_ctx *cx, int ta, int tb, int64_t m, int64_t n, int64_t k,
              int64_t lda, int64_t sa, const float *b, int64_t ldb, int64_t sb, float beta, float *c, int64_t ldc,
              int64_t sc, int64_t batch) {
   if (m <= 0 || n <= 0 || batch <= 0) return;
-  if (k <= 0) { /* c = beta * c */
+  if (k <= 0) { /* an empty product: c = beta * c (in place: geam allows c == a with equal leading dimensions) */
+    const float zero = 0.0f;
     for (int64_t i = 0; i < batch; i++)
-      CUBLAS_CHECK(cublasSgeam(cx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, (int)m, &beta, c + i * sc, (int)ldc, &beta,
+      CUBLAS_CHECK(cublasSgeam(cx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, (int)m, &beta, c + i * sc, (int)ldc, &zero,
                                c + i * sc, (int)ldc, c + i * sc, (int)ldc));
     return;
   }
