@@ -365,7 +365,7 @@ static void cg_stats(const void *state, struct comm_stats *s) { *s = ((const str
 static int cg_count(const void *state) { return ((const struct cuda_grads *)state)->nb; }
 
 const struct comm_grads_impl comm_grads_cuda = {
-    .name = "cuda (nccl or mpi over host copies)",
+    .name = "nccl-or-host-mpi",
     .create = cg_create, .begin = cg_begin, .grad_ready = cg_grad_ready, .finish = cg_finish,
     .stats = cg_stats, .count = cg_count, .free = cg_free};
 
