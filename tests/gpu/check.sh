@@ -76,6 +76,13 @@ if [ $has_gpu = 0 ]; then
       note SKIP "PyTorch $label" "no PyTorch with CUDA for /usr/bin/python3"
     fi
   done
+  NGPU=$(nvidia-smi -L 2>/dev/null | grep -c GPU)
+  if [ "${NGPU:-0}" -ge 2 ] && [ -x "$BUILD/bench_nccl" ]; then
+    run_item "bench_nccl (NCCL bus bandwidth vs bucket size, $NGPU GPUs)" bench_nccl.txt \
+      mpirun --oversubscribe -np "$NGPU" "$BUILD/bench_nccl"
+  else
+    note SKIP "bench_nccl" "needs 2 or more GPUs (NCCL: one GPU per rank)"
+  fi
   if command -v mpirun >/dev/null && [ -x "$BUILD/bench_comm" ]; then
     run_item "bench_comm (MPI allreduce bandwidth, 2 ranks)" bench_comm.txt \
       mpirun --oversubscribe -np 2 "$BUILD/bench_comm"
