@@ -35,6 +35,15 @@ for d in /usr/share/pmix /usr/lib/x86_64-linux-gnu/pmix2 /usr/lib/x86_64-linux-g
   [ -d "$d" ] && cp -a "$d" "$OUT/lib/$(basename "$d")"
 done
 
+# cuBLAS is loaded with dlopen (not in ldd's list): copy it and cuBLASLt from the toolkit CMake found
+cublas=$(sed -n 's/^CUDA_cublas_LIBRARY:FILEPATH=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
+if [ -n "$cublas" ]; then
+  for l in "$(dirname "$cublas")"/libcublas.so.[0-9]* "$(dirname "$cublas")"/libcublasLt.so.[0-9]*; do
+    case $l in *.so.[0-9]*.*) continue ;; esac # the soname link only
+    [ -e "$l" ] && cp -L "$l" "$OUT/lib/"
+  done
+fi
+
 # shared libraries of every ELF file in the bundle, transitively (ldd resolves the whole tree)
 skip='^(libc|libm|libdl|libpthread|librt|libresolv|libutil|ld-linux[^/]*|linux-vdso|libcuda|libnvidia-[a-z-]*)\.so'
 find "$OUT/bin" "$OUT/lib" -type f | while read -r f; do

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dlfcn.h>
 
 #define CU_BLAS_WS (32u << 20) /* cuBLAS workspace (Hopper wants 32 MiB) */
 
@@ -33,9 +34,51 @@ extern "C" int nn_cuda_device_count(char *why, size_t n) {
   return count;
 }
 
+struct cu_blas_api cu_blas;
+
+#define CU_STR2(x) #x
+#define CU_STR(x) CU_STR2(x)
+#define CU_BLAS_SONAME "libcublas.so." CU_STR(CUBLAS_VER_MAJOR)
+
+/* dlopen cuBLAS (by soname: LD_LIBRARY_PATH, the bundle, ld.so.cache; then the toolkit directory
+ * CMake found) and fill cu_blas; NN_ERR_CUDA naming the library otherwise */
+static nn_status cu_blas_load(const char *device) {
+  static void *lib;
+  if (lib) return NN_OK;
+  void *h = dlopen(CU_BLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+  char first[256];
+  snprintf(first, sizeof first, "%s", h ? "" : dlerror());
+#ifdef ATTN_CUDA_LIBDIR
+  if (!h) h = dlopen(ATTN_CUDA_LIBDIR "/" CU_BLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+#endif
+  if (!h)
+    return nn_fail(NN_ERR_CUDA, "--device %s: cannot load cuBLAS (%s): %s; put the CUDA toolkit's library directory on "
+                   "LD_LIBRARY_PATH", device, CU_BLAS_SONAME, first);
+  struct cu_blas_api a;
+  int missing = 0;
+#define CU_SYM(field, name) missing |= !(*(void **)&a.field = dlsym(h, #name))
+  CU_SYM(Create, cublasCreate_v2);
+  CU_SYM(Destroy, cublasDestroy_v2);
+  CU_SYM(SetStream, cublasSetStream_v2);
+  CU_SYM(SetWorkspace, cublasSetWorkspace_v2);
+  CU_SYM(SetMathMode, cublasSetMathMode);
+  CU_SYM(GetStatusString, cublasGetStatusString);
+  CU_SYM(GemmStridedBatchedEx, cublasGemmStridedBatchedEx);
+  CU_SYM(Sgeam, cublasSgeam);
+#undef CU_SYM
+  if (missing) {
+    dlclose(h);
+    return nn_fail(NN_ERR_CUDA, "--device %s: %s lacks a cuBLAS function this build uses (another CUDA major version?)",
+                   device, CU_BLAS_SONAME);
+  }
+  cu_blas = a;
+  lib = h; /* kept for the life of the process */
+  return NN_OK;
+}
+
 static void cu_release(struct cu_ctx *cx) {
   if (cx->stream) cudaStreamSynchronize(cx->stream);
-  if (cx->blas) cublasDestroy(cx->blas);
+  if (cx->blas) cu_blas.Destroy(cx->blas);
   cudaFree(cx->blas_ws);
   cudaFree(cx->scratch);
   cudaFree(cx->flag);
@@ -59,7 +102,7 @@ static void cu_release(struct cu_ctx *cx) {
   do {                                                                                                    \
     cublasStatus_t s0_ = (x);                                                                             \
     if (s0_ != CUBLAS_STATUS_SUCCESS) {                                                                   \
-      nn_status s_ = nn_fail(NN_ERR_CUDA, "--device %s: %s failed: %s", be->device, #x, cublasGetStatusString(s0_)); \
+      nn_status s_ = nn_fail(NN_ERR_CUDA, "--device %s: %s failed: %s", be->device, #x, cu_blas.GetStatusString(s0_)); \
       cu_release(cx);                                                                                     \
       return s_;                                                                                          \
     }                                                                                                     \
@@ -67,6 +110,7 @@ static void cu_release(struct cu_ctx *cx) {
 
 /* instance on device index % devices (two ranks may share a GPU) */
 static nn_status cu_open(struct nn_backend *be, int index, int threads) {
+  NN_TRY(cu_blas_load(be->device)); /* first: so that a machine without a GPU checks the library too */
   char why[160];
   int count = nn_cuda_device_count(why, sizeof why);
   if (count == 0) return nn_fail(NN_ERR_CUDA, "--device %s: no usable GPU (%s)", be->device, why);
@@ -76,12 +120,12 @@ static nn_status cu_open(struct nn_backend *be, int index, int threads) {
   cu_fail_device = cx->device;
   OPEN_TRY(cudaSetDevice(cx->device));
   OPEN_TRY(cudaStreamCreateWithFlags(&cx->stream, cudaStreamNonBlocking));
-  OPEN_BLAS(cublasCreate(&cx->blas));
-  OPEN_BLAS(cublasSetStream(cx->blas, cx->stream));
+  OPEN_BLAS(cu_blas.Create(&cx->blas));
+  OPEN_BLAS(cu_blas.SetStream(cx->blas, cx->stream));
   OPEN_TRY(cudaMalloc(&cx->blas_ws, CU_BLAS_WS));
   cx->blas_ws_bytes = CU_BLAS_WS;
-  OPEN_BLAS(cublasSetWorkspace(cx->blas, cx->blas_ws, cx->blas_ws_bytes));
-  OPEN_BLAS(cublasSetMathMode(cx->blas, CUBLAS_PEDANTIC_MATH)); /* fp32 means fp32: no TF32 */
+  OPEN_BLAS(cu_blas.SetWorkspace(cx->blas, cx->blas_ws, cx->blas_ws_bytes));
+  OPEN_BLAS(cu_blas.SetMathMode(cx->blas, CUBLAS_PEDANTIC_MATH)); /* fp32 means fp32: no TF32 */
   OPEN_TRY(cudaMalloc((void **)&cx->flag, sizeof(long long)));
   OPEN_TRY(cudaMallocHost((void **)&cx->hflag, sizeof(long long)));
   OPEN_TRY(cudaMallocHost((void **)&cx->hred, sizeof(double)));
@@ -106,7 +150,7 @@ extern "C" void *nn_cuda_stream(const struct nn_backend *be) { return (void *)cu
 extern "C" void nn_cuda_set_precision(struct nn_backend *be, enum nn_precision prec) {
   cu_of(be)->precision = prec;
   /* bf16: cuBLAS may use reduced-precision tensor-core paths for the products */
-  CUBLAS_CHECK(cublasSetMathMode(cu_of(be)->blas, prec == NN_PREC_BF16 ? CUBLAS_DEFAULT_MATH : CUBLAS_PEDANTIC_MATH));
+  CUBLAS_CHECK(cu_blas.SetMathMode(cu_of(be)->blas, prec == NN_PREC_BF16 ? CUBLAS_DEFAULT_MATH : CUBLAS_PEDANTIC_MATH));
 }
 extern "C" nn_status nn_precision_parse(const char *s, enum nn_precision *out) {
   if (s && !strcmp(s, "fp32")) *out = NN_PREC_FP32;
@@ -212,14 +256,14 @@ void cu_gemm(struct cu_ctx *cx, int ta, int tb, int64_t m, int64_t n, int64_t k,
   if (k <= 0) { /* an empty product: c = beta * c (in place: geam allows c == a with equal leading dimensions) */
     const float zero = 0.0f;
     for (int64_t i = 0; i < batch; i++)
-      CUBLAS_CHECK(cublasSgeam(cx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, (int)m, &beta, c + i * sc, (int)ldc, &zero,
+      CUBLAS_CHECK(cu_blas.Sgeam(cx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, (int)m, &beta, c + i * sc, (int)ldc, &zero,
                                c + i * sc, (int)ldc, c + i * sc, (int)ldc));
     return;
   }
   /* row-major c = op(a) op(b) is column-major c^T = op(b)^T op(a)^T; bf16: inputs rounded to bf16
    * inside cuBLAS, fp32 accumulation and output */
   cublasComputeType_t ct = cx->precision == NN_PREC_BF16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F;
-  CUBLAS_CHECK(cublasGemmStridedBatchedEx(cx->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+  CUBLAS_CHECK(cu_blas.GemmStridedBatchedEx(cx->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                                           (int)n, (int)m, (int)k, &alpha, b, CUDA_R_32F, (int)ldb, (long long)sb, a,
                                           CUDA_R_32F, (int)lda, (long long)sa, &beta, c, CUDA_R_32F, (int)ldc,
                                           (long long)sc, (int)batch, ct, CUBLAS_GEMM_DEFAULT));

@@ -9,6 +9,25 @@ extern "C" {
 #include "nn_cuda.h"
 }
 
+/* cuBLAS is loaded with dlopen when the first CUDA instance opens: linking it would cost every
+ * program, CPU runs included, about 2.5 s and 200 MB of start-up (relocating libcublasLt). Every
+ * cuBLAS call goes through this table (types checked against cublas_v2.h). */
+struct cu_blas_api {
+  decltype(&cublasCreate_v2) Create;
+  decltype(&cublasDestroy_v2) Destroy;
+  decltype(&cublasSetStream_v2) SetStream;
+  decltype(&cublasSetWorkspace_v2) SetWorkspace;
+  decltype(&cublasSetMathMode) SetMathMode;
+  decltype(&cublasGetStatusString) GetStatusString;
+  /* the cublasComputeType_t overload (C++ also sees a cudaDataType one) */
+  cublasStatus_t (*GemmStridedBatchedEx)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                                         const void *, const void *, cudaDataType, int, long long, const void *,
+                                         cudaDataType, int, long long, const void *, void *, cudaDataType, int,
+                                         long long, int, cublasComputeType_t, cublasGemmAlgo_t);
+  decltype(&cublasSgeam) Sgeam;
+};
+extern struct cu_blas_api cu_blas;
+
 /* The context of one CUDA backend instance (be->ctx). */
 struct cu_ctx {
   int device;              /* -1 before nn_cuda_init */
@@ -40,7 +59,7 @@ extern int cu_fail_device;
 #define CUBLAS_CHECK(x)                                                            \
   do {                                                                             \
     cublasStatus_t cu_s_ = (x);                                                    \
-    if (cu_s_ != CUBLAS_STATUS_SUCCESS) cu_fail(__FILE__, __LINE__, #x, cublasGetStatusString(cu_s_)); \
+    if (cu_s_ != CUBLAS_STATUS_SUCCESS) cu_fail(__FILE__, __LINE__, #x, cu_blas.GetStatusString(cu_s_)); \
   } while (0)
 /* after a launch: configuration errors show up here */
 #define CU_LAUNCHED() CU_CHECK(cudaGetLastError())
