@@ -92,14 +92,25 @@ static inline unsigned cu_blocks(int64_t n) {
 
 /* Philox4x32-10, word 0, as nn_rng_u32 (src/nn_rng.c): the same (seed, stream, step, index)
  * gives the same bits on the GPU and the CPU. */
-__device__ __forceinline__ uint32_t cu_rng_u32(uint64_t seed, uint32_t stream, uint64_t step, uint64_t index) {
+__host__ __device__ __forceinline__ uint32_t cu_mulhi(uint32_t a, uint32_t b) {
+#ifdef __CUDA_ARCH__
+  return __umulhi(a, b);
+#else
+  return (uint32_t)(((uint64_t)a * b) >> 32);
+#endif
+}
+/* host and device: the host instantiation is what tests/gpu/test_cuda_philox.cu checks on any machine */
+__host__ __device__ __forceinline__ uint32_t cu_rng_u32(uint64_t seed, uint32_t stream, uint64_t step,
+                                                        uint64_t index) {
   uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = (uint32_t)step;
   uint32_t c3 = stream ^ ((uint32_t)(step >> 32) << 20);
   uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+#ifdef __CUDA_ARCH__
 #pragma unroll
+#endif
   for (int r = 0; r < 10; r++) {
-    uint32_t hi0 = __umulhi(0xD2511F53u, c0), lo0 = 0xD2511F53u * c0;
-    uint32_t hi1 = __umulhi(0xCD9E8D57u, c2), lo1 = 0xCD9E8D57u * c2;
+    uint32_t hi0 = cu_mulhi(0xD2511F53u, c0), lo0 = 0xD2511F53u * c0;
+    uint32_t hi1 = cu_mulhi(0xCD9E8D57u, c2), lo1 = 0xCD9E8D57u * c2;
     uint32_t n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
     c1 = lo1;
     c3 = lo0;
@@ -111,7 +122,7 @@ __device__ __forceinline__ uint32_t cu_rng_u32(uint64_t seed, uint32_t stream, u
   return c0;
 }
 /* uniform in [0,1) as nn_rng_uniform (exactly: 24 bits times 2^-24) */
-__device__ __forceinline__ float cu_rng_uniform(uint64_t seed, uint32_t stream, uint64_t step, uint64_t index) {
+__host__ __device__ __forceinline__ float cu_rng_uniform(uint64_t seed, uint32_t stream, uint64_t step, uint64_t index) {
   return (float)(cu_rng_u32(seed, stream, step, index) >> 8) * (1.0f / 16777216.0f);
 }
 
