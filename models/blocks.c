@@ -3,26 +3,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-void blk_mha_declare(struct blk_mha *a, struct nn_params *P, const char *prefix, int64_t dim, int heads, int bias) {
-  char name[NN_NAME_MAX];
-  NN_ASSERT(dim % heads == 0, "attention %s: width %lld is not divisible by %d heads", prefix, (long long)dim, heads);
-  memset(a, 0, sizeof *a);
-  a->heads = heads;
-  a->bias = bias;
-  int *idx[4] = {&a->query, &a->key, &a->value, &a->proj};
-  const char *leaf[4] = {"query", "key", "value", "proj"};
-  for (int i = 0; i < 4; i++) {
-    snprintf(name, sizeof name, "%s.%s", prefix, leaf[i]);
-    *idx[i] = nn_declare_linear(P, name, dim, dim, bias);
-  }
-}
-
-struct nn_tensor *blk_linear(struct nn_graph *g, struct nn_params *P, int w, int has_bias, struct nn_tensor *x) {
-  return nn_linear(g, x, nn_pt(P, w), has_bias ? nn_pt(P, w + 1) : NULL);
-}
-
-struct nn_tensor *blk_layernorm(struct nn_graph *g, struct nn_params *P, int w, struct nn_tensor *x) {
-  return nn_layernorm(g, x, nn_pt(P, w), nn_pt(P, w + 1), 1e-5f);
+struct blk_mha blk_mha_decl(struct nn_scope s, const char *name, int64_t dim, int heads, unsigned flags) {
+  struct nn_scope a = nn_scope_sub(s, "%s", name);
+  NN_ASSERT(heads > 0 && dim % heads == 0, "attention %s: width %lld is not divisible by %d heads", a.name,
+            (long long)dim, heads);
+  struct blk_mha m = {.heads = heads}; /* one statement each: the declaration order is the checkpoint order */
+  m.query = nn_linear_decl(a, "query", dim, dim, flags);
+  m.key = nn_linear_decl(a, "key", dim, dim, flags);
+  m.value = nn_linear_decl(a, "value", dim, dim, flags);
+  m.proj = nn_linear_decl(a, "proj", dim, dim, flags);
+  return m;
 }
 
 /* Append the new rows of t (1,T,C) to the cache buffer and return a (1,len,C) view of it. */
@@ -36,12 +26,12 @@ static struct nn_tensor *cache_append(struct nn_graph *g, float *buf, int64_t le
   return v;
 }
 
-struct nn_tensor *blk_mha_forward(const struct blk_mha *a, struct nn_graph *g, struct nn_params *P,
-                                  struct nn_tensor *x, int causal, float attn_dropout, struct blk_kv_cache *cache) {
+struct nn_tensor *blk_mha_fwd(struct nn_graph *g, struct nn_params *P, const struct blk_mha *a, struct nn_tensor *x,
+                              int causal, float attn_dropout, struct blk_kv_cache *cache) {
   int64_t pos0 = cache ? cache->len : 0;
-  struct nn_tensor *q = blk_linear(g, P, a->query, a->bias, x);
-  struct nn_tensor *k = blk_linear(g, P, a->key, a->bias, x);
-  struct nn_tensor *v = blk_linear(g, P, a->value, a->bias, x);
+  struct nn_tensor *q = nn_linear_fwd(g, P, &a->query, x);
+  struct nn_tensor *k = nn_linear_fwd(g, P, &a->key, x);
+  struct nn_tensor *v = nn_linear_fwd(g, P, &a->value, x);
   if (a->rope_base > 0) {
     q = nn_rope(g, q, a->heads, pos0, a->rope_base);
     k = nn_rope(g, k, a->heads, pos0, a->rope_base);
@@ -53,7 +43,7 @@ struct nn_tensor *blk_mha_forward(const struct blk_mha *a, struct nn_graph *g, s
     v = cache_append(g, cache->v, cache->len, v);
   }
   struct nn_tensor *y = nn_attention(g, q, k, v, a->heads, causal, attn_dropout);
-  return blk_linear(g, P, a->proj, a->bias, y);
+  return nn_linear_fwd(g, P, &a->proj, y);
 }
 
 void blk_init_normal(struct nn_params *P, int first, int last, float std) {
@@ -113,20 +103,73 @@ nn_status blk_lm_forward(void *self, struct nn_graph *g, struct nn_params *P, co
   return g->status;
 }
 
-nn_status blk_lm_decode(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
-                        struct blk_kv_cache *caches, struct nn_tensor **logits) {
+/* The decoding state of a language model: one key/value cache per layer. */
+struct blk_lm_state {
+  const struct nn_backend *be;
+  struct blk_kv_cache *caches;
+  int64_t layers;
+};
+
+void blk_lm_dec_free(void *self, void *state) {
+  (void)self;
+  struct blk_lm_state *s = state;
+  if (!s) return;
+  for (int64_t l = 0; s->caches && l < s->layers; l++) blk_kv_cache_free(&s->caches[l], s->be);
+  free(s->caches);
+  free(s);
+}
+
+nn_status blk_lm_dec_open(void *self, struct nn_graph *g, struct nn_params *P, const int32_t *cond, int64_t ncond,
+                          void **state) {
+  (void)P;
+  (void)cond;
   struct blk_lm *m = self;
-  *logits = m->logits(self, g, P, idx, caches);
+  *state = NULL;
+  if (ncond > 0) return nn_fail(NN_ERR_ARG, "a language model takes no conditioning input");
+  struct blk_lm_state *s = calloc(1, sizeof *s);
+  if (!s || !(s->caches = calloc((size_t)m->layers, sizeof *s->caches))) {
+    free(s);
+    return nn_fail(NN_ERR_OOM, "out of memory for the decoding state");
+  }
+  s->be = g->be;
+  s->layers = m->layers;
+  for (int64_t l = 0; l < m->layers; l++) {
+    nn_status st = blk_kv_cache_init(&s->caches[l], g->be, m->block, m->width);
+    if (st != NN_OK) {
+      blk_lm_dec_free(self, s);
+      return st;
+    }
+  }
+  *state = s;
+  return NN_OK;
+}
+
+nn_status blk_lm_dec_step(void *self, void *state, struct nn_graph *g, struct nn_params *P, const int32_t *ids,
+                          int64_t n, struct nn_tensor **logits) {
+  struct blk_lm *m = self;
+  struct blk_lm_state *s = state;
+  *logits = NULL;
+  if (s->caches[0].len + n > m->block)
+    return nn_fail(NN_ERR_ARG, "decoding: %lld + %lld positions exceed the context of %lld", (long long)s->caches[0].len,
+                   (long long)n, (long long)m->block);
+  struct nn_tensor *idx = model_index(g, ids, 2, NN_SHAPE(1, n));
+  if (!idx) return g->status;
+  *logits = m->logits(self, g, P, idx, s->caches);
   if (*logits)
-    for (int64_t l = 0; l < m->layers; l++) caches[l].len += idx->shape[1];
+    for (int64_t l = 0; l < m->layers; l++) s->caches[l].len += n;
   return g->status;
 }
 
-void blk_lm_shape(void *self, int64_t *layers, int64_t *dim, int64_t *context) {
+void blk_lm_dec_reset(void *self, void *state) {
+  (void)self;
+  struct blk_lm_state *s = state;
+  for (int64_t l = 0; l < s->layers; l++) s->caches[l].len = 0;
+}
+
+void blk_lm_dec_info(void *self, int64_t *context, int64_t *vocab) {
   struct blk_lm *m = self;
-  *layers = m->layers;
-  *dim = m->width;
   *context = m->block;
+  *vocab = m->vocab;
 }
 
 void blk_lm_destroy(void *self) {

@@ -5,11 +5,17 @@
 #include "model.h"
 #include "nn.h"
 
+/* The model_def members every language model shares (after .task = &task_lm, .preset, .build). */
+#define BLK_LM_DEF_FNS                                                                                  \
+  .forward = blk_lm_forward, .dec_open = blk_lm_dec_open, .dec_step = blk_lm_dec_step,                  \
+  .dec_reset = blk_lm_dec_reset, .dec_free = blk_lm_dec_free, .dec_info = blk_lm_dec_info,              \
+  .destroy = blk_lm_destroy
+
 /* Multi-head self-attention: query/key/value/projection linears around nn_attention. */
 struct blk_mha {
-  int query, key, value, proj; /* weight indices (a bias, if any, follows each weight) */
-  int bias, heads;
-  float rope_base;             /* > 0: rotary embeddings on queries and keys */
+  struct nn_linear query, key, value, proj;
+  int heads;
+  float rope_base; /* > 0: rotary embeddings on queries and keys */
 };
 
 /* Key/value cache of one attention layer for incremental decoding (batch 1). */
@@ -22,36 +28,38 @@ struct blk_kv_cache {
 typedef struct nn_tensor *(*blk_logits_fn)(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
                                            struct blk_kv_cache *caches);
 
-/* The first member of every language model's struct: what the shared forward / decode / shape /
+/* The first member of every language model's struct: what the shared forward / decoding state /
  * destroy below need. */
 struct blk_lm {
   blk_logits_fn logits;
   void *layers_mem;           /* the per-layer array, freed by blk_lm_destroy */
-  int64_t layers, width, block;
+  int64_t layers, width, block, vocab;
 };
 
 /* model_def.forward of a language model: mean next-token cross-entropy over b's windows. */
 nn_status blk_lm_forward(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
                          struct model_out *out);
-/* model_def.decode: logits of the new tokens idx(1,T), advancing every layer's cache by T. */
-nn_status blk_lm_decode(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
-                        struct blk_kv_cache *caches, struct nn_tensor **logits);
-/* model_def.shape: layers, cache width, context. */
-void blk_lm_shape(void *self, int64_t *layers, int64_t *dim, int64_t *context);
+/* model_def.dec_*: the decoding state of a language model is one key/value cache per layer
+ * (block positions each); cond must be empty. */
+nn_status blk_lm_dec_open(void *self, struct nn_graph *g, struct nn_params *P, const int32_t *cond, int64_t ncond,
+                          void **state);
+nn_status blk_lm_dec_step(void *self, void *state, struct nn_graph *g, struct nn_params *P, const int32_t *ids,
+                          int64_t n, struct nn_tensor **logits);
+void blk_lm_dec_reset(void *self, void *state);
+void blk_lm_dec_free(void *self, void *state);
+void blk_lm_dec_info(void *self, int64_t *context, int64_t *vocab);
 /* model_def.destroy: frees the layer array and the model. */
 void blk_lm_destroy(void *self);
 
-/* Declare prefix.{query,key,value,proj} linears of dim x dim. */
-void blk_mha_declare(struct blk_mha *a, struct nn_params *P, const char *prefix, int64_t dim, int heads, int bias);
+/* Declare s.name.{query,key,value,proj}: linears of dim x dim (flags: NN_BIAS), heads heads,
+ * no rotary embeddings (set rope_base after). */
+struct blk_mha blk_mha_decl(struct nn_scope s, const char *name, int64_t dim, int heads, unsigned flags);
 /* out(B,T,C) = proj(attention(query(x), key(x), value(x))), causal or not, dropout on the probabilities;
  * with a cache (batch 1): x holds the new positions only, keys/values are appended and attended to. */
-struct nn_tensor *blk_mha_forward(const struct blk_mha *a, struct nn_graph *g, struct nn_params *P,
-                                  struct nn_tensor *x, int causal, float attn_dropout, struct blk_kv_cache *cache);
-/* y = x @ W^T + b for the linear whose weight has index w (bias = the next parameter if has_bias). */
-struct nn_tensor *blk_linear(struct nn_graph *g, struct nn_params *P, int w, int has_bias, struct nn_tensor *x);
-/* LayerNorm (eps 1e-5) with the weight at index w and the bias after it. */
-struct nn_tensor *blk_layernorm(struct nn_graph *g, struct nn_params *P, int w, struct nn_tensor *x);
-/* Re-initialise parameters [first, last) the minGPT way: matrices normal(0, std), vectors keep their rule. */
+struct nn_tensor *blk_mha_fwd(struct nn_graph *g, struct nn_params *P, const struct blk_mha *a, struct nn_tensor *x,
+                              int causal, float attn_dropout, struct blk_kv_cache *cache);
+/* Re-initialise parameters [first, last) (indices: P->n before and after declaring a model's layers) the
+ * minGPT way: matrices normal(0, std), linear biases zero, other vectors keep their rule. */
 void blk_init_normal(struct nn_params *P, int first, int last, float std);
 /* Split text windows b->tokens (n, T+1) into device inputs (n,T) = [:, :T] and targets (n,T) = [:, 1:]. */
 void blk_text_io(struct nn_graph *g, const struct ds_batch *b, int64_t T, struct nn_tensor **inputs,

@@ -15,12 +15,20 @@ enum cnn_attn { CNN_ATTN_NONE, CNN_ATTN_SEED, CNN_ATTN_SPATIAL };
 
 struct cnn {
   enum cnn_attn attn;
-  int conv1, conv2, fc1, fc2;
+  struct nn_conv2d conv1, conv2;
+  struct nn_linear fc1, fc2;
   struct blk_mha mha;
   float dropout;
   int64_t c, h, w, classes, flat;
   const struct ds_meta *meta;
 };
+
+/* the family's hyperparameter keys (flags, config files, --help, checkpoints; src/cfg.h) */
+static const struct cfg_model_key cnn_key_table[] = {
+    {"attn", CFG_T_STR, 0, 0, "none|seed|spatial", "spatial", "cnn attention: none | seed (the chapter's length-1 attention) | spatial"},
+    {"heads", CFG_T_INT, 1, 1024, NULL, "4", "attention heads of the cnn spatial attention"},
+};
+static const struct cfg_keyset cnn_keys = {"cnn", cnn_key_table, (int)(sizeof cnn_key_table / sizeof cnn_key_table[0])};
 
 static void cnn_preset(struct cfg *c) {
   if (!cfg_given(c, "batch")) c->batch = 256;
@@ -40,22 +48,24 @@ static nn_status cnn_build(void **self, const struct cfg *c, const struct ds_met
                    (long long)m->h, (long long)m->w);
   struct cnn *n = calloc(1, sizeof *n);
   if (!n) return nn_fail(NN_ERR_OOM, "out of memory");
-  n->attn = strcmp(c->attn, "none") == 0 ? CNN_ATTN_NONE : strcmp(c->attn, "seed") == 0 ? CNN_ATTN_SEED : CNN_ATTN_SPATIAL;
+  const char *attn = cfg_str(c, "attn");
+  n->attn = strcmp(attn, "none") == 0 ? CNN_ATTN_NONE : strcmp(attn, "seed") == 0 ? CNN_ATTN_SEED : CNN_ATTN_SPATIAL;
   n->dropout = (float)c->dropout;
   n->meta = m;
   n->c = m->c;
   n->classes = m->nclasses;
   n->flat = 64 * 4 * 4;
-  if (n->attn == CNN_ATTN_SPATIAL && 64 % c->heads != 0) {
+  if (n->attn == CNN_ATTN_SPATIAL && 64 % cfg_int(c, "heads") != 0) {
     free(n);
-    return nn_fail(NN_ERR_ARG, "option --heads: 64 channels are not divisible by %lld heads", (long long)c->heads);
+    return nn_fail(NN_ERR_ARG, "option --heads: 64 channels are not divisible by %lld heads", (long long)cfg_int(c, "heads"));
   }
-  n->conv1 = nn_declare_conv2d(P, "conv1", m->c, 32, 5, 1);
-  n->conv2 = nn_declare_conv2d(P, "conv2", 32, 64, 5, 1);
-  if (n->attn == CNN_ATTN_SPATIAL) blk_mha_declare(&n->mha, P, "attn", 64, (int)c->heads, 1);
-  n->fc1 = nn_declare_linear(P, "fc1", n->flat, 1024, 1);
-  if (n->attn == CNN_ATTN_SEED) blk_mha_declare(&n->mha, P, "attn", 1024, 1, 1);
-  n->fc2 = nn_declare_linear(P, "fc2", 1024, n->classes, 1);
+  struct nn_scope root = nn_scope_root(P);
+  n->conv1 = nn_conv2d_decl(root, "conv1", m->c, 32, 5, 1, 0, NN_BIAS);
+  n->conv2 = nn_conv2d_decl(root, "conv2", 32, 64, 5, 1, 0, NN_BIAS);
+  if (n->attn == CNN_ATTN_SPATIAL) n->mha = blk_mha_decl(root, "attn", 64, (int)cfg_int(c, "heads"), NN_BIAS);
+  n->fc1 = nn_linear_decl(root, "fc1", n->flat, 1024, NN_BIAS);
+  if (n->attn == CNN_ATTN_SEED) n->mha = blk_mha_decl(root, "attn", 1024, 1, NN_BIAS);
+  n->fc2 = nn_linear_decl(root, "fc2", 1024, n->classes, NN_BIAS);
   *self = n;
   return NN_OK;
 }
@@ -64,7 +74,7 @@ static nn_status cnn_build(void **self, const struct cfg *c, const struct ds_met
 static struct nn_tensor *spatial_attention(struct cnn *n, struct nn_graph *g, struct nn_params *P, struct nn_tensor *x) {
   int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   struct nn_tensor *t = nn_reshape(g, nn_permute(g, x, (const int[]){0, 2, 3, 1}), 3, NN_SHAPE(B, H * W, C));
-  t = nn_add(g, t, blk_mha_forward(&n->mha, g, P, t, 0, 0.0f, NULL));
+  t = nn_add(g, t, blk_mha_fwd(g, P, &n->mha, t, 0, 0.0f, NULL));
   return nn_permute(g, nn_reshape(g, t, 4, NN_SHAPE(B, H, W, C)), (const int[]){0, 3, 1, 2});
 }
 
@@ -73,18 +83,18 @@ static nn_status cnn_forward(void *self, struct nn_graph *g, struct nn_params *P
   struct cnn *n = self;
   int64_t B = b->n;
   struct nn_tensor *x = model_images(g, b, n->meta, 0.5f, 0.5f);
-  x = nn_conv2d(g, x, nn_pt(P, n->conv1), nn_pt(P, n->conv1 + 1), 1, 0);
+  x = nn_conv2d_fwd(g, P, &n->conv1, x);
   x = nn_maxpool2d(g, x, 2, 2, 0);
-  x = nn_conv2d(g, x, nn_pt(P, n->conv2), nn_pt(P, n->conv2 + 1), 1, 0);
+  x = nn_conv2d_fwd(g, P, &n->conv2, x);
   if (n->attn == CNN_ATTN_SPATIAL) x = spatial_attention(n, g, P, x);
   x = nn_maxpool2d(g, x, 2, 2, 0);
   x = nn_reshape(g, x, 2, NN_SHAPE(B, n->flat));
-  x = nn_dropout(g, nn_relu(g, blk_linear(g, P, n->fc1, 1, x)), n->dropout);
+  x = nn_dropout(g, nn_relu(g, nn_linear_fwd(g, P, &n->fc1, x)), n->dropout);
   if (n->attn == CNN_ATTN_SEED) {
-    x = blk_mha_forward(&n->mha, g, P, nn_reshape(g, x, 3, NN_SHAPE(B, 1, 1024)), 0, 0.0f, NULL);
+    x = blk_mha_fwd(g, P, &n->mha, nn_reshape(g, x, 3, NN_SHAPE(B, 1, 1024)), 0, 0.0f, NULL);
     x = nn_reshape(g, x, 2, NN_SHAPE(B, 1024));
   }
-  struct nn_tensor *logits = blk_linear(g, P, n->fc2, 1, x);
+  struct nn_tensor *logits = nn_linear_fwd(g, P, &n->fc2, x);
   struct nn_tensor *labels = model_index(g, b->labels, 1, NN_SHAPE(B));
   out->logits = logits;
   out->loss = nn_cross_entropy(g, logits, labels, -100);
@@ -97,7 +107,8 @@ static void cnn_destroy(void *self) { free(self); }
 const struct model_def model_cnn = {
     .name = "cnn",
     .summary = "the chapter's CNN (conv 32, conv 64, fc 1024) with --attn none|seed|spatial (Fashion-MNIST/MNIST)",
-    .data_kind = DS_IMAGE,
+    .task = &task_classification,
+    .keys = &cnn_keys,
     .preset = cnn_preset,
     .build = cnn_build,
     .forward = cnn_forward,

@@ -3,20 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *op_names[NN_OP_COUNT] = {
-    [NN_OP_MATMUL] = "matmul", [NN_OP_LINEAR] = "linear", [NN_OP_ADD] = "add",
-    [NN_OP_SUB] = "sub", [NN_OP_MUL] = "mul", [NN_OP_SCALE] = "scale", [NN_OP_RELU] = "relu",
-    [NN_OP_GELU_TANH] = "gelu_tanh", [NN_OP_GELU_ERF] = "gelu_erf", [NN_OP_SILU] = "silu",
-    [NN_OP_SIGMOID] = "sigmoid", [NN_OP_TANH] = "tanh", [NN_OP_SOFTMAX] = "softmax",
-    [NN_OP_CROSS_ENTROPY] = "cross_entropy", [NN_OP_LAYERNORM] = "layernorm",
-    [NN_OP_EMBEDDING] = "embedding", [NN_OP_DROPOUT] = "dropout", [NN_OP_CONV2D] = "conv2d",
-    [NN_OP_MAXPOOL2D] = "maxpool2d", [NN_OP_AVGPOOL2D] = "avgpool2d",
-    [NN_OP_ADAPTIVE_AVGPOOL2D] = "adaptive_avgpool2d", [NN_OP_BATCHNORM2D] = "batchnorm2d",
-    [NN_OP_RESHAPE] = "reshape", [NN_OP_PERMUTE] = "permute", [NN_OP_NARROW] = "narrow",
-    [NN_OP_CONCAT] = "concat", [NN_OP_SUM] = "sum", [NN_OP_MEAN] = "mean",
-    [NN_OP_ATTENTION] = "attention", [NN_OP_ROPE] = "rope", [NN_OP_LSTM_CELL] = "lstm_cell",
-    [NN_OP_GRU_CELL] = "gru_cell",
-};
+#define NN_OP_NAME_(e, name) [NN_OP_##e] = name,
+static const char *op_names[NN_OP_COUNT] = {NN_OPS(NN_OP_NAME_)};
+#undef NN_OP_NAME_
 
 const char *nn_op_name(enum nn_op op) {
   return (op >= 0 && op < NN_OP_COUNT && op_names[op]) ? op_names[op] : "op?";

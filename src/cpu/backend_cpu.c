@@ -113,13 +113,13 @@ __attribute__((constructor)) static void cpu_blas_single(void) { openblas_set_nu
  * own when opened and whenever a graph over it starts a step (nn_graph_init / nn_graph_reset). */
 static void cpu_use(const struct nn_backend *be) {
   if (be->threads > 0 && omp_get_max_threads() != be->threads) omp_set_num_threads(be->threads);
-  openblas_set_num_threads(1); /* nn_cpu_sgemm spreads products over the OpenMP threads */
 }
 
 static nn_status cpu_open(struct nn_backend *be, int index, int threads) {
   (void)index;
   be->threads = threads;
   be->ctx = NULL;
+  openblas_set_num_threads(1); /* nn_cpu_sgemm spreads products over the OpenMP threads */
   return NN_OK;
 }
 

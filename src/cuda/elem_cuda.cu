@@ -167,27 +167,27 @@ __device__ __forceinline__ float gelu_s(float x) { return sigm(2.0f * GELU_K * (
 
 __device__ __forceinline__ float act_f(int f, float x) {
   switch (f) {
-    case NN_ACT_RELU: return x > 0.0f ? x : 0.0f;
-    case NN_ACT_GELU_TANH: return x * gelu_s(x);
-    case NN_ACT_GELU_ERF: return 0.5f * x * (1.0f + erff(x * INV_SQRT2));
-    case NN_ACT_SILU: return x * sigm(x);
-    case NN_ACT_SIGMOID: return sigm(x);
+    case NN_OP_RELU: return x > 0.0f ? x : 0.0f;
+    case NN_OP_GELU_TANH: return x * gelu_s(x);
+    case NN_OP_GELU_ERF: return 0.5f * x * (1.0f + erff(x * INV_SQRT2));
+    case NN_OP_SILU: return x * sigm(x);
+    case NN_OP_SIGMOID: return sigm(x);
     default: return tanhf(x);
   }
 }
 __device__ __forceinline__ float act_d(int f, float x, float y) {
   switch (f) {
-    case NN_ACT_RELU: return y > 0.0f ? 1.0f : 0.0f;
-    case NN_ACT_GELU_TANH: {
+    case NN_OP_RELU: return y > 0.0f ? 1.0f : 0.0f;
+    case NN_OP_GELU_TANH: {
       float s = gelu_s(x);
       return s + 2.0f * x * s * (1.0f - s) * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
     }
-    case NN_ACT_GELU_ERF: return 0.5f * (1.0f + erff(x * INV_SQRT2)) + x * expf(-0.5f * x * x) * INV_SQRT_2PI;
-    case NN_ACT_SILU: {
+    case NN_OP_GELU_ERF: return 0.5f * (1.0f + erff(x * INV_SQRT2)) + x * expf(-0.5f * x * x) * INV_SQRT_2PI;
+    case NN_OP_SILU: {
       float s = sigm(x);
       return s * (1.0f + x * (1.0f - s));
     }
-    case NN_ACT_SIGMOID: return y * (1.0f - y);
+    case NN_OP_SIGMOID: return y * (1.0f - y);
     default: return 1.0f - y * y;
   }
 }

@@ -5,12 +5,10 @@
 
 struct nn_backend;
 
-/* Activation selector for the act kernels. */
-enum nn_act { NN_ACT_RELU = 0, NN_ACT_GELU_TANH, NN_ACT_GELU_ERF, NN_ACT_SILU, NN_ACT_SIGMOID, NN_ACT_TANH };
 
 /* Arguments of the act kernels (forward: y, x; backward: dx, dy, x, y). */
 struct nn_act_args {
-  enum nn_act f; /* which activation */
+  enum nn_op f;  /* which activation: its op (NN_OP_RELU, ...) */
   int64_t n;     /* elements */
   float *y;      /* forward output */
   const float *x;
