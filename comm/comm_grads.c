@@ -20,6 +20,10 @@ const struct comm_grads_impl comm_grads_mpi_buckets = {
     .name = "mpi-buckets", .create = mpi_create, .begin = mpi_begin, .grad_ready = mpi_grad_ready,
     .finish = mpi_finish, .stats = mpi_stats, .count = mpi_count, .free = mpi_free};
 
+#ifdef ATTN_HAVE_CUDA
+extern const struct comm_grads_impl comm_grads_cuda; /* comm/comm_nccl.c: NCCL, or MPI over host copies */
+#endif
+
 /* ---- registry: backend type name -> implementation for its (device) memory ---- */
 #define COMM_GRADS_MAX 4
 static struct {
@@ -42,6 +46,9 @@ nn_status comm_grads_create(struct comm_grads **out, struct comm *c, struct nn_p
   const struct comm_grads_impl *impl = NULL;
   for (int i = 0; i < nreg && !impl; i++)
     if (!strcmp(reg[i].backend, P->be->k->name)) impl = reg[i].impl;
+#ifdef ATTN_HAVE_CUDA
+  if (!impl && !strcmp(P->be->k->name, "cuda")) impl = &comm_grads_cuda;
+#endif
   if (!impl && P->be->k->host_memory) impl = &comm_grads_mpi_buckets;
   if (!impl)
     return nn_fail(NN_ERR_ARG, "option --device %s: this build has no gradient communication for %s memory "

@@ -7,6 +7,9 @@
 #define NN_MAX_BACKEND_TYPES 8
 static const struct nn_kernels *types[NN_MAX_BACKEND_TYPES];
 static int ntypes;
+#ifdef ATTN_HAVE_CUDA
+extern const struct nn_kernels nn_cuda_kernels; /* src/cuda (CUDA builds; referencing it links it in) */
+#endif
 
 int nn_backend_register(const struct nn_kernels *k) {
   if (!k || !k->name || ntypes >= NN_MAX_BACKEND_TYPES) return -1;
@@ -18,6 +21,9 @@ int nn_backend_register(const struct nn_kernels *k) {
 
 const struct nn_kernels *nn_backend_find(const char *name) {
   if (!strcmp(name, "cpu")) return &nn_cpu_kernels;
+#ifdef ATTN_HAVE_CUDA
+  if (!strcmp(name, "cuda")) return &nn_cuda_kernels;
+#endif
   for (int i = 0; i < ntypes; i++)
     if (!strcmp(types[i]->name, name)) return types[i];
   return NULL;

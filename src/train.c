@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "comm_grads.h"
+#ifdef ATTN_HAVE_CUDA
+#include "nn_cuda.h"
+#endif
 #include "model.h"
 #include "nn_sched.h"
 #include "export.h"
@@ -415,6 +418,17 @@ static nn_status train_setup(struct trainer *T) {
   if (!c->data[0]) return nn_fail(NN_ERR_ARG, "no dataset given: use --data DIR (attn_data convert ... --out DIR)");
   int threads = c->threads > 0 ? (int)c->threads : comm_default_threads(cm);
   NN_TRY(nn_backend_open(c->device, &(struct nn_backend_opts){.threads = threads, .local_rank = cm->local_rank}, &T->be));
+  if (strcmp(c->precision, "fp32")) { /* --precision bf16: the CUDA backend's GEMMs */
+#ifdef ATTN_HAVE_CUDA
+    enum nn_precision prec;
+    NN_TRY(nn_precision_parse(c->precision, &prec));
+    if (strcmp(T->be->k->name, "cuda"))
+      return nn_fail(NN_ERR_ARG, "option --precision %s: needs --device cuda", c->precision);
+    nn_cuda_set_precision(T->be, prec);
+#else
+    return nn_fail(NN_ERR_ARG, "option --precision %s: this build has no CUDA backend", c->precision);
+#endif
+  }
   nn_graph_init(&T->g, T->be, 0);
   cm->timeout_s = c->comm_timeout;
   cpu_set_t mask;

@@ -2,7 +2,10 @@
  * random token windows, and the fraction of plain cblas_sgemm's GFLOP/s that a step achieves
  * (measured in the same run, same thread count).
  * Usage: bench_gpt [--model gpt|gpt-small] [--threads N] [--steps N] [--batch N] [--block N] [--sgemm N]
- *   --sgemm N: size of the reference square sgemm (default 2048; 0 skips it, e.g. under a profiler)
+ *                  [--n-embd N --n-layer N --n-head N] [--device cpu|cuda[:N]] [--precision fp32|bf16]
+ *                  [--peak-tflops X]
+ *   --sgemm N: size of the reference square sgemm (default 2048; 0 skips it, e.g. under a profiler;
+ *   always skipped on cuda); --peak-tflops: the device's peak for the MFU line (e.g. 989 for H100 bf16)
  * Model FLOPs per step (B batch, T block, C n_embd, L layers, V vocab, tokens = B*T):
  *   matmul weights  Nmm = L * 12*C^2 (query, key, value, proj: 4*C^2; MLP: 8*C^2) + C*V (head);
  *   each weight costs 2 FLOPs per token forward and 4 backward (dx and dW):   6 * Nmm * tokens;
@@ -19,6 +22,9 @@
 #include "nn.h"
 #include "nn_optim.h"
 #include "bench/bench_util.h"
+#ifdef ATTN_HAVE_CUDA
+#include "nn_cuda.h"
+#endif
 
 /* milliseconds on clock id (CLOCK_MONOTONIC: wall; CLOCK_THREAD_CPUTIME_ID: this thread's CPU time) */
 static double clock_ms(clockid_t id) {
@@ -44,8 +50,9 @@ static void random_windows(int32_t *tokens, int64_t count, int V, uint32_t *h) {
 }
 
 static int usage(const char *prog) {
-  fprintf(stderr, "usage: %s [--model gpt|gpt-small] [--threads N] [--steps N] [--batch N] [--block N] [--sgemm N]\n",
-          prog);
+  fprintf(stderr, "usage: %s [--model gpt|gpt-small] [--threads N] [--steps N] [--batch N] [--block N] [--sgemm N]\n"
+          "       [--n-embd N] [--n-layer N] [--n-head N] [--device cpu|cuda[:N]] [--precision fp32|bf16] "
+          "[--peak-tflops X]\n", prog);
   return 2;
 }
 
@@ -57,7 +64,9 @@ static void check(nn_status s, const char *what) {
 }
 
 int main(int argc, char **argv) {
-  const char *model = "gpt-small", *batch = NULL, *block = NULL;
+  const char *model = "gpt-small", *batch = NULL, *block = NULL, *device = "cpu", *precision = "fp32";
+  const char *n_embd = NULL, *n_layer = NULL, *n_head = NULL;
+  double peak_tflops = 0.0;
   int threads = 1, steps = 10;
   int64_t sgemm_n = 2048;
   for (int i = 1; i < argc; i++) {
@@ -68,6 +77,12 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--batch")) batch = argv[++i];
     else if (!strcmp(argv[i], "--block")) block = argv[++i];
     else if (!strcmp(argv[i], "--sgemm")) sgemm_n = atoll(argv[++i]);
+    else if (!strcmp(argv[i], "--device")) device = argv[++i];
+    else if (!strcmp(argv[i], "--precision")) precision = argv[++i];
+    else if (!strcmp(argv[i], "--n-embd")) n_embd = argv[++i];
+    else if (!strcmp(argv[i], "--n-layer")) n_layer = argv[++i];
+    else if (!strcmp(argv[i], "--n-head")) n_head = argv[++i];
+    else if (!strcmp(argv[i], "--peak-tflops")) peak_tflops = atof(argv[++i]);
     else return usage(argv[0]);
   }
   if (steps < 1) steps = 1;
@@ -82,14 +97,30 @@ int main(int argc, char **argv) {
   if (batch) check(cfg_set(&c, "batch", batch, "option --batch"), "--batch");
   if (block) check(cfg_set(&c, "block", block, "option --block"), "--block");
   def->preset(&c);
+  if (n_embd) check(cfg_set(&c, "n_embd", n_embd, "option --n-embd"), "--n-embd");
+  if (n_layer) check(cfg_set(&c, "n_layer", n_layer, "option --n-layer"), "--n-layer");
+  if (n_head) check(cfg_set(&c, "n_head", n_head, "option --n-head"), "--n-head");
   nn_backend_set_threads(&nn_cpu_backend, threads);
+  struct nn_backend *be = NULL;
+  check(nn_backend_open(device, &(struct nn_backend_opts){.threads = threads}, &be), "--device");
+  if (strcmp(precision, "fp32")) {
+#ifdef ATTN_HAVE_CUDA
+    enum nn_precision prec;
+    check(nn_precision_parse(precision, &prec), "--precision");
+    if (strcmp(be->k->name, "cuda")) check(nn_fail(NN_ERR_ARG, "--precision %s needs --device cuda", precision), "--precision");
+    nn_cuda_set_precision(be, prec);
+#else
+    check(nn_fail(NN_ERR_ARG, "--precision %s: this build has no CUDA backend", precision), "--precision");
+#endif
+  }
+  if (!be->k->host_memory) sgemm_n = 0; /* the cblas reference means nothing next to a GPU */
 
   struct ds_meta meta = {.kind = DS_TEXT, .vocab_size = 65};
   struct nn_params P;
   nn_params_init(&P);
   void *self = NULL;
   check(def->build(&self, &c, &meta, &P), "build");
-  check(nn_params_alloc(&P, &nn_cpu_backend), "parameters");
+  check(nn_params_alloc(&P, be), "parameters");
   nn_params_reset(&P, 1);
   struct nn_optim opt;
   struct nn_optim_cfg oc = nn_optim_defaults(NN_OPT_ADAMW);
@@ -97,7 +128,7 @@ int main(int argc, char **argv) {
   oc.beta2 = (float)c.beta2;
   check(nn_optim_init(&opt, &P, &oc), "optimizer");
   struct nn_graph g;
-  nn_graph_init(&g, &nn_cpu_backend, 0);
+  nn_graph_init(&g, be, 0);
   g.training = 1;
   g.seed = 1;
 
@@ -121,12 +152,13 @@ int main(int argc, char **argv) {
     check(nn_backward(&g, out.loss), "backward");
     nn_clip_grad_norm(&P, 0.5f);
     nn_optim_step(&opt, (float)c.lr);
+    nn_be_sync(be); /* device backends: the step is done when its queued work is */
     if (s >= 0) {
       t[s] = now_ms() - t0;
       tc[s] = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
     }
     float lv;
-    nn_be_to_host(&nn_cpu_backend, &lv, out.loss->data, sizeof lv);
+    nn_be_to_host(be, &lv, out.loss->data, sizeof lv);
     if (s == -2) loss0 = lv;
     loss1 = lv;
   }
@@ -138,13 +170,16 @@ int main(int argc, char **argv) {
    * slows one of them down more often than both); 0 when skipped */
   double step_gf = flops / (ms * 1e6), sgemm_gf = sgemm_n > 0 ? bench_sgemm_gflops(sgemm_n, threads, 7) : 0.0;
   if (sgemm_n > 0 && sgemm_before > sgemm_gf) sgemm_gf = sgemm_before;
-  printf("bench_gpt model=%s threads=%d batch=%lld block=%lld n_embd=%lld n_layer=%lld params=%lld "
+  printf("bench_gpt model=%s device=%s precision=%s threads=%d batch=%lld block=%lld n_embd=%lld n_layer=%lld params=%lld "
          "loss %.6f -> %.6f\n  step arena %.1f MB, %.1f page faults per timed step\n",
-         model, threads, (long long)B, (long long)T, (long long)C, (long long)L, (long long)P.total, loss0, loss1,
+         model, be->device, precision, threads, (long long)B, (long long)T, (long long)C, (long long)L, (long long)P.total, loss0, loss1,
          g.mem.peak / 1048576.0, (double)faults / steps);
   printf("median_ms=%.2f %.0f tok/s  model %.2f GFLOP/step  %.1f GFLOP/s  sgemm(%lld) %.1f GFLOP/s  "
          "fraction %.3f  main_thread_cpu_ms=%.2f\n",
          ms, tok / (ms * 1e-3), flops * 1e-9, step_gf, (long long)sgemm_n, sgemm_gf, sgemm_gf > 0 ? step_gf / sgemm_gf : 0.0, cpu_ms);
+  if (peak_tflops > 0)
+    printf("MFU %.1f%% of %.0f TFLOP/s (%.1f TFLOP/s achieved)\n", 100.0 * step_gf / (peak_tflops * 1e3), peak_tflops,
+           step_gf * 1e-3);
   free(t);
   free(tc);
   free(tokens);
@@ -152,5 +187,6 @@ int main(int argc, char **argv) {
   nn_optim_free(&opt);
   def->destroy(self);
   nn_params_free(&P);
+  nn_backend_close(be);
   return 0;
 }
