@@ -8,6 +8,16 @@ static const struct model_def *const models[] = {&model_cnn, &model_gpt, &model_
                                                  &model_transformer_small};
 #define NMODELS (sizeof models / sizeof models[0])
 
+/* The distinct key sets of the models, in registry order (cfg.c lists and parses them). */
+const struct cfg_keyset *cfg_model_keyset(int i) {
+  for (size_t m = 0; m < NMODELS; m++) {
+    int seen = !models[m]->keys;
+    for (size_t e = 0; e < m && !seen; e++) seen = models[e]->keys == models[m]->keys;
+    if (!seen && i-- == 0) return models[m]->keys;
+  }
+  return NULL;
+}
+
 const struct model_def *model_find(const char *name) {
   for (size_t i = 0; i < NMODELS; i++)
     if (strcmp(models[i]->name, name) == 0) return models[i];

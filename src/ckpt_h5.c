@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "ckpt_impl.h"
+#include "task.h"
 #include "ds_h5.h"
 #include "nn_backend.h"
 
@@ -206,6 +207,7 @@ nn_status ckpt_meta_write(const char *dir, const struct ckpt_meta *m) {
   else {
     st = meta_attrs_write(f, path, m);
     if (st == NN_OK) st = meta_table_write(f, path, m);
+    if (st == NN_OK && m->s.data) st = task_meta_write(f, path, m->s.data);
     st = close_written(f, path, st);
   }
   ds_h5_unlock();

@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
   }
   if (steps < 1) steps = 1;
   const struct model_def *def = model_find(model);
-  if (!def || def->data_kind != DS_TEXT) {
+  if (!def || def->task != &task_lm) {
     fprintf(stderr, "bench_gpt: --model %s is not a text model\n", model);
     return 2;
   }
@@ -101,7 +101,7 @@ int main(int argc, char **argv) {
   g.training = 1;
   g.seed = 1;
 
-  int64_t B = c.batch, T = c.block, C = c.n_embd, L = c.n_layer, V = meta.vocab_size;
+  int64_t B = c.batch, T = cfg_int(&c, "block"), C = cfg_int(&c, "n_embd"), L = cfg_int(&c, "n_layer"), V = meta.vocab_size;
   int32_t *tokens = malloc(sizeof(int32_t) * (size_t)(B * (T + 1)));
   struct ds_batch b = {.n = B, .tokens = tokens};
   uint32_t h = 12345u;
