@@ -8,7 +8,7 @@
 struct nn_k_matmul; struct nn_k_binary; struct nn_k_act; struct nn_k_softmax; struct nn_k_loss;
 struct nn_k_layernorm; struct nn_k_embed; struct nn_k_dropout; struct nn_k_conv; struct nn_k_pool;
 struct nn_k_bnorm; struct nn_k_shape; struct nn_k_reduce; struct nn_k_attn; struct nn_k_rope;
-struct nn_k_rnn; struct nn_k_optim;
+struct nn_k_rnn; struct nn_k_optim; struct nn_k_rnn_seq;
 
 struct nn_backend {
   const char *name;
@@ -47,6 +47,7 @@ struct nn_backend {
   const struct nn_k_rope *rope;
   const struct nn_k_rnn *rnn;
   const struct nn_k_optim *optim;
+  const struct nn_k_rnn_seq *rnn_seq;
 };
 
 /* The CPU backend (OpenBLAS sgemm + OpenMP loops). */

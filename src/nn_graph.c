@@ -15,7 +15,7 @@ static const char *op_names[NN_OP_COUNT] = {
     [NN_OP_RESHAPE] = "reshape", [NN_OP_PERMUTE] = "permute", [NN_OP_NARROW] = "narrow",
     [NN_OP_CONCAT] = "concat", [NN_OP_SUM] = "sum", [NN_OP_MEAN] = "mean",
     [NN_OP_ATTENTION] = "attention", [NN_OP_ROPE] = "rope", [NN_OP_LSTM_CELL] = "lstm_cell",
-    [NN_OP_GRU_CELL] = "gru_cell",
+    [NN_OP_GRU_CELL] = "gru_cell", [NN_OP_LSTM_SEQ] = "lstm_seq",
 };
 
 const char *nn_op_name(enum nn_op op) {

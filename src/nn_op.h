@@ -20,6 +20,7 @@ enum nn_op {
   /* attn.c */ NN_OP_ATTENTION,
   /* rope.c */ NN_OP_ROPE,
   /* rnn.c */ NN_OP_LSTM_CELL, NN_OP_GRU_CELL,
+  /* rnn_seq.c */ NN_OP_LSTM_SEQ,
   /* extra ops: append new ones here, one line each, with the file that defines them */
   NN_OP_COUNT
 };
