@@ -2,10 +2,11 @@
 #include <string.h>
 #include "model.h"
 
-extern const struct model_def model_cnn, model_gpt, model_gpt_small, model_transformer, model_transformer_small;
+extern const struct model_def model_cnn, model_gpt, model_gpt_small, model_transformer, model_transformer_small,
+    model_lstm_attn;
 
 static const struct model_def *const models[] = {&model_cnn, &model_gpt, &model_gpt_small, &model_transformer,
-                                                 &model_transformer_small};
+                                                 &model_transformer_small, &model_lstm_attn};
 #define NMODELS (sizeof models / sizeof models[0])
 
 /* The distinct key sets of the models, in registry order (cfg.c lists and parses them). */
