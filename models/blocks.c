@@ -18,7 +18,7 @@ struct blk_mha blk_mha_decl(struct nn_scope s, const char *name, int64_t dim, in
 /* Append the new rows of t (1,T,C) to the cache buffer and return a (1,len,C) view of it. */
 static struct nn_tensor *cache_append(struct nn_graph *g, float *buf, int64_t len, struct nn_tensor *t) {
   int64_t T = t->shape[1], C = t->shape[2];
-  g->be->copy(buf + len * C, t->data, sizeof(float) * (size_t)(T * C));
+  nn_be_copy(g->be, buf + len * C, t->data, sizeof(float) * (size_t)(T * C));
   struct nn_tensor *v = nn_new(g, NN_F32, 0, NULL); /* header only: point it at the cache */
   if (!v) return NULL;
   nn_tensor_set_shape(v, 3, NN_SHAPE(1, len + T, C));
@@ -71,13 +71,13 @@ void blk_text_io(struct nn_graph *g, const struct ds_batch *b, int64_t T, struct
     memcpy(hi + i * T, b->tokens + i * (T + 1), sizeof(int32_t) * (size_t)T);
     memcpy(ht + i * T, b->tokens + i * (T + 1) + 1, sizeof(int32_t) * (size_t)T);
   }
-  g->be->to_device((*inputs)->i32, hi, sizeof(int32_t) * (size_t)(n * T));
-  g->be->to_device((*targets)->i32, ht, sizeof(int32_t) * (size_t)(n * T));
+  nn_be_to_device(g->be, (*inputs)->i32, hi, sizeof(int32_t) * (size_t)(n * T));
+  nn_be_to_device(g->be, (*targets)->i32, ht, sizeof(int32_t) * (size_t)(n * T));
 }
 
 nn_status blk_kv_cache_init(struct blk_kv_cache *c, const struct nn_backend *be, int64_t cap, int64_t dim) {
-  c->k = be->alloc(sizeof(float) * (size_t)(cap * dim));
-  c->v = be->alloc(sizeof(float) * (size_t)(cap * dim));
+  c->k = nn_be_alloc(be, sizeof(float) * (size_t)(cap * dim));
+  c->v = nn_be_alloc(be, sizeof(float) * (size_t)(cap * dim));
   c->len = 0;
   c->cap = cap;
   c->dim = dim;
@@ -86,8 +86,8 @@ nn_status blk_kv_cache_init(struct blk_kv_cache *c, const struct nn_backend *be,
 }
 
 void blk_kv_cache_free(struct blk_kv_cache *c, const struct nn_backend *be) {
-  be->free(c->k);
-  be->free(c->v);
+  nn_be_free(be, c->k);
+  nn_be_free(be, c->v);
   c->k = c->v = NULL;
 }
 

@@ -28,7 +28,7 @@ struct blk_kv_cache {
 typedef struct nn_tensor *(*blk_logits_fn)(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
                                            struct blk_kv_cache *caches);
 
-/* The first member of every language model's struct: what the shared forward / decode / shape /
+/* The first member of every language model's struct: what the shared forward / decoding state /
  * destroy below need. */
 struct blk_lm {
   blk_logits_fn logits;

@@ -76,7 +76,7 @@ static struct nn_tensor *one_hot(struct nn_graph *g, const int32_t *ids, int64_t
   if (!x || !host) return NULL;
   memset(host, 0, sizeof(float) * (size_t)(B * T * V));
   for (int64_t i = 0; i < B * T; i++) host[i * V + ids[i]] = 1.0f;
-  g->be->to_device(x->data, host, sizeof(float) * (size_t)(B * T * V));
+  nn_be_to_device(g->be, x->data, host, sizeof(float) * (size_t)(B * T * V));
   return x;
 }
 
@@ -120,8 +120,8 @@ static void lstm_attn_dec_free(void *self, void *state) {
   (void)self;
   struct lstm_attn_state *s = state;
   if (!s) return;
-  if (s->h) s->be->free(s->h);
-  if (s->c) s->be->free(s->c);
+  if (s->h) nn_be_free(s->be, s->h);
+  if (s->c) nn_be_free(s->be, s->c);
   blk_kv_cache_free(&s->cache, s->be);
   free(s);
 }
@@ -129,8 +129,8 @@ static void lstm_attn_dec_free(void *self, void *state) {
 static void lstm_attn_dec_reset(void *self, void *state) {
   struct lstm_attn *n = self;
   struct lstm_attn_state *s = state;
-  s->be->fill(s->h, 0.0f, n->layers * n->hidden);
-  s->be->fill(s->c, 0.0f, n->layers * n->hidden);
+  nn_be_fill(s->be, s->h, 0.0f, n->layers * n->hidden);
+  nn_be_fill(s->be, s->c, 0.0f, n->layers * n->hidden);
   s->cache.len = 0;
 }
 
@@ -150,8 +150,8 @@ static nn_status lstm_attn_dec_open(void *self, struct nn_graph *g, struct nn_pa
   if (!s) return nn_fail(NN_ERR_OOM, "out of memory for the decoding state");
   s->be = g->be;
   size_t bytes = sizeof(float) * (size_t)(n->layers * n->hidden);
-  s->h = g->be->alloc(bytes);
-  s->c = g->be->alloc(bytes);
+  s->h = nn_be_alloc(g->be, bytes);
+  s->c = nn_be_alloc(g->be, bytes);
   nn_status st = s->h && s->c ? blk_kv_cache_init(&s->cache, g->be, n->block, n->width)
                               : nn_fail(NN_ERR_OOM, "out of memory for the decoding state");
   if (st != NN_OK) {
@@ -179,13 +179,13 @@ static nn_status lstm_attn_dec_step(void *self, void *state, struct nn_graph *g,
   struct nn_tensor *h0 = nn_new(g, NN_F32, 3, NN_SHAPE(n->layers, 1, n->hidden));
   struct nn_tensor *c0 = nn_new(g, NN_F32, 3, NN_SHAPE(n->layers, 1, n->hidden));
   if (!x || !h0 || !c0) return g->status;
-  g->be->copy(h0->data, s->h, sizeof(float) * (size_t)LH);
-  g->be->copy(c0->data, s->c, sizeof(float) * (size_t)LH);
+  nn_be_copy(g->be, h0->data, s->h, sizeof(float) * (size_t)LH);
+  nn_be_copy(g->be, c0->data, s->c, sizeof(float) * (size_t)LH);
   struct nn_tensor *hn = NULL, *cn = NULL;
   *logits = lstm_attn_logits(n, g, P, x, h0, c0, &hn, &cn, &s->cache);
   if (!*logits || !hn || !cn) return g->status;
-  g->be->copy(s->h, hn->data, sizeof(float) * (size_t)LH);
-  g->be->copy(s->c, cn->data, sizeof(float) * (size_t)LH);
+  nn_be_copy(g->be, s->h, hn->data, sizeof(float) * (size_t)LH);
+  nn_be_copy(g->be, s->c, cn->data, sizeof(float) * (size_t)LH);
   s->cache.len += len;
   return g->status;
 }
@@ -236,7 +236,7 @@ static nn_status lstm_attn_epoch_end(const struct task_model *m, const struct cf
     struct nn_tensor *logits = NULL;
     st = lstm_attn_dec_step(n, state, g, m->P, &id, 1, &logits);
     if (st != NN_OK) break;
-    g->be->to_host(probs, logits->data, sizeof(float) * (size_t)n->vocab);
+    nn_be_to_host(g->be, probs, logits->data, sizeof(float) * (size_t)n->vocab);
     id = sample_id(probs, n->vocab, temp, nn_rng_uniform((uint64_t)c->seed, 7, (uint64_t)epoch, (uint64_t)i));
     fputs(m->meta->vocab[id], stdout);
   }

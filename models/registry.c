@@ -36,12 +36,12 @@ struct nn_tensor *model_images(struct nn_graph *g, const struct ds_batch *b, con
   if (!x || !host) return NULL;
   const float a = 1.0f / (255.0f * std), c = -mean / std;
   for (int64_t i = 0; i < x->numel; i++) host[i] = (float)b->pixels[i] * a + c;
-  g->be->to_device(x->data, host, sizeof(float) * (size_t)x->numel);
+  nn_be_to_device(g->be, x->data, host, sizeof(float) * (size_t)x->numel);
   return x;
 }
 
 struct nn_tensor *model_index(struct nn_graph *g, const int32_t *v, int ndim, const int64_t *shape) {
   struct nn_tensor *t = nn_new(g, NN_I32, ndim, shape);
-  if (t) g->be->to_device(t->i32, v, sizeof(int32_t) * (size_t)t->numel);
+  if (t) nn_be_to_device(g->be, t->i32, v, sizeof(int32_t) * (size_t)t->numel);
   return t;
 }

@@ -41,6 +41,7 @@ static const struct cfg_key keys[] = {
     F(lr, 0, 1e3, "0", "learning rate (0 = model preset)"),
     I(seed, 0, 9.2e18, "1", "random seed (same on every rank)"),
     I(threads, 0, 4096, "0", "threads per rank (0 = cores of the node / ranks on it)"),
+    S(device, NULL, "cpu", "compute device: cpu | cuda | cuda:N (cuda without :N: the rank's local index)"),
     I(accum, 1, 1e6, "1", "gradient accumulation: micro-batches per optimizer step"),
     I(log_every, 1, 1e9, "10", "steps between progress lines"),
     I(eval_every, 0, 1e9, "0", "steps between evaluations (0 = end of each epoch)"),

@@ -46,6 +46,7 @@ struct cfg {
   /* checkpoints */
   char ckpt_dir[CFG_STR], resume[CFG_STR], init_from[CFG_STR], freeze[CFG_STR];
   int64_t ckpt_every, keep;
+  char device[32]; /* cpu | cuda | cuda:N */
   int64_t batch, steps, epochs, seed, threads, accum, log_every, eval_every, eval_batches;
   int64_t drop_last, check_replicas;
   /* optimisation */

@@ -71,7 +71,7 @@ nn_status export_params(const struct nn_params *P, const struct cfg *c, const st
   nn_status st = NN_OK;
   if (!host) st = nn_fail(NN_ERR_OOM, "out of memory exporting parameters to %s", path);
   else {
-    P->be->to_host(host, P->data, sizeof(float) * (size_t)P->total);
+    nn_be_to_host(P->be, host, P->data, sizeof(float) * (size_t)P->total);
     st = export_write(path, P->p, P->n, host, c->model, json, -1, meta);
   }
   free(host);

@@ -24,6 +24,7 @@
 struct gen_opts {
   const char *ckpt, *prompt, *data, *context;
   int64_t length, top_k, threads;
+  const char *device;
   double temperature;
   uint64_t seed;
 };
@@ -39,7 +40,7 @@ static nn_status parse_num(const char *flag, const char *v, double lo, double hi
 }
 
 static nn_status parse_gen(struct gen_opts *o, int argc, char **argv, int first, int *help) {
-  *o = (struct gen_opts){.prompt = "\n", .context = "half", .length = 500, .temperature = 1.0, .seed = 1, .threads = 1};
+  *o = (struct gen_opts){.prompt = "\n", .context = "half", .length = 500, .temperature = 1.0, .seed = 1, .threads = 1, .device = "cpu"};
   for (int a = first; a < argc; a++) {
     const char *f = argv[a];
     if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
@@ -52,6 +53,7 @@ static nn_status parse_gen(struct gen_opts *o, int argc, char **argv, int first,
     nn_status st = NN_OK;
     if (!strcmp(f, "--ckpt")) o->ckpt = v;
     else if (!strcmp(f, "--prompt")) o->prompt = v;
+    else if (!strcmp(f, "--device")) o->device = v;
     else if (!strcmp(f, "--data")) o->data = v;
     else if (!strcmp(f, "--context")) {
       if (strcmp(v, "half") && strcmp(v, "slide"))
@@ -126,6 +128,7 @@ struct generator {
   const struct model_def *def;
   void *model;
   struct nn_params P;
+  struct nn_backend *be;
   struct nn_graph g;
   void *state;            /* the model's decoding state */
   int64_t held, context, V; /* positions the state holds, its capacity (0 = unbounded), vocabulary */
@@ -137,7 +140,7 @@ static nn_status feed(struct generator *G, const int32_t *ids, int64_t n) {
   nn_graph_reset(&G->g);
   struct nn_tensor *logits = NULL;
   NN_TRY(G->def->dec_step(G->model, G->state, &G->g, &G->P, ids, n, &logits));
-  G->g.be->to_host(G->logits, logits->data + (n - 1) * G->V, sizeof(float) * (size_t)G->V);
+  nn_be_to_host(G->g.be, G->logits, logits->data + (n - 1) * G->V, sizeof(float) * (size_t)G->V);
   G->held += n;
   return NN_OK;
 }
@@ -216,15 +219,16 @@ static nn_status run(struct generator *G, const struct gen_opts *o, struct comm 
     }
     m = ds_get_meta(r);
   }
-  nn_cpu_backend.set_threads((int)o->threads);
   nn_params_init(&G->P);
-  st = G->def->build(&G->model, &cfg, m, &G->P);
-  if (st == NN_OK) st = nn_params_alloc(&G->P, &nn_cpu_backend);
+  if (st == NN_OK)
+    st = nn_backend_open(o->device, &(struct nn_backend_opts){.threads = (int)o->threads, .local_rank = c->local_rank}, &G->be);
+  if (st == NN_OK) st = G->def->build(&G->model, &cfg, m, &G->P);
+  if (st == NN_OK) st = nn_params_alloc(&G->P, G->be);
   if (st == NN_OK) st = load_params(&src, &G->P, c, cfg.model);
   int32_t *ids = malloc(sizeof(int32_t) * (strlen(o->prompt) + 1));
   int64_t n = 0;
   if (st == NN_OK) st = ids ? encode(m, o->prompt, ids, &n, r ? data : o->ckpt) : nn_fail(NN_ERR_OOM, "out of memory");
-  nn_graph_init(&G->g, &nn_cpu_backend, 0);
+  if (G->be) nn_graph_init(&G->g, G->be, 0);
   G->g.training = 0;
   G->g.grad_enabled = 0;
   if (st == NN_OK) {
@@ -279,6 +283,7 @@ static nn_status run(struct generator *G, const struct gen_opts *o, struct comm 
   nn_graph_destroy(&G->g);
   if (G->model) G->def->destroy(G->model);
   nn_params_free(&G->P);
+  nn_backend_close(G->be);
   if (r) ds_close(r);
   task_meta_free(&src.meta);
   return st;
@@ -291,6 +296,7 @@ nn_status generate_main(struct comm *c, int argc, char **argv, int first) {
   if (help) {
     printf("usage: attn_train generate --ckpt DIR|FILE.h5 [--prompt TEXT] [--length N] [--temperature T] [--top-k K]\n"
            "                           [--seed S] [--context half|slide] [--data DIR] [--threads N]\n"
+           "                           [--device cpu|cuda[:N]]\n"
            "  --ckpt DIR        a checkpoint (step_NNNNNNNN/), a checkpoint directory (its latest), or an export\n"
            "                    (attn_train export / --save-params): the vocabulary comes with it\n"
            "  --prompt TEXT     text to continue; every character must be in the vocabulary [\\n]\n"
@@ -300,7 +306,8 @@ nn_status generate_main(struct comm *c, int argc, char **argv, int first) {
            "  --seed S          the same seed gives the same text [1]\n"
            "  --context half|slide  when the context is full: restart from its last half (cheap) or slide\n"
            "                    a full window, recomputed for every character (minGPT; slower) [half]\n"
-           "  --data DIR        take the vocabulary from this dataset instead [the checkpoint's own]\n");
+           "  --data DIR        take the vocabulary from this dataset instead [the checkpoint's own]\n"
+           "  --device D        cpu, cuda or cuda:N [cpu]\n");
     return NN_OK;
   }
   struct generator G;

@@ -26,7 +26,7 @@ static nn_status class_account(const struct task_model *m, const struct ds_batch
   int64_t N = out->logits->shape[0], C = out->logits->shape[1], correct = 0;
   float *h = nn_arena_alloc(&g->meta, sizeof(float) * (size_t)out->logits->numel);
   if (!h) return nn_fail(NN_ERR_OOM, "out of memory for the accuracy");
-  g->be->to_host(h, out->logits->data, sizeof(float) * (size_t)out->logits->numel);
+  nn_be_to_host(g->be, h, out->logits->data, sizeof(float) * (size_t)out->logits->numel);
   for (int64_t i = 0; i < N; i++) {
     int64_t best = 0;
     for (int64_t j = 1; j < C; j++)

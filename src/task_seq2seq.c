@@ -70,7 +70,7 @@ nn_status task_s2s_batch(struct nn_graph *g, const struct ds_batch *b, const str
   s->targets = model_index(g, tgt, 2, NN_SHAPE(n, L));
   s->src_mask = nn_new(g, NN_F32, 2, NN_SHAPE(n, L));
   if (!s->src || !s->dec_in || !s->targets || !s->src_mask) return g->status;
-  g->be->to_device(s->src_mask->data, mask, sizeof(float) * (size_t)nl);
+  nn_be_to_device(g->be, s->src_mask->data, mask, sizeof(float) * (size_t)nl);
   return NN_OK;
 }
 
@@ -90,7 +90,7 @@ int64_t task_s2s_greedy(const struct task_model *m, const int32_t *src, int64_t 
     nn_graph_reset(g);
     st = m->def->dec_step(m->self, state, g, m->P, &next, 1, &logits);
     if (st != NN_OK) break;
-    g->be->to_host(row, logits->data, sizeof(float) * (size_t)V);
+    nn_be_to_host(g->be, row, logits->data, sizeof(float) * (size_t)V);
     int64_t best = 0;
     for (int64_t v = 1; v < V; v++)
       if (row[v] > row[best]) best = v;

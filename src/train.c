@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include "comm_grads.h"
 #include "model.h"
 #include "nn_sched.h"
 #include "export.h"
@@ -26,11 +27,12 @@ struct trainer {
   struct nn_params P;
   struct nn_optim opt;
   struct nn_sched sched;
+  struct nn_backend *be;
   struct nn_graph g;
   struct ds_reader *train, *test;
   struct ds_sampler sampler;
   struct ds_loader *loader;
-  struct comm_buckets *buckets;
+  struct comm_grads *buckets;
   FILE *metrics;
   int64_t step, epoch, total_steps, steps_per_epoch, first_step;
   int preempted;
@@ -87,7 +89,7 @@ static nn_status setup_optim(struct trainer *T) {
 
 static float scalar(struct nn_graph *g, const struct nn_tensor *t) {
   float v;
-  g->be->to_host(&v, t->data, sizeof v);
+  nn_be_to_host(g->be, &v, t->data, sizeof v);
   return v;
 }
 
@@ -196,11 +198,11 @@ static nn_status train_step(struct trainer *T, double *stats /* TASK_NACC: loss 
       NN_TRY(T->task->account(&tmod, b, &out, 1, stats));
     }
     int last = micro == c->accum - 1;
-    if (T->buckets && last) comm_buckets_begin(T->buckets);
-    g->grad_ready = T->buckets && last ? comm_buckets_grad_ready : NULL;
+    if (T->buckets && last) comm_grads_begin(T->buckets);
+    g->grad_ready = T->buckets && last ? comm_grads_grad_ready : NULL;
     NN_TRY(nn_backward(g, loss));
   }
-  if (T->buckets) NN_TRY(comm_buckets_finish(T->buckets));
+  if (T->buckets) NN_TRY(comm_grads_finish(T->buckets));
   return NN_OK;
 }
 
@@ -298,7 +300,7 @@ static nn_status train_loop(struct trainer *T) {
     stats[TASK_NACC] = stop_signal != 0;
     NN_TRY(comm_allreduce_double(cm, stats, TASK_NACC + 1));
     if (c->check_replicas > 0 && (T->step + 1) % c->check_replicas == 0)
-      NN_TRY(comm_check_replicas(cm, T->P.data, T->P.total, T->step));
+      NN_TRY(comm_params_check_replicas(cm, &T->P, T->step));
     double loss = stats[TASK_LOSS_SUM] / (stats[TASK_COUNT] > 0 ? stats[TASK_COUNT] : 1);
     ex_since += (int64_t)stats[TASK_COUNT];
     if (cm->rank == 0) {
@@ -357,7 +359,8 @@ static nn_status train_setup(struct trainer *T) {
   if (!(c->lr > 0)) return nn_fail(NN_ERR_ARG, "option --lr: must be positive");
   if (!c->data[0]) return nn_fail(NN_ERR_ARG, "no dataset given: use --data DIR (attn_data convert ... --out DIR)");
   int threads = c->threads > 0 ? (int)c->threads : comm_default_threads(cm);
-  nn_cpu_backend.set_threads(threads);
+  NN_TRY(nn_backend_open(c->device, &(struct nn_backend_opts){.threads = threads, .local_rank = cm->local_rank}, &T->be));
+  nn_graph_init(&T->g, T->be, 0);
   cm->timeout_s = c->comm_timeout;
   cpu_set_t mask;
   if (sched_getaffinity(0, sizeof mask, &mask) == 0 && CPU_COUNT(&mask) < threads)
@@ -377,7 +380,7 @@ static nn_status train_setup(struct trainer *T) {
   /* model and parameters: declared, allocated, initialised (broadcast from rank 0 later) */
   NN_TRY(T->def->build(&T->model, c, m, &T->P));
   NN_TRY(freeze_prefixes(&T->P, c->freeze));
-  NN_TRY(nn_params_alloc(&T->P, &nn_cpu_backend));
+  NN_TRY(nn_params_alloc(&T->P, T->be));
   nn_params_reset(&T->P, (uint64_t)c->seed);
   if (c->init_from[0]) { /* every rank reads the file: same values everywhere, no broadcast needed */
     struct ckpt_import_report r;
@@ -420,14 +423,15 @@ static nn_status train_setup(struct trainer *T) {
 static nn_status train_setup_collective(struct trainer *T) {
   struct cfg *c = T->cfg;
   struct comm *cm = T->comm;
-  NN_TRY(comm_bcast(cm, T->P.data, (int64_t)sizeof(float) * T->P.total, 0));
+  NN_TRY(comm_params_bcast(cm, &T->P, 0));
   if (c->resume[0]) NN_TRY(resume(T));
   NN_TRY(ds_loader_start(&T->loader, T->train, &T->sampler, c->batch, T->len));
   install_signals();
   if (cm->size > 1) {
-    NN_TRY(comm_buckets_create(&T->buckets, cm, &T->P, c->bucket_mb, c->first_bucket_mb,
-                               strcmp(c->comm_mode, "thread") == 0 ? COMM_THREAD : COMM_NONBLOCKING));
-    NN_TRY(nn_graph_track_params(&T->g, T->P.n, comm_buckets_grad_ready, T->buckets));
+    struct comm_grads_opts go = {c->bucket_mb, c->first_bucket_mb,
+                                 strcmp(c->comm_mode, "thread") == 0 ? COMM_THREAD : COMM_NONBLOCKING};
+    NN_TRY(comm_grads_create(&T->buckets, cm, &T->P, &go));
+    NN_TRY(nn_graph_track_params(&T->g, T->P.n, comm_grads_grad_ready, T->buckets));
   }
   if (cm->rank == 0) {
     const struct ds_meta *m = ds_get_meta(T->train);
@@ -448,19 +452,19 @@ static nn_status train_setup_collective(struct trainer *T) {
 static void report_comm(struct trainer *T) {
   if (!T->buckets || T->comm->rank != 0 || T->step <= T->first_step) return;
   struct comm_stats st;
-  comm_buckets_stats(T->buckets, &st);
+  comm_grads_stats(T->buckets, &st);
   double steps = (double)(T->step - T->first_step), hidden = st.comm_s > 0 ? 1.0 - st.wait_s / st.comm_s : 0;
   printf("allreduce: %d buckets, %.1f MB per step, %.1f ms per step in flight, %.1f ms waited for: %.0f%% hidden behind backward\n",
-         comm_buckets_count(T->buckets), (double)st.bytes / steps / 1e6, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps,
+         comm_grads_count(T->buckets), (double)st.bytes / steps / 1e6, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps,
          100.0 * (hidden > 0 ? hidden : 0));
   log_json(T, "{\"split\": \"comm\", \"buckets\": %d, \"bytes_per_step\": %.0f, \"comm_ms_per_step\": %.3f, \"wait_ms_per_step\": %.3f, \"hidden\": %.4f}",
-           comm_buckets_count(T->buckets), (double)st.bytes / steps, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps, hidden);
+           comm_grads_count(T->buckets), (double)st.bytes / steps, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps, hidden);
 }
 
 static void train_teardown(struct trainer *T) {
   if (T->loader) ds_loader_stop(T->loader);
   ds_sampler_free(&T->sampler);
-  if (T->buckets) comm_buckets_free(T->buckets);
+  if (T->buckets) comm_grads_free(T->buckets);
   if (T->train) ds_close(T->train);
   if (T->test) ds_close(T->test);
   if (T->metrics) fclose(T->metrics);
@@ -468,6 +472,7 @@ static void train_teardown(struct trainer *T) {
   if (T->opt.P) nn_optim_free(&T->opt);
   nn_graph_destroy(&T->g);
   nn_params_free(&T->P);
+  nn_backend_close(T->be);
   task_batch_free(&T->eval);
 }
 
@@ -478,7 +483,6 @@ nn_status train_run(struct cfg *c, struct comm *comm, int *agreed, int *preempte
   T.comm = comm;
   T.t_start = now_s();
   nn_params_init(&T.P);
-  nn_graph_init(&T.g, &nn_cpu_backend, 0);
   /* local set-up on every rank, then agree: a failure on all ranks (a bad flag, a missing data
    * directory) is reported once by rank 0 and every rank exits; a failure on some ranks is
    * reported by each of them, with its rank */

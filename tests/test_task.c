@@ -109,7 +109,7 @@ static void test_s2s_batch(void) {
   CU_ASSERT(s.src_len[1] == 5 && s.tgt_len[0] == 2);
   /* the cross-entropy of uniform logits over the targets counts only the 6 non-PAD tokens: log(V) */
   struct nn_tensor *logits = nn_new(&g, NN_F32, 3, NN_SHAPE(2, 5, 16));
-  nn_cpu_backend.fill(logits->data, 0.0f, logits->numel);
+  nn_be_fill(&nn_cpu_backend, logits->data, 0.0f, logits->numel);
   struct nn_tensor *loss = nn_cross_entropy(&g, logits, s.targets, TASK_IGNORE);
   CU_ASSERT_FATAL(loss != NULL);
   CU_ASSERT(fabs(loss->data[0] - log(16.0)) < 1e-5);
@@ -132,7 +132,7 @@ static nn_status copy_step(void *self, void *state, struct nn_graph *g, struct n
   (void)self, (void)P, (void)ids;
   struct copy_state *s = state;
   *logits = nn_new(g, NN_F32, 3, NN_SHAPE(1, n, 16));
-  nn_cpu_backend.fill((*logits)->data, 0.0f, (*logits)->numel);
+  nn_be_fill(&nn_cpu_backend, (*logits)->data, 0.0f, (*logits)->numel);
   for (int64_t i = 0; i < n; i++, s->t++) (*logits)->data[i * 16 + (s->t < s->n ? s->src[s->t] : 2)] = 1.0f;
   return NN_OK;
 }

@@ -94,4 +94,14 @@ static void bwd(float *dx, float *dw, float *db, const float *dy, const float *x
   }
 }
 
-const struct nn_k_bnorm nn_cpu_bnorm = {.fwd = fwd, .bwd = bwd};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_fwd(const struct nn_backend *be, const struct nn_bnorm_args *a) {
+  (void)be;
+  fwd(a->y, a->mean, a->invstd, a->rm, a->rv, a->x, a->w, a->b, a->n, a->c, a->hw, a->momentum, a->eps, a->batch);
+}
+static void k_bwd(const struct nn_backend *be, const struct nn_bnorm_args *a) {
+  (void)be;
+  bwd(a->dx, a->dw, a->db, a->dy, a->x, a->mean, a->invstd, a->w, a->n, a->c, a->hw, a->batch);
+}
+const struct nn_k_bnorm nn_cpu_bnorm = {.fwd = k_fwd, .bwd = k_bwd};

@@ -1,4 +1,4 @@
-/* bnorm ops: forward, backward and shape checks, calling kernels through g->be->bnorm. */
+/* bnorm ops: forward, backward and shape checks, calling kernels through g->be->k->bnorm. */
 #include "bnorm.h"
 #include "../nn_backend.h"
 
@@ -11,10 +11,12 @@ static void bn_check_vec(const struct nn_tensor *t, const char *what, int64_t c)
 
 static void batchnorm2d_backward(struct nn_graph *g, struct nn_node *n) {
   struct nn_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-  int64_t hw = x->shape[2] * x->shape[3];
-  g->be->bnorm->bwd(x->requires_grad ? x->grad : NULL, w && w->requires_grad ? w->grad : NULL,
-                    b && b->requires_grad ? b->grad : NULL, n->out->grad, x->data, n->saved[0]->data,
-                    n->saved[1]->data, w ? w->data : NULL, x->shape[0], x->shape[1], hw, (int)n->i[0]);
+  struct nn_bnorm_args a = *(const struct nn_bnorm_args *)n->attr;
+  a.dy = n->out->grad;
+  a.dx = x->requires_grad ? x->grad : NULL;
+  a.dw = w && w->requires_grad ? w->grad : NULL;
+  a.db = b && b->requires_grad ? b->grad : NULL;
+  g->be->k->bnorm->bwd(g->be, &a);
 }
 
 struct nn_tensor *nn_batchnorm2d(struct nn_graph *g, struct nn_tensor *x, struct nn_tensor *w, struct nn_tensor *b,
@@ -35,14 +37,16 @@ struct nn_tensor *nn_batchnorm2d(struct nn_graph *g, struct nn_tensor *x, struct
   struct nn_tensor *y = nn_new_like(g, x), *mean = nn_new(g, NN_F32, 1, NN_SHAPE(c)),
                    *invstd = nn_new(g, NN_F32, 1, NN_SHAPE(c));
   NN_NULL_IN(y, mean, invstd);
-  g->be->bnorm->fwd(y->data, mean->data, invstd->data, running_mean ? running_mean->data : NULL,
-                    running_var ? running_var->data : NULL, x->data, w ? w->data : NULL, b ? b->data : NULL,
-                    x->shape[0], c, hw, momentum, eps, batch);
+  struct nn_bnorm_args a = {.n = x->shape[0], .c = c, .hw = hw, .momentum = momentum, .eps = eps, .batch = batch,
+                            .x = x->data, .w = w ? w->data : NULL, .b = b ? b->data : NULL, .y = y->data,
+                            .mean = mean->data, .invstd = invstd->data,
+                            .rm = running_mean ? running_mean->data : NULL, .rv = running_var ? running_var->data : NULL};
+  g->be->k->bnorm->fwd(g->be, &a);
   struct nn_node *n = nn_record(g, NN_OP_BATCHNORM2D, batchnorm2d_backward, y, 3, (struct nn_tensor *[]){x, w, b});
   if (n) {
-    n->i[0] = batch;
     n->saved[0] = mean;
     n->saved[1] = invstd;
   }
+  nn_node_attr(g, n, &a, sizeof a);
   return y;
 }

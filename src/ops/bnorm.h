@@ -3,19 +3,31 @@
 #define NN_OPS_BNORM_H
 #include "../nn_graph.h"
 
-/* Kernels of this family; every backend provides one instance (nn_cpu_bnorm, ...).
- * Shapes: x, y (n,c,hw); per-channel vectors (c); w, b may be NULL (scale 1, shift 0). */
+struct nn_backend;
+
+/* Arguments of the bnorm kernels. */
+struct nn_bnorm_args {
+  int64_t n, c, hw;      /* x(n,c,hw) */
+  float momentum, eps;
+  int batch;             /* 1: batch statistics; 0: running statistics */
+  const float *x, *w, *b;
+  float *y;              /* forward output */
+  float *mean, *invstd;  /* (c), written by forward, read by backward */
+  float *rm, *rv;        /* running statistics (c), may be NULL */
+  const float *dy;       /* backward */
+  float *dx, *dw, *db;   /* backward: +=, each may be NULL */
+};
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_bnorm, ...). */
 struct nn_k_bnorm {
   /* y(n,c,hw) = (x - mean) * invstd * w + b per channel c, saving mean(c) and invstd(c).
    * batch = 1: batch statistics (biased variance), and when rm/rv are not NULL
    * rm = (1-momentum)*rm + momentum*mean, rv = (1-momentum)*rv + momentum*unbiased variance;
    * batch = 0: mean = rm, invstd = 1/sqrt(rv + eps) */
-  void (*fwd)(float *y, float *mean, float *invstd, float *rm, float *rv, const float *x, const float *w,
-              const float *b, int64_t n, int64_t c, int64_t hw, float momentum, float eps, int batch);
+  void (*fwd)(const struct nn_backend *be, const struct nn_bnorm_args *a);
   /* dx(n,c,hw) += gradient through the normalisation (with batch = 1 through the batch statistics too),
-   * dw(c) += sum dy * xhat, db(c) += sum dy; dx, dw, db may be NULL (not needed) */
-  void (*bwd)(float *dx, float *dw, float *db, const float *dy, const float *x, const float *mean,
-              const float *invstd, const float *w, int64_t n, int64_t c, int64_t hw, int batch);
+   * dw(c) += sum dy * xhat, db(c) += sum dy */
+  void (*bwd)(const struct nn_backend *be, const struct nn_bnorm_args *a);
 };
 
 /* y(N,C,H,W) = batch norm of x(N,C,H,W) with affine w(C), b(C) (either may be NULL) and running

@@ -1,19 +1,19 @@
-/* rnn_seq ops: forward, backward and shape checks, calling kernels through g->be->rnn_seq. */
+/* rnn_seq ops: forward, backward and shape checks, calling kernels through g->be->k->rnn_seq. */
 #include "rnn_seq.h"
 #include "../nn_backend.h"
 
 static void lstm_seq_backward(struct nn_graph *g, struct nn_node *n) {
   struct nn_tensor *xg = n->in[0], *h0 = n->in[1], *c0 = n->in[2], *w_hh = n->in[3], *b = n->in[4];
-  struct nn_rnn_seq_args a = {
-      .B = xg->shape[0], .T = xg->shape[1], .H = w_hh->shape[1], .reverse = n->i[0],
-      .xg = xg->data, .h0 = h0 ? h0->data : NULL, .c0 = c0 ? c0->data : NULL, .w_hh = w_hh->data,
-      .b = b ? b->data : NULL, .out = n->out->data, .act = n->saved[0]->data, .dout = n->out->grad,
-      .dxg = xg->requires_grad ? xg->grad : NULL, .dh0 = h0 && h0->requires_grad ? h0->grad : NULL,
-      .dc0 = c0 && c0->requires_grad ? c0->grad : NULL, .dw_hh = w_hh->requires_grad ? w_hh->grad : NULL,
-      .db = b && b->requires_grad ? b->grad : NULL};
+  struct nn_rnn_seq_args a = *(const struct nn_rnn_seq_args *)n->attr;
+  a.dout = n->out->grad;
+  a.dxg = xg->requires_grad ? xg->grad : NULL;
+  a.dh0 = h0 && h0->requires_grad ? h0->grad : NULL;
+  a.dc0 = c0 && c0->requires_grad ? c0->grad : NULL;
+  a.dw_hh = w_hh->requires_grad ? w_hh->grad : NULL;
+  a.db = b && b->requires_grad ? b->grad : NULL;
   a.work = nn_scratch(g, sizeof(float) * (size_t)(a.B * 6 * a.H));
   if (!a.work) return;
-  g->be->rnn_seq->lstm_bwd(g->be, &a);
+  g->be->k->rnn_seq->lstm_bwd(g->be, &a);
 }
 
 struct nn_tensor *nn_lstm_seq(struct nn_graph *g, struct nn_tensor *xg, struct nn_tensor *h0, struct nn_tensor *c0,
@@ -39,12 +39,10 @@ struct nn_tensor *nn_lstm_seq(struct nn_graph *g, struct nn_tensor *xg, struct n
   struct nn_rnn_seq_args a = {.B = B, .T = T, .H = H, .reverse = reverse != 0, .xg = xg->data,
                               .h0 = h0 ? h0->data : NULL, .c0 = c0 ? c0->data : NULL, .w_hh = w_hh->data,
                               .b = b_hh ? b_hh->data : NULL, .out = out->data, .act = act->data};
-  g->be->rnn_seq->lstm_fwd(g->be, &a);
+  g->be->k->rnn_seq->lstm_fwd(g->be, &a);
   struct nn_node *n = nn_record(g, NN_OP_LSTM_SEQ, lstm_seq_backward, out, 5,
                                 (struct nn_tensor *[]){xg, h0, c0, w_hh, b_hh});
-  if (n) {
-    n->saved[0] = act;
-    n->i[0] = reverse != 0;
-  }
+  if (n) n->saved[0] = act;
+  nn_node_attr(g, n, &a, sizeof a);
   return out;
 }

@@ -82,7 +82,7 @@ int main(int argc, char **argv) {
   if (batch) check(cfg_set(&c, "batch", batch, "option --batch"), "--batch");
   if (block) check(cfg_set(&c, "block", block, "option --block"), "--block");
   def->preset(&c);
-  nn_cpu_backend.set_threads(threads);
+  nn_backend_set_threads(&nn_cpu_backend, threads);
 
   struct ds_meta meta = {.kind = DS_TEXT, .vocab_size = 65};
   struct nn_params P;
@@ -126,7 +126,7 @@ int main(int argc, char **argv) {
       tc[s] = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
     }
     float lv;
-    nn_cpu_backend.to_host(&lv, out.loss->data, sizeof lv);
+    nn_be_to_host(&nn_cpu_backend, &lv, out.loss->data, sizeof lv);
     if (s == -2) loss0 = lv;
     loss1 = lv;
   }

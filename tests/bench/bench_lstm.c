@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
   for (int j = 0; j < 5; j++)
     if (vals[j]) check(cfg_set(&c, keys[j], vals[j], "option"), keys[j]);
   def->preset(&c);
-  nn_cpu_backend.set_threads(threads);
+  nn_backend_set_threads(&nn_cpu_backend, threads);
   struct ds_meta meta = {.kind = DS_TEXT, .vocab_size = 65};
   struct nn_params P;
   nn_params_init(&P);
@@ -98,7 +98,7 @@ int main(int argc, char **argv) {
       t[s] = bench_now_ms() - t0;
       tc[s] = thread_cpu_ms() - c0;
     }
-    nn_cpu_backend.to_host(&loss1, out.loss->data, sizeof loss1);
+    nn_be_to_host(&nn_cpu_backend, &loss1, out.loss->data, sizeof loss1);
     if (s == -1) loss0 = loss1;
   }
   double ms = bench_median(t, steps), cpu_ms = bench_median(tc, steps), tok = (double)B * T;
