@@ -8,13 +8,14 @@ NP         ?= 2
 PACKAGES = cmake make gcc pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools \
            libopenblas-dev libcunit1-dev zlib1g-dev libpng-dev libjpeg-dev python3-h5py python3-numpy dataset-fashion-mnist procps \
            libcairo2-dev fonts-dejavu-core \
-           clang libomp-dev slurmd slurmctld slurm-client munge libblis-dev
+           clang libomp-dev slurmd slurmctld slurm-client munge libblis-dev fortunes
 # only to regenerate tests/ref fixtures and run the PyTorch benchmarks
 TORCH_PACKAGES = python3-torch python3-h5py python3-numpy
 
 MPIRUN = mpirun $(if $(filter 0,$(shell id -u)),--allow-run-as-root) --oversubscribe
 
-.PHONY: all deps torch-deps configure build test test-asan test-tsan fuzz demo transfer-demo bench clean
+.PHONY: all deps torch-deps configure build test test-asan test-tsan fuzz demo transfer-demo demo-text-data demo-gpt demo-transformer demo-lstm \
+        bench clean
 
 all: build
 
@@ -67,6 +68,39 @@ TRANSFER_FLAGS ?=
 transfer-demo: build
 	BUILD=$(BUILD) NP=$(NP) MODEL=$(TRANSFER_MODEL) MODEL_FLAGS="$(TRANSFER_FLAGS)" MPI="$(MPIRUN) -np $(NP)" \
 	  bash tools/transfer_demo.sh
+
+# text demos: any UTF-8 text (TEXT=file); without one, the fortune-cookie collection of Debian's
+# `fortunes` package (/usr/share/games/fortunes, about 2.6 MB of English, BSD licence). Each converts
+# the text, trains on $(NP) ranks for a few minutes (DEMO_STEPS=N to change) and prints a sample.
+TEXT       ?=
+FORTUNES    = /usr/share/games/fortunes
+DEMO_GEN    = --length 400 --temperature 0.8 --seed 1
+demo-text-data: build
+	@mkdir -p data
+	@if [ -n "$(TEXT)" ]; then src="$(TEXT)"; else src=data/fortunes.txt; \
+	  cat $$(ls -d $(FORTUNES)/* | grep -v '\.\(dat\|u8\)$$') >$$src || exit 1; fi; \
+	  echo "demo text: $$src"; rm -rf data/demo-text; \
+	  ./$(BUILD)/attn_data convert text "$$src" --out data/demo-text >/dev/null && ./$(BUILD)/attn_data info data/demo-text
+
+demo-gpt: demo-text-data
+	rm -rf runs/demo-gpt
+	$(MPIRUN) -np $(NP) ./$(BUILD)/attn_train --model gpt-small --data data/demo-text --steps $(or $(DEMO_STEPS),300) \
+	  --eval-batches 20 --log-every 25 --ckpt-dir runs/demo-gpt/ckpt --log-dir runs/demo-gpt
+	./$(BUILD)/attn_train generate --ckpt runs/demo-gpt/ckpt $(DEMO_GEN)
+
+demo-transformer: demo-text-data
+	rm -rf runs/demo-transformer
+	$(MPIRUN) -np $(NP) ./$(BUILD)/attn_train --model transformer-small --data data/demo-text \
+	  --steps $(or $(DEMO_STEPS),300) --warmup 50 --eval-batches 20 --log-every 25 \
+	  --ckpt-dir runs/demo-transformer/ckpt --log-dir runs/demo-transformer
+	./$(BUILD)/attn_train generate --ckpt runs/demo-transformer/ckpt $(DEMO_GEN)
+
+demo-lstm: demo-text-data
+	rm -rf runs/demo-lstm
+	$(MPIRUN) -np $(NP) ./$(BUILD)/attn_train --model lstm-attn --data data/demo-text --batch 32 --block 100 \
+	  --steps $(or $(DEMO_STEPS),400) --eval-batches 20 --log-every 25 --sample-chars 0 \
+	  --ckpt-dir runs/demo-lstm/ckpt --log-dir runs/demo-lstm
+	./$(BUILD)/attn_train generate --ckpt runs/demo-lstm/ckpt $(DEMO_GEN)
 
 bench: build torch-deps
 	./$(BUILD)/bench_ops

@@ -41,6 +41,9 @@ struct model_def {
   void (*dec_free)(void *self, void *state);
   /* positions a state can hold (0 = unbounded, e.g. recurrent) and the output vocabulary */
   void (*dec_info)(void *self, int64_t *context, int64_t *vocab);
+  /* After every epoch (and at the end of training), on every rank, outside any collective: e.g. a
+   * sample printed on rank 0. m->g may be reset and used; NULL: nothing. */
+  nn_status (*epoch_end)(const struct task_model *m, const struct cfg *c, int64_t epoch, int rank);
   void (*destroy)(void *self);
   /* optional (attn_train features): forward only up to the layer called `layer` and out(N, F) = its
    * activation, flattened per example; an unknown layer is an NN_ERR_ARG naming the layers there are */

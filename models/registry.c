@@ -2,11 +2,12 @@
 #include <string.h>
 #include "model.h"
 
-extern const struct model_def model_cnn, model_gpt, model_gpt_small, model_transformer, model_transformer_small;
+extern const struct model_def model_cnn, model_gpt, model_gpt_small, model_transformer, model_transformer_small,
+    model_lstm_attn;
 extern const struct model_def model_linear;
 
 static const struct model_def *const models[] = {&model_cnn, &model_gpt, &model_gpt_small, &model_transformer,
-                                                 &model_transformer_small, &model_linear};
+                                                 &model_transformer_small, &model_lstm_attn, &model_linear};
 #define NMODELS (sizeof models / sizeof models[0])
 
 /* The distinct key sets of the models, in registry order (cfg.c lists and parses them). */

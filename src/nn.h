@@ -26,5 +26,6 @@
 #include "ops/attn.h"
 #include "ops/rope.h"
 #include "ops/rnn.h"
+#include "ops/rnn_seq.h"
 #include "nn_layers.h"
 #endif

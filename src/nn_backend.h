@@ -22,7 +22,7 @@
 struct nn_k_matmul; struct nn_k_binary; struct nn_k_act; struct nn_k_softmax; struct nn_k_loss;
 struct nn_k_layernorm; struct nn_k_embed; struct nn_k_dropout; struct nn_k_conv; struct nn_k_pool;
 struct nn_k_bnorm; struct nn_k_shape; struct nn_k_reduce; struct nn_k_attn; struct nn_k_rope;
-struct nn_k_rnn; struct nn_k_optim;
+struct nn_k_rnn; struct nn_k_optim; struct nn_k_rnn_seq;
 struct nn_backend;
 
 /* Arguments of the generic batched product (the matmul/linear ops and conv use it). */
@@ -80,6 +80,7 @@ struct nn_kernels {
   const struct nn_k_rope *rope;
   const struct nn_k_rnn *rnn;
   const struct nn_k_optim *optim;
+  const struct nn_k_rnn_seq *rnn_seq;
 };
 
 /* A backend instance. */

@@ -12,6 +12,7 @@
 #include "ops/matmul.h"
 #include "ops/dropout.h"
 #include "ops/rnn.h"
+#include "ops/rnn_seq.h"
 #include "ops/shape.h"
 
 /* ---- scopes ---- */
@@ -217,8 +218,41 @@ static struct nn_tensor *initial_state(struct nn_graph *g, struct nn_tensor *h0,
   return nn_reshape(g, nn_narrow(g, h0, 0, k, 1), 2, NN_SHAPE(B, H));
 }
 
+/* The LSTM: batch-major throughout, layer by layer, direction by direction: the input
+ * projections of all steps in one GEMM (nn_linear over (B,T,in), b_ih included), then the
+ * recurrence as one nn_lstm_seq op (per step one (B,H)x(H,4H) product and fused gates). */
+static struct nn_tensor *lstm_fwd(struct nn_graph *g, struct nn_params *P, const struct nn_rnn *r, struct nn_tensor *x,
+                                  struct nn_tensor *h0, struct nn_tensor *c0, struct nn_tensor **hn,
+                                  struct nn_tensor **cn) {
+  int64_t B = x->shape[0], T = x->shape[1], H = r->hidden, D = r->dirs, L = r->layers;
+  struct nn_tensor *hf[2 * NN_RNN_MAX_LAYERS], *cf[2 * NN_RNN_MAX_LAYERS];
+  struct nn_tensor *seq = x; /* (B,T,in) */
+  for (int k = 0; k < L; k++) {
+    struct nn_tensor *outs[2];
+    for (int d = 0; d < D; d++) {
+      struct nn_tensor *xg = nn_linear(g, seq, nn_pt(P, r->w_ih[k][d]), nn_pt_opt(P, r->b_ih[k][d])); /* (B,T,4H) */
+      struct nn_tensor *h = h0 ? initial_state(g, h0, k * D + d, B, H) : NULL;
+      struct nn_tensor *c = c0 ? initial_state(g, c0, k * D + d, B, H) : NULL;
+      struct nn_tensor *o = nn_lstm_seq(g, xg, h, c, nn_pt(P, r->w_hh[k][d]), nn_pt_opt(P, r->b_hh[k][d]), d);
+      outs[d] = nn_reshape(g, nn_narrow(g, o, 0, 0, 1), 3, NN_SHAPE(B, T, H)); /* h_t: (B,T,H) */
+      int64_t last = d ? 0 : T - 1;                                             /* the final step */
+      if (hn) hf[k * D + d] = nn_reshape(g, nn_narrow(g, outs[d], 1, last, 1), 3, NN_SHAPE(1, B, H));
+      if (cn)
+        cf[k * D + d] = nn_reshape(
+            g, nn_narrow(g, nn_reshape(g, nn_narrow(g, o, 0, 1, 1), 3, NN_SHAPE(B, T, H)), 1, last, 1), 3,
+            NN_SHAPE(1, B, H));
+    }
+    seq = D == 2 ? nn_concat(g, 2, outs, 2) : outs[0]; /* (B,T,D*H) */
+    if (k < L - 1 && g->training && r->dropout > 0) seq = nn_dropout(g, seq, r->dropout);
+    if (!seq) return NULL;
+  }
+  if (hn) *hn = nn_concat0(g, (int)(L * D), hf);
+  if (cn) *cn = nn_concat0(g, (int)(L * D), cf);
+  return seq;
+}
+
 /* The shared forward of LSTM (c0/cn used) and GRU: time-major inside, layer by layer, direction
- * by direction, one cell op per step. */
+ * by direction, one cell op per step (the LSTM branches off to lstm_fwd after the checks). */
 static struct nn_tensor *rnn_fwd(struct nn_graph *g, struct nn_params *P, const struct nn_rnn *r, struct nn_tensor *x,
                                  struct nn_tensor *h0, struct nn_tensor *c0, struct nn_tensor **hn,
                                  struct nn_tensor **cn) {
@@ -235,6 +269,7 @@ static struct nn_tensor *rnn_fwd(struct nn_graph *g, struct nn_params *P, const 
               "%s: initial %s %s, expected (%lld,%lld,%lld) for x %s", op, i ? "c0" : "h0",
               states[i] ? nn_shape_str(states[i], s1, 64) : "", (long long)(L * D), (long long)B, (long long)H,
               nn_shape_str(x, s2, 64));
+  if (r->mode == NN_RNN_LSTM) return lstm_fwd(g, P, r, x, h0, c0, hn, cn);
   struct nn_tensor **hs = nn_arena_alloc(&g->meta, sizeof *hs * (size_t)T);
   struct nn_tensor *hf[2 * NN_RNN_MAX_LAYERS], *cf[2 * NN_RNN_MAX_LAYERS];
   if (!hs) return NULL;

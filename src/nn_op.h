@@ -24,6 +24,7 @@
   /* attn.c */ X(ATTENTION, "attention")                                                  \
   /* rope.c */ X(ROPE, "rope")                                                            \
   /* rnn.c */ X(LSTM_CELL, "lstm_cell") X(GRU_CELL, "gru_cell")                           \
+  /* rnn_seq.c */ X(LSTM_SEQ, "lstm_seq")                                                 \
   /* extra ops: append new ones here, one X(...) each, with the file that defines them */
 
 #define NN_OP_ENUM_(e, name) NN_OP_##e,

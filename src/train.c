@@ -206,6 +206,13 @@ static void fmt_eta(char *buf, size_t len, double s) {
   else snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
 }
 
+/* The model's end-of-epoch hook (a sample, ...), if it has one. */
+static nn_status epoch_end(struct trainer *T) {
+  if (!T->def->epoch_end) return NN_OK;
+  struct task_model tmod = task_model_of(T, ds_get_meta(T->train));
+  return T->def->epoch_end(&tmod, T->cfg, T->epoch, T->comm->rank);
+}
+
 /* One optimizer step: accum micro-batches, allreduce, clip, update. *done is set at the end of training. */
 static nn_status train_step(struct trainer *T, double *stats /* TASK_NACC: loss sum, count, the task's */) {
   struct cfg *c = T->cfg;
@@ -217,6 +224,7 @@ static nn_status train_step(struct trainer *T, double *stats /* TASK_NACC: loss 
     NN_TRY(ds_loader_next(T->loader, &b));
     while (b->n == 0) { /* end of an epoch */
       NN_TRY(evaluate(T, T->step));
+      NN_TRY(epoch_end(T));
       T->epoch++;
       NN_TRY(ds_loader_next(T->loader, &b));
     }
@@ -393,6 +401,7 @@ static nn_status train_loop(struct trainer *T) {
   if (c->ckpt_dir[0] && T->first_step < T->total_steps) NN_TRY(save_checkpoint(T, T->total_steps));
   /* a last evaluation, unless the final step just had one */
   if (!(c->eval_every > 0 && T->total_steps % c->eval_every == 0)) NN_TRY(evaluate(T, T->total_steps));
+  if (T->first_step < T->total_steps) NN_TRY(epoch_end(T)); /* the last epoch ends with training */
   return NN_OK;
 }
 

@@ -9,7 +9,7 @@
 
 static const struct gc_case *const tables[] = {
     gc_matmul, gc_binary, gc_act, gc_softmax, gc_loss, gc_layernorm, gc_embed, gc_dropout,
-    gc_conv, gc_pool, gc_bnorm, gc_shape, gc_reduce, gc_attn, gc_rope, gc_rnn,
+    gc_conv, gc_pool, gc_bnorm, gc_shape, gc_reduce, gc_attn, gc_rope, gc_rnn, gc_rnn_seq,
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 

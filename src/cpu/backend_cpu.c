@@ -21,6 +21,7 @@ extern const struct nn_k_reduce nn_cpu_reduce;
 extern const struct nn_k_attn nn_cpu_attn;
 extern const struct nn_k_rope nn_cpu_rope;
 extern const struct nn_k_rnn nn_cpu_rnn;
+extern const struct nn_k_rnn_seq nn_cpu_rnn_seq;
 extern const struct nn_k_optim nn_cpu_optim;
 extern void openblas_set_num_threads(int);
 
@@ -155,6 +156,7 @@ const struct nn_kernels nn_cpu_kernels = {
     .attn = &nn_cpu_attn,
     .rope = &nn_cpu_rope,
     .rnn = &nn_cpu_rnn,
+    .rnn_seq = &nn_cpu_rnn_seq,
     .optim = &nn_cpu_optim,
 };
 

@@ -37,6 +37,6 @@ int gc_compare(const struct gc_case *k, const struct nn_backend *ref, const stru
 /* Case tables, one per op family (tests/gradcheck/gc_<family>.c), each ending with {0}. */
 extern const struct gc_case gc_matmul[], gc_binary[], gc_act[], gc_softmax[], gc_loss[],
     gc_layernorm[], gc_embed[], gc_dropout[], gc_conv[], gc_pool[], gc_bnorm[], gc_shape[],
-    gc_reduce[], gc_attn[], gc_rope[], gc_rnn[];
+    gc_reduce[], gc_attn[], gc_rope[], gc_rnn[], gc_rnn_seq[];
 
 #endif
