@@ -3,9 +3,10 @@
 #include "model.h"
 
 extern const struct model_def model_cnn, model_gpt, model_gpt_small, model_transformer, model_transformer_small;
+extern const struct model_def model_resnet18, model_resnet34, model_resnet50;
 
 static const struct model_def *const models[] = {&model_cnn, &model_gpt, &model_gpt_small, &model_transformer,
-                                                 &model_transformer_small};
+                                                 &model_transformer_small, &model_resnet18, &model_resnet34, &model_resnet50};
 #define NMODELS (sizeof models / sizeof models[0])
 
 const struct model_def *model_find(const char *name) {

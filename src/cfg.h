@@ -25,7 +25,8 @@ struct cfg {
   double bucket_mb, first_bucket_mb, comm_timeout;
   char nan_policy[16];
   /* models */
-  char attn[16];
+  char attn[16], stem[16], attn_stages[32];
+  int64_t sync_bn;
   int64_t heads, n_embd, n_layer, n_head, block, hidden, ffn;
   double dropout;
   /* bookkeeping: which keys were given explicitly (bit per table entry) */
