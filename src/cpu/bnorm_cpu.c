@@ -94,4 +94,19 @@ static void bwd(float *dx, float *dw, float *db, const float *dy, const float *x
   }
 }
 
-const struct nn_k_bnorm nn_cpu_bnorm = {.fwd = fwd, .bwd = bwd};
+static void sums(double *s1, double *s2, const float *x, const float *dy, const float *shift, int64_t n, int64_t c,
+                 int64_t hw) {
+#pragma omp parallel for schedule(static) if (n * c * hw > BN_PAR_WORK)
+  for (int64_t ch = 0; ch < c; ch++) bn_sums(&s1[ch], &s2[ch], x, dy, shift ? shift[ch] : 0.0f, n, c, hw, ch);
+}
+
+static void bwd_dx(float *dx, const float *dy, const float *x, const float *mean, const float *invstd, const float *w,
+                   const double *sdy, const double *sdyx, double m, int64_t n, int64_t c, int64_t hw) {
+#pragma omp parallel for schedule(static) if (n * c * hw > BN_PAR_WORK)
+  for (int64_t ch = 0; ch < c; ch++) {
+    float is = invstd[ch], k = is * (w ? w[ch] : 1.0f);
+    bn_affine(dx, dy, x, k, (float)(-k * is * is * sdyx[ch] / m), (float)(-k * sdy[ch] / m), mean[ch], 1, n, c, hw, ch);
+  }
+}
+
+const struct nn_k_bnorm nn_cpu_bnorm = {.fwd = fwd, .bwd = bwd, .sums = sums, .bwd_dx = bwd_dx};
