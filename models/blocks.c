@@ -3,26 +3,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-void blk_mha_declare(struct blk_mha *a, struct nn_params *P, const char *prefix, int64_t dim, int heads, int bias) {
-  char name[NN_NAME_MAX];
-  NN_ASSERT(dim % heads == 0, "attention %s: width %lld is not divisible by %d heads", prefix, (long long)dim, heads);
-  memset(a, 0, sizeof *a);
-  a->heads = heads;
-  a->bias = bias;
-  int *idx[4] = {&a->query, &a->key, &a->value, &a->proj};
-  const char *leaf[4] = {"query", "key", "value", "proj"};
-  for (int i = 0; i < 4; i++) {
-    snprintf(name, sizeof name, "%s.%s", prefix, leaf[i]);
-    *idx[i] = nn_declare_linear(P, name, dim, dim, bias);
-  }
-}
-
-struct nn_tensor *blk_linear(struct nn_graph *g, struct nn_params *P, int w, int has_bias, struct nn_tensor *x) {
-  return nn_linear(g, x, nn_pt(P, w), has_bias ? nn_pt(P, w + 1) : NULL);
-}
-
-struct nn_tensor *blk_layernorm(struct nn_graph *g, struct nn_params *P, int w, struct nn_tensor *x) {
-  return nn_layernorm(g, x, nn_pt(P, w), nn_pt(P, w + 1), 1e-5f);
+struct blk_mha blk_mha_decl(struct nn_scope s, const char *name, int64_t dim, int heads, unsigned flags) {
+  struct nn_scope a = nn_scope_sub(s, "%s", name);
+  NN_ASSERT(heads > 0 && dim % heads == 0, "attention %s: width %lld is not divisible by %d heads", a.name,
+            (long long)dim, heads);
+  struct blk_mha m = {.heads = heads}; /* one statement each: the declaration order is the checkpoint order */
+  m.query = nn_linear_decl(a, "query", dim, dim, flags);
+  m.key = nn_linear_decl(a, "key", dim, dim, flags);
+  m.value = nn_linear_decl(a, "value", dim, dim, flags);
+  m.proj = nn_linear_decl(a, "proj", dim, dim, flags);
+  return m;
 }
 
 /* Append the new rows of t (1,T,C) to the cache buffer and return a (1,len,C) view of it. */
@@ -36,12 +26,12 @@ static struct nn_tensor *cache_append(struct nn_graph *g, float *buf, int64_t le
   return v;
 }
 
-struct nn_tensor *blk_mha_forward(const struct blk_mha *a, struct nn_graph *g, struct nn_params *P,
-                                  struct nn_tensor *x, int causal, float attn_dropout, struct blk_kv_cache *cache) {
+struct nn_tensor *blk_mha_fwd(struct nn_graph *g, struct nn_params *P, const struct blk_mha *a, struct nn_tensor *x,
+                              int causal, float attn_dropout, struct blk_kv_cache *cache) {
   int64_t pos0 = cache ? cache->len : 0;
-  struct nn_tensor *q = blk_linear(g, P, a->query, a->bias, x);
-  struct nn_tensor *k = blk_linear(g, P, a->key, a->bias, x);
-  struct nn_tensor *v = blk_linear(g, P, a->value, a->bias, x);
+  struct nn_tensor *q = nn_linear_fwd(g, P, &a->query, x);
+  struct nn_tensor *k = nn_linear_fwd(g, P, &a->key, x);
+  struct nn_tensor *v = nn_linear_fwd(g, P, &a->value, x);
   if (a->rope_base > 0) {
     q = nn_rope(g, q, a->heads, pos0, a->rope_base);
     k = nn_rope(g, k, a->heads, pos0, a->rope_base);
@@ -53,7 +43,7 @@ struct nn_tensor *blk_mha_forward(const struct blk_mha *a, struct nn_graph *g, s
     v = cache_append(g, cache->v, cache->len, v);
   }
   struct nn_tensor *y = nn_attention(g, q, k, v, a->heads, causal, attn_dropout);
-  return blk_linear(g, P, a->proj, a->bias, y);
+  return nn_linear_fwd(g, P, &a->proj, y);
 }
 
 void blk_init_normal(struct nn_params *P, int first, int last, float std) {

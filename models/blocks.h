@@ -7,9 +7,9 @@
 
 /* Multi-head self-attention: query/key/value/projection linears around nn_attention. */
 struct blk_mha {
-  int query, key, value, proj; /* weight indices (a bias, if any, follows each weight) */
-  int bias, heads;
-  float rope_base;             /* > 0: rotary embeddings on queries and keys */
+  struct nn_linear query, key, value, proj;
+  int heads;
+  float rope_base; /* > 0: rotary embeddings on queries and keys */
 };
 
 /* Key/value cache of one attention layer for incremental decoding (batch 1). */
@@ -41,17 +41,15 @@ void blk_lm_shape(void *self, int64_t *layers, int64_t *dim, int64_t *context);
 /* model_def.destroy: frees the layer array and the model. */
 void blk_lm_destroy(void *self);
 
-/* Declare prefix.{query,key,value,proj} linears of dim x dim. */
-void blk_mha_declare(struct blk_mha *a, struct nn_params *P, const char *prefix, int64_t dim, int heads, int bias);
+/* Declare s.name.{query,key,value,proj}: linears of dim x dim (flags: NN_BIAS), heads heads,
+ * no rotary embeddings (set rope_base after). */
+struct blk_mha blk_mha_decl(struct nn_scope s, const char *name, int64_t dim, int heads, unsigned flags);
 /* out(B,T,C) = proj(attention(query(x), key(x), value(x))), causal or not, dropout on the probabilities;
  * with a cache (batch 1): x holds the new positions only, keys/values are appended and attended to. */
-struct nn_tensor *blk_mha_forward(const struct blk_mha *a, struct nn_graph *g, struct nn_params *P,
-                                  struct nn_tensor *x, int causal, float attn_dropout, struct blk_kv_cache *cache);
-/* y = x @ W^T + b for the linear whose weight has index w (bias = the next parameter if has_bias). */
-struct nn_tensor *blk_linear(struct nn_graph *g, struct nn_params *P, int w, int has_bias, struct nn_tensor *x);
-/* LayerNorm (eps 1e-5) with the weight at index w and the bias after it. */
-struct nn_tensor *blk_layernorm(struct nn_graph *g, struct nn_params *P, int w, struct nn_tensor *x);
-/* Re-initialise parameters [first, last) the minGPT way: matrices normal(0, std), vectors keep their rule. */
+struct nn_tensor *blk_mha_fwd(struct nn_graph *g, struct nn_params *P, const struct blk_mha *a, struct nn_tensor *x,
+                              int causal, float attn_dropout, struct blk_kv_cache *cache);
+/* Re-initialise parameters [first, last) (indices: P->n before and after declaring a model's layers) the
+ * minGPT way: matrices normal(0, std), linear biases zero, other vectors keep their rule. */
 void blk_init_normal(struct nn_params *P, int first, int last, float std);
 /* Split text windows b->tokens (n, T+1) into device inputs (n,T) = [:, :T] and targets (n,T) = [:, 1:]. */
 void blk_text_io(struct nn_graph *g, const struct ds_batch *b, int64_t T, struct nn_tensor **inputs,

@@ -15,7 +15,8 @@ enum cnn_attn { CNN_ATTN_NONE, CNN_ATTN_SEED, CNN_ATTN_SPATIAL };
 
 struct cnn {
   enum cnn_attn attn;
-  int conv1, conv2, fc1, fc2;
+  struct nn_conv2d conv1, conv2;
+  struct nn_linear fc1, fc2;
   struct blk_mha mha;
   float dropout;
   int64_t c, h, w, classes, flat;
@@ -50,12 +51,13 @@ static nn_status cnn_build(void **self, const struct cfg *c, const struct ds_met
     free(n);
     return nn_fail(NN_ERR_ARG, "option --heads: 64 channels are not divisible by %lld heads", (long long)c->heads);
   }
-  n->conv1 = nn_declare_conv2d(P, "conv1", m->c, 32, 5, 1);
-  n->conv2 = nn_declare_conv2d(P, "conv2", 32, 64, 5, 1);
-  if (n->attn == CNN_ATTN_SPATIAL) blk_mha_declare(&n->mha, P, "attn", 64, (int)c->heads, 1);
-  n->fc1 = nn_declare_linear(P, "fc1", n->flat, 1024, 1);
-  if (n->attn == CNN_ATTN_SEED) blk_mha_declare(&n->mha, P, "attn", 1024, 1, 1);
-  n->fc2 = nn_declare_linear(P, "fc2", 1024, n->classes, 1);
+  struct nn_scope root = nn_scope_root(P);
+  n->conv1 = nn_conv2d_decl(root, "conv1", m->c, 32, 5, 1, 0, NN_BIAS);
+  n->conv2 = nn_conv2d_decl(root, "conv2", 32, 64, 5, 1, 0, NN_BIAS);
+  if (n->attn == CNN_ATTN_SPATIAL) n->mha = blk_mha_decl(root, "attn", 64, (int)c->heads, NN_BIAS);
+  n->fc1 = nn_linear_decl(root, "fc1", n->flat, 1024, NN_BIAS);
+  if (n->attn == CNN_ATTN_SEED) n->mha = blk_mha_decl(root, "attn", 1024, 1, NN_BIAS);
+  n->fc2 = nn_linear_decl(root, "fc2", 1024, n->classes, NN_BIAS);
   *self = n;
   return NN_OK;
 }
@@ -64,7 +66,7 @@ static nn_status cnn_build(void **self, const struct cfg *c, const struct ds_met
 static struct nn_tensor *spatial_attention(struct cnn *n, struct nn_graph *g, struct nn_params *P, struct nn_tensor *x) {
   int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   struct nn_tensor *t = nn_reshape(g, nn_permute(g, x, (const int[]){0, 2, 3, 1}), 3, NN_SHAPE(B, H * W, C));
-  t = nn_add(g, t, blk_mha_forward(&n->mha, g, P, t, 0, 0.0f, NULL));
+  t = nn_add(g, t, blk_mha_fwd(g, P, &n->mha, t, 0, 0.0f, NULL));
   return nn_permute(g, nn_reshape(g, t, 4, NN_SHAPE(B, H, W, C)), (const int[]){0, 3, 1, 2});
 }
 
@@ -73,18 +75,18 @@ static nn_status cnn_forward(void *self, struct nn_graph *g, struct nn_params *P
   struct cnn *n = self;
   int64_t B = b->n;
   struct nn_tensor *x = model_images(g, b, n->meta, 0.5f, 0.5f);
-  x = nn_conv2d(g, x, nn_pt(P, n->conv1), nn_pt(P, n->conv1 + 1), 1, 0);
+  x = nn_conv2d_fwd(g, P, &n->conv1, x);
   x = nn_maxpool2d(g, x, 2, 2, 0);
-  x = nn_conv2d(g, x, nn_pt(P, n->conv2), nn_pt(P, n->conv2 + 1), 1, 0);
+  x = nn_conv2d_fwd(g, P, &n->conv2, x);
   if (n->attn == CNN_ATTN_SPATIAL) x = spatial_attention(n, g, P, x);
   x = nn_maxpool2d(g, x, 2, 2, 0);
   x = nn_reshape(g, x, 2, NN_SHAPE(B, n->flat));
-  x = nn_dropout(g, nn_relu(g, blk_linear(g, P, n->fc1, 1, x)), n->dropout);
+  x = nn_dropout(g, nn_relu(g, nn_linear_fwd(g, P, &n->fc1, x)), n->dropout);
   if (n->attn == CNN_ATTN_SEED) {
-    x = blk_mha_forward(&n->mha, g, P, nn_reshape(g, x, 3, NN_SHAPE(B, 1, 1024)), 0, 0.0f, NULL);
+    x = blk_mha_fwd(g, P, &n->mha, nn_reshape(g, x, 3, NN_SHAPE(B, 1, 1024)), 0, 0.0f, NULL);
     x = nn_reshape(g, x, 2, NN_SHAPE(B, 1024));
   }
-  struct nn_tensor *logits = blk_linear(g, P, n->fc2, 1, x);
+  struct nn_tensor *logits = nn_linear_fwd(g, P, &n->fc2, x);
   struct nn_tensor *labels = model_index(g, b->labels, 1, NN_SHAPE(B));
   out->logits = logits;
   out->loss = nn_cross_entropy(g, logits, labels, -100);

@@ -8,13 +8,17 @@
 #include "model.h"
 
 struct gpt_layer {
-  int ln1, ln2, fc, proj;
+  struct nn_layernorm ln1, ln2;
   struct blk_mha attn;
+  struct nn_linear fc, proj; /* mlp.0, mlp.2 */
 };
 
 struct gpt {
   struct blk_lm lm; /* first: the shared language-model glue */
-  int tok, pos, ln_f, head;
+  struct nn_embedding tok;
+  int pos; /* (1, block, C) learned position embeddings */
+  struct nn_layernorm ln_f;
+  struct nn_linear head;
   struct gpt_layer *layer;
   int64_t vocab, n_embd, n_layer, n_head, block;
   float dropout;
@@ -68,25 +72,22 @@ static nn_status gpt_build(void **self, const struct cfg *c, const struct ds_met
   n->block = c->block;
   n->dropout = (float)c->dropout;
   int64_t C = n->n_embd;
-  n->tok = nn_declare_embedding(P, "tok_emb", n->vocab, C);
-  n->pos = nn_param_declare(P, "pos_emb", 3, NN_SHAPE(1, n->block, C), NN_INIT_ZEROS, 0, 0);
-  char pre[NN_NAME_MAX];
+  struct nn_scope root = nn_scope_root(P);
+  int first = P->n;
+  n->tok = nn_embedding_decl(root, "tok_emb", n->vocab, C);
+  n->pos = nn_scope_param(root, "pos_emb", 3, NN_SHAPE(1, n->block, C), NN_INIT_ZEROS, 0, 0);
   for (int64_t l = 0; l < n->n_layer; l++) {
     struct gpt_layer *L = &n->layer[l];
-    snprintf(pre, sizeof pre, "blocks.%lld.ln1", (long long)l);
-    L->ln1 = nn_declare_layernorm(P, pre, C);
-    snprintf(pre, sizeof pre, "blocks.%lld.ln2", (long long)l);
-    L->ln2 = nn_declare_layernorm(P, pre, C);
-    snprintf(pre, sizeof pre, "blocks.%lld.attn", (long long)l);
-    blk_mha_declare(&L->attn, P, pre, C, (int)n->n_head, 1);
-    snprintf(pre, sizeof pre, "blocks.%lld.mlp.0", (long long)l);
-    L->fc = nn_declare_linear(P, pre, C, 4 * C, 1);
-    snprintf(pre, sizeof pre, "blocks.%lld.mlp.2", (long long)l);
-    L->proj = nn_declare_linear(P, pre, 4 * C, C, 1);
+    struct nn_scope b = nn_scope_sub(root, "blocks.%lld", (long long)l);
+    L->ln1 = nn_layernorm_decl(b, "ln1", C, NN_BIAS);
+    L->ln2 = nn_layernorm_decl(b, "ln2", C, NN_BIAS);
+    L->attn = blk_mha_decl(b, "attn", C, (int)n->n_head, NN_BIAS);
+    L->fc = nn_linear_decl(b, "mlp.0", C, 4 * C, NN_BIAS);
+    L->proj = nn_linear_decl(b, "mlp.2", 4 * C, C, NN_BIAS);
   }
-  n->ln_f = nn_declare_layernorm(P, "ln_f", C);
-  n->head = nn_declare_linear(P, "head", C, n->vocab, 0);
-  blk_init_normal(P, n->tok, P->n, 0.02f);
+  n->ln_f = nn_layernorm_decl(root, "ln_f", C, NN_BIAS);
+  n->head = nn_linear_decl(root, "head", C, n->vocab, 0);
+  blk_init_normal(P, first, P->n, 0.02f);
   P->p[n->pos].init = NN_INIT_ZEROS; /* position embeddings start at zero, as in minGPT */
   n->lm = (struct blk_lm){.logits = gpt_logits, .layers_mem = n->layer, .layers = n->n_layer, .width = C, .block = n->block};
   *self = n;
@@ -99,16 +100,16 @@ static struct nn_tensor *gpt_logits(void *self, struct nn_graph *g, struct nn_pa
   struct gpt *n = self;
   int64_t T = idx->shape[1], pos0 = caches ? caches[0].len : 0;
   struct nn_tensor *pos = nn_narrow(g, nn_pt(P, n->pos), 1, pos0, T);
-  struct nn_tensor *x = nn_dropout(g, nn_add(g, nn_embedding(g, idx, nn_pt(P, n->tok)), pos), n->dropout);
+  struct nn_tensor *x = nn_dropout(g, nn_add(g, nn_embedding_fwd(g, P, &n->tok, idx), pos), n->dropout);
   for (int64_t l = 0; l < n->n_layer; l++) {
     struct gpt_layer *L = &n->layer[l];
-    struct nn_tensor *a = blk_mha_forward(&L->attn, g, P, blk_layernorm(g, P, L->ln1, x), 1, n->dropout,
-                                          caches ? &caches[l] : NULL);
+    struct nn_tensor *a = blk_mha_fwd(g, P, &L->attn, nn_layernorm_fwd(g, P, &L->ln1, x), 1, n->dropout,
+                                      caches ? &caches[l] : NULL);
     x = nn_add(g, x, nn_dropout(g, a, n->dropout));
-    struct nn_tensor *h = nn_gelu_erf(g, blk_linear(g, P, L->fc, 1, blk_layernorm(g, P, L->ln2, x)));
-    x = nn_add(g, x, nn_dropout(g, blk_linear(g, P, L->proj, 1, h), n->dropout));
+    struct nn_tensor *h = nn_gelu_erf(g, nn_linear_fwd(g, P, &L->fc, nn_layernorm_fwd(g, P, &L->ln2, x)));
+    x = nn_add(g, x, nn_dropout(g, nn_linear_fwd(g, P, &L->proj, h), n->dropout));
   }
-  return blk_linear(g, P, n->head, 0, blk_layernorm(g, P, n->ln_f, x));
+  return nn_linear_fwd(g, P, &n->head, nn_layernorm_fwd(g, P, &n->ln_f, x));
 }
 
 #define GPT_DEF(NAME, PRESET, SUMMARY)                                                        \

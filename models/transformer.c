@@ -9,13 +9,16 @@
 #include "model.h"
 
 struct tf_layer {
-  int ln1, ln2, w1, w2, w3;
+  struct nn_layernorm ln1, ln2;
   struct blk_mha attn;
+  struct nn_linear w1, w2, w3; /* ffn: w3(silu(w1 x) * w2 x) */
 };
 
 struct tf {
   struct blk_lm lm; /* first: the shared language-model glue */
-  int emb, emb_proj, ln_f, out;
+  struct nn_embedding emb;
+  struct nn_linear emb_proj, out;
+  struct nn_layernorm ln_f;
   struct tf_layer *layer;
   int64_t vocab, hidden, n_layer, n_head, ffn, block;
   float dropout;
@@ -75,27 +78,23 @@ static nn_status tf_build(void **self, const struct cfg *c, const struct ds_meta
   n->block = c->block;
   n->dropout = (float)c->dropout;
   int64_t H = n->hidden;
-  n->emb = nn_declare_embedding(P, "embed.emb", n->vocab, 4 * H);
-  n->emb_proj = nn_declare_linear(P, "embed.proj", 4 * H, H, 0);
-  char pre[NN_NAME_MAX];
+  struct nn_scope root = nn_scope_root(P);
+  n->emb = nn_embedding_decl(root, "embed.emb", n->vocab, 4 * H);
+  n->emb_proj = nn_linear_decl(root, "embed.proj", 4 * H, H, 0);
   for (int64_t l = 0; l < n->n_layer; l++) {
     struct tf_layer *L = &n->layer[l];
-    snprintf(pre, sizeof pre, "layers.%lld.ln1", (long long)l);
-    L->ln1 = nn_declare_layernorm(P, pre, H);
-    snprintf(pre, sizeof pre, "layers.%lld.attn", (long long)l);
-    blk_mha_declare(&L->attn, P, pre, H, (int)n->n_head, 0);
+    struct nn_scope b = nn_scope_sub(root, "layers.%lld", (long long)l);
+    L->ln1 = nn_layernorm_decl(b, "ln1", H, NN_BIAS);
+    L->attn = blk_mha_decl(b, "attn", H, (int)n->n_head, 0);
     L->attn.rope_base = 10000.0f;
-    snprintf(pre, sizeof pre, "layers.%lld.ln2", (long long)l);
-    L->ln2 = nn_declare_layernorm(P, pre, H);
-    snprintf(pre, sizeof pre, "layers.%lld.ffn.w1", (long long)l);
-    L->w1 = nn_declare_linear(P, pre, H, n->ffn, 0);
-    snprintf(pre, sizeof pre, "layers.%lld.ffn.w2", (long long)l);
-    L->w2 = nn_declare_linear(P, pre, H, n->ffn, 0);
-    snprintf(pre, sizeof pre, "layers.%lld.ffn.w3", (long long)l);
-    L->w3 = nn_declare_linear(P, pre, n->ffn, H, 0);
+    L->ln2 = nn_layernorm_decl(b, "ln2", H, NN_BIAS);
+    struct nn_scope f = nn_scope_sub(b, "ffn");
+    L->w1 = nn_linear_decl(f, "w1", H, n->ffn, 0);
+    L->w2 = nn_linear_decl(f, "w2", H, n->ffn, 0);
+    L->w3 = nn_linear_decl(f, "w3", n->ffn, H, 0);
   }
-  n->ln_f = nn_declare_layernorm(P, "ln_f", H);
-  n->out = nn_declare_linear(P, "out", H, n->vocab, 1);
+  n->ln_f = nn_layernorm_decl(root, "ln_f", H, NN_BIAS);
+  n->out = nn_linear_decl(root, "out", H, n->vocab, NN_BIAS);
   n->lm = (struct blk_lm){.logits = tf_logits, .layers_mem = n->layer, .layers = n->n_layer, .width = H, .block = n->block};
   *self = n;
   return NN_OK;
@@ -104,18 +103,18 @@ static nn_status tf_build(void **self, const struct cfg *c, const struct ds_meta
 static struct nn_tensor *tf_logits(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
                                    struct blk_kv_cache *caches) {
   struct tf *n = self;
-  struct nn_tensor *x = blk_linear(g, P, n->emb_proj, 0, nn_embedding(g, idx, nn_pt(P, n->emb)));
+  struct nn_tensor *x = nn_linear_fwd(g, P, &n->emb_proj, nn_embedding_fwd(g, P, &n->emb, idx));
   x = nn_dropout(g, x, n->dropout);
   for (int64_t l = 0; l < n->n_layer; l++) {
     struct tf_layer *L = &n->layer[l];
-    struct nn_tensor *a = blk_mha_forward(&L->attn, g, P, blk_layernorm(g, P, L->ln1, x), 1, n->dropout,
-                                          caches ? &caches[l] : NULL);
+    struct nn_tensor *a = blk_mha_fwd(g, P, &L->attn, nn_layernorm_fwd(g, P, &L->ln1, x), 1, n->dropout,
+                                      caches ? &caches[l] : NULL);
     x = nn_add(g, x, nn_dropout(g, a, n->dropout));
-    struct nn_tensor *h = blk_layernorm(g, P, L->ln2, x);
-    struct nn_tensor *f = nn_mul(g, nn_silu(g, blk_linear(g, P, L->w1, 0, h)), blk_linear(g, P, L->w2, 0, h));
-    x = nn_add(g, x, nn_dropout(g, blk_linear(g, P, L->w3, 0, f), n->dropout));
+    struct nn_tensor *h = nn_layernorm_fwd(g, P, &L->ln2, x);
+    struct nn_tensor *f = nn_mul(g, nn_silu(g, nn_linear_fwd(g, P, &L->w1, h)), nn_linear_fwd(g, P, &L->w2, h));
+    x = nn_add(g, x, nn_dropout(g, nn_linear_fwd(g, P, &L->w3, f), n->dropout));
   }
-  return blk_linear(g, P, n->out, 1, blk_layernorm(g, P, n->ln_f, x));
+  return nn_linear_fwd(g, P, &n->out, nn_layernorm_fwd(g, P, &n->ln_f, x));
 }
 
 #define TF_DEF(NAME, PRESET, SUMMARY)                                                          \

@@ -26,4 +26,5 @@
 #include "ops/attn.h"
 #include "ops/rope.h"
 #include "ops/rnn.h"
+#include "nn_layers.h"
 #endif

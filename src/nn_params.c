@@ -42,37 +42,6 @@ int nn_param_declare(struct nn_params *P, const char *name, int ndim, const int6
   return P->n++;
 }
 
-static int declare_sub(struct nn_params *P, const char *prefix, const char *leaf, int ndim,
-                       const int64_t *shape, enum nn_init init, float a, int decay) {
-  char name[NN_NAME_MAX];
-  snprintf(name, sizeof name, "%s.%s", prefix, leaf);
-  return nn_param_declare(P, name, ndim, shape, init, a, decay);
-}
-
-int nn_declare_linear(struct nn_params *P, const char *prefix, int64_t in, int64_t out, int bias) {
-  float bound = 1.0f / sqrtf((float)in); /* kaiming_uniform(a=sqrt(5)) as in torch.nn.Linear */
-  int w = declare_sub(P, prefix, "weight", 2, NN_SHAPE(out, in), NN_INIT_UNIFORM, bound, 1);
-  if (bias) declare_sub(P, prefix, "bias", 1, NN_SHAPE(out), NN_INIT_UNIFORM, bound, 0);
-  return w;
-}
-
-int nn_declare_conv2d(struct nn_params *P, const char *prefix, int64_t cin, int64_t cout, int64_t k, int bias) {
-  float bound = 1.0f / sqrtf((float)(cin * k * k));
-  int w = declare_sub(P, prefix, "weight", 4, NN_SHAPE(cout, cin, k, k), NN_INIT_UNIFORM, bound, 1);
-  if (bias) declare_sub(P, prefix, "bias", 1, NN_SHAPE(cout), NN_INIT_UNIFORM, bound, 0);
-  return w;
-}
-
-int nn_declare_layernorm(struct nn_params *P, const char *prefix, int64_t dim) {
-  int w = declare_sub(P, prefix, "weight", 1, NN_SHAPE(dim), NN_INIT_ONES, 0, 0);
-  declare_sub(P, prefix, "bias", 1, NN_SHAPE(dim), NN_INIT_ZEROS, 0, 0);
-  return w;
-}
-
-int nn_declare_embedding(struct nn_params *P, const char *prefix, int64_t num, int64_t dim) {
-  return declare_sub(P, prefix, "weight", 2, NN_SHAPE(num, dim), NN_INIT_NORMAL, 1.0f, 0);
-}
-
 int nn_declare_buffer(struct nn_params *P, const char *name, int ndim, const int64_t *shape, enum nn_init init) {
   int i = nn_param_declare(P, name, ndim, shape, init, 0, 0);
   P->p[i].trainable = 0;

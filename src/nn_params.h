@@ -46,14 +46,6 @@ void nn_params_free(struct nn_params *P);
 /* Declare a parameter; returns its index. Names must be unique (asserted). */
 int nn_param_declare(struct nn_params *P, const char *name, int ndim, const int64_t *shape,
                      enum nn_init init, float init_a, int decay);
-/* Declare a PyTorch nn.Linear: prefix.weight (out,in) and, if bias, prefix.bias (out); returns weight index. */
-int nn_declare_linear(struct nn_params *P, const char *prefix, int64_t in, int64_t out, int bias);
-/* Declare a PyTorch nn.Conv2d: prefix.weight (cout,cin,k,k) and optional prefix.bias; returns weight index. */
-int nn_declare_conv2d(struct nn_params *P, const char *prefix, int64_t cin, int64_t cout, int64_t k, int bias);
-/* Declare a PyTorch nn.LayerNorm: prefix.weight = 1, prefix.bias = 0 (no decay); returns weight index. */
-int nn_declare_layernorm(struct nn_params *P, const char *prefix, int64_t dim);
-/* Declare a PyTorch nn.Embedding: prefix.weight (num, dim) ~ normal(0,1), no decay; returns its index. */
-int nn_declare_embedding(struct nn_params *P, const char *prefix, int64_t num, int64_t dim);
 /* Declare a buffer: saved and broadcast like a parameter, never trained (batchnorm running stats). */
 int nn_declare_buffer(struct nn_params *P, const char *name, int ndim, const int64_t *shape, enum nn_init init);
 /* Mark every parameter whose name starts with prefix as frozen (before nn_params_alloc); returns the count. */
