@@ -27,20 +27,15 @@
 
 enum rn_attn { RN_ATTN_NONE, RN_ATTN_SEED, RN_ATTN_SPATIAL };
 
-/* A BatchNorm2d: weight (bias = w+1), running_mean (running_var = rm+1). */
-struct rn_bn {
-  int w, rm;
-};
-
 /* A conv (no bias) followed by a BN. */
 struct rn_convbn {
-  int conv;
-  struct rn_bn bn;
-  int64_t stride, pad;
+  struct nn_conv2d conv;
+  struct nn_batchnorm2d bn;
 };
 
 struct rn_block {
-  struct rn_convbn c[3], down; /* c[2] only in bottlenecks; down.conv < 0: identity shortcut */
+  struct rn_convbn c[3], down; /* c[2] only in bottlenecks; has_down 0: identity shortcut */
+  int has_down;
   int attn;                    /* enum rn_attn of this block */
   struct blk_mha mha;
   int gate;                    /* spatial: index of the scalar gate */
@@ -50,7 +45,7 @@ struct resnet {
   int bottleneck, imagenet_stem, nblocks;
   struct rn_convbn stem;
   struct rn_block *blocks;
-  int fc;
+  struct nn_linear fc;
   int64_t feat;
   const struct ds_meta *meta;
 };
@@ -69,28 +64,15 @@ static void resnet_preset(struct cfg *c) {
   if (!cfg_given(c, "attn")) strcpy(c->attn, "none");
 }
 
-static void rn_declare_bn(struct rn_bn *b, struct nn_params *P, const char *prefix, int64_t ch) {
-  char name[NN_NAME_MAX];
-  snprintf(name, sizeof name, "%s.weight", prefix);
-  b->w = nn_param_declare(P, name, 1, NN_SHAPE(ch), NN_INIT_ONES, 0, 1);
-  snprintf(name, sizeof name, "%s.bias", prefix);
-  nn_param_declare(P, name, 1, NN_SHAPE(ch), NN_INIT_ZEROS, 0, 1);
-  snprintf(name, sizeof name, "%s.running_mean", prefix);
-  b->rm = nn_declare_buffer(P, name, 1, NN_SHAPE(ch), NN_INIT_ZEROS);
-  snprintf(name, sizeof name, "%s.running_var", prefix);
-  nn_declare_buffer(P, name, 1, NN_SHAPE(ch), NN_INIT_ONES);
-}
-
-/* conv `conv_name` (cin -> cout, k x k, no bias; kaiming normal, fan_out, as torchvision) + BN `bn_name` */
-static void rn_declare_convbn(struct rn_convbn *cb, struct nn_params *P, const char *conv_name, const char *bn_name,
+/* scope.conv_name: conv cin -> cout, k x k, stride, pad (k-1)/2, no bias, kaiming normal (fan_out) as
+ * torchvision; scope.bn_name: its BN */
+static void rn_declare_convbn(struct rn_convbn *cb, struct nn_scope s, const char *conv_name, const char *bn_name,
                               int64_t cin, int64_t cout, int64_t k, int64_t stride) {
-  char name[NN_NAME_MAX];
-  snprintf(name, sizeof name, "%s.weight", conv_name);
-  cb->conv = nn_param_declare(P, name, 4, NN_SHAPE(cout, cin, k, k), NN_INIT_NORMAL,
-                              sqrtf(2.0f / (float)(cout * k * k)), 1);
-  rn_declare_bn(&cb->bn, P, bn_name, cout);
-  cb->stride = stride;
-  cb->pad = (k - 1) / 2;
+  cb->conv = nn_conv2d_decl(s, conv_name, cin, cout, k, stride, (k - 1) / 2, 0);
+  struct nn_param *w = &s.P->p[cb->conv.weight];
+  w->init = NN_INIT_NORMAL;
+  w->init_a = sqrtf(2.0f / (float)(cout * k * k));
+  cb->bn = nn_batchnorm2d_decl(s, bn_name, cout);
 }
 
 /* Output size of a k x k convolution (or pool) with stride s and padding p on n pixels. */
@@ -142,8 +124,9 @@ static nn_status resnet_build_depth(void **self, const struct cfg *c, const stru
   r->imagenet_stem = imagenet;
   r->nblocks = nblocks;
   r->meta = m;
-  if (imagenet) rn_declare_convbn(&r->stem, P, "conv1", "bn1", m->c, 64, 7, 2);
-  else rn_declare_convbn(&r->stem, P, "conv1", "bn1", m->c, 64, 3, 1);
+  struct nn_scope root = nn_scope_root(P);
+  if (imagenet) rn_declare_convbn(&r->stem, root, "conv1", "bn1", m->c, 64, 7, 2);
+  else rn_declare_convbn(&r->stem, root, "conv1", "bn1", m->c, 64, 3, 1);
   int64_t inplanes = 64;
   int bi = 0;
   nn_status st = NN_OK;
@@ -152,48 +135,30 @@ static nn_status resnet_build_depth(void **self, const struct cfg *c, const stru
     for (int j = 0; j < counts[s]; j++, bi++) {
       struct rn_block *B = &r->blocks[bi];
       int64_t stride = j == 0 && s > 0 ? 2 : 1;
-      char p[64], cn[96], bn[96];
-      snprintf(p, sizeof p, "layer%d.%d", s + 1, j);
-      for (int k = 0; k < 3; k++) B->c[k].conv = -1;
+      struct nn_scope bs = nn_scope_sub(root, "layer%d.%d", s + 1, j);
       if (bottleneck) {
-        const int64_t cin[3] = {inplanes, planes, planes}, cout[3] = {planes, planes, out}, ks[3] = {1, 3, 1},
-                      ss[3] = {1, stride, 1};
-        for (int k = 0; k < 3; k++) {
-          snprintf(cn, sizeof cn, "%s.conv%d", p, k + 1);
-          snprintf(bn, sizeof bn, "%s.bn%d", p, k + 1);
-          rn_declare_convbn(&B->c[k], P, cn, bn, cin[k], cout[k], ks[k], ss[k]);
-        }
+        rn_declare_convbn(&B->c[0], bs, "conv1", "bn1", inplanes, planes, 1, 1);
+        rn_declare_convbn(&B->c[1], bs, "conv2", "bn2", planes, planes, 3, stride);
+        rn_declare_convbn(&B->c[2], bs, "conv3", "bn3", planes, out, 1, 1);
       } else {
-        snprintf(cn, sizeof cn, "%s.conv1", p);
-        snprintf(bn, sizeof bn, "%s.bn1", p);
-        rn_declare_convbn(&B->c[0], P, cn, bn, inplanes, planes, 3, stride);
-        snprintf(cn, sizeof cn, "%s.conv2", p);
-        snprintf(bn, sizeof bn, "%s.bn2", p);
-        rn_declare_convbn(&B->c[1], P, cn, bn, planes, planes, 3, 1);
+        rn_declare_convbn(&B->c[0], bs, "conv1", "bn1", inplanes, planes, 3, stride);
+        rn_declare_convbn(&B->c[1], bs, "conv2", "bn2", planes, planes, 3, 1);
       }
-      B->down.conv = -1;
-      if (stride != 1 || inplanes != out) {
-        snprintf(cn, sizeof cn, "%s.downsample.0", p);
-        snprintf(bn, sizeof bn, "%s.downsample.1", p);
-        rn_declare_convbn(&B->down, P, cn, bn, inplanes, out, 1, stride);
-        B->down.pad = 0;
-      }
+      B->has_down = stride != 1 || inplanes != out;
+      if (B->has_down) rn_declare_convbn(&B->down, bs, "downsample.0", "downsample.1", inplanes, out, 1, stride);
       inplanes = out;
       h = rn_out(h, 3, stride, 1);
       w = rn_out(w, 3, stride, 1);
       B->attn = j == counts[s] - 1 && (stages >> (s + 1) & 1) ? (int)attn : RN_ATTN_NONE;
       if (B->attn == RN_ATTN_NONE) continue;
-      char an[96];
-      snprintf(an, sizeof an, "%s.attn", p);
       if (B->attn == RN_ATTN_SPATIAL) {
         if (out % c->heads != 0) {
           st = nn_fail(NN_ERR_ARG, "option --heads: the %lld channels of stage %d are not divisible by %lld heads",
                        (long long)out, s + 1, (long long)c->heads);
           break;
         }
-        blk_mha_declare(&B->mha, P, an, out, (int)c->heads, 1);
-        snprintf(an, sizeof an, "%s.attn_gate", p);
-        B->gate = nn_param_declare(P, an, 1, NN_SHAPE(1), NN_INIT_ZEROS, 0, 0);
+        B->mha = blk_mha_decl(bs, "attn", out, (int)c->heads, NN_BIAS);
+        B->gate = nn_scope_param(bs, "attn_gate", 1, NN_SHAPE(1), NN_INIT_ZEROS, 0, 0);
       } else {
         if (w != out) {
           st = nn_fail(NN_ERR_ARG,
@@ -202,7 +167,7 @@ static nn_status resnet_build_depth(void **self, const struct cfg *c, const stru
                        s + 1, (long long)w, (long long)out);
           break;
         }
-        blk_mha_declare(&B->mha, P, an, out, 1, 1);
+        B->mha = blk_mha_decl(bs, "attn", out, 1, NN_BIAS);
       }
     }
   }
@@ -212,7 +177,7 @@ static nn_status resnet_build_depth(void **self, const struct cfg *c, const stru
     return st;
   }
   r->feat = inplanes;
-  r->fc = nn_declare_linear(P, "fc", inplanes, m->nclasses, 1);
+  r->fc = nn_linear_decl(root, "fc", inplanes, m->nclasses, NN_BIAS);
   *self = r;
   return NN_OK;
 }
@@ -227,16 +192,11 @@ static nn_status resnet50_build(void **self, const struct cfg *c, const struct d
   return resnet_build_depth(self, c, m, P, 50);
 }
 
-/* BN of x with the layer b (batch statistics in training; across ranks when the graph has a reduction hook) */
-static struct nn_tensor *rn_bn(struct nn_graph *g, struct nn_params *P, const struct rn_bn *b, struct nn_tensor *x) {
-  return nn_batchnorm2d(g, x, nn_pt(P, b->w), nn_pt(P, b->w + 1), nn_pt(P, b->rm), nn_pt(P, b->rm + 1),
-                        RN_BN_MOMENTUM, RN_BN_EPS);
-}
-
-/* bn(conv(x)), then ReLU when relu */
+/* bn(conv(x)) (batch statistics in training, across ranks when the graph has a reduction hook), then
+ * ReLU when relu */
 static struct nn_tensor *rn_convbn(struct nn_graph *g, struct nn_params *P, const struct rn_convbn *cb,
                                    struct nn_tensor *x, int relu) {
-  x = rn_bn(g, P, &cb->bn, nn_conv2d(g, x, nn_pt(P, cb->conv), NULL, cb->stride, cb->pad));
+  x = nn_batchnorm2d_fwd(g, P, &cb->bn, nn_conv2d_fwd(g, P, &cb->conv, x));
   return relu ? nn_relu(g, x) : x;
 }
 
@@ -247,10 +207,10 @@ static struct nn_tensor *rn_attention(const struct rn_block *blk, struct nn_grap
   int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   if (blk->attn == RN_ATTN_SEED) { /* Linear(W) on the last axis, attention over H, per (n, c) plane */
     struct nn_tensor *t = nn_reshape(g, x, 3, NN_SHAPE(B * C, H, W));
-    return nn_reshape(g, blk_mha_forward(&blk->mha, g, P, t, 0, 0.0f, NULL), 4, NN_SHAPE(B, C, H, W));
+    return nn_reshape(g, blk_mha_fwd(g, P, &blk->mha, t, 0, 0.0f, NULL), 4, NN_SHAPE(B, C, H, W));
   }
   struct nn_tensor *t = nn_reshape(g, nn_permute(g, x, (const int[]){0, 2, 3, 1}), 3, NN_SHAPE(B, H * W, C));
-  struct nn_tensor *a = nn_mul(g, blk_mha_forward(&blk->mha, g, P, t, 0, 0.0f, NULL), nn_pt(P, blk->gate));
+  struct nn_tensor *a = nn_mul(g, blk_mha_fwd(g, P, &blk->mha, t, 0, 0.0f, NULL), nn_pt(P, blk->gate));
   a = nn_permute(g, nn_reshape(g, a, 4, NN_SHAPE(B, H, W, C)), (const int[]){0, 3, 1, 2});
   return nn_add(g, x, a);
 }
@@ -260,7 +220,7 @@ static struct nn_tensor *rn_block_forward(const struct resnet *r, const struct r
   int n = r->bottleneck ? 3 : 2;
   struct nn_tensor *y = x;
   for (int k = 0; k < n; k++) y = rn_convbn(g, P, &blk->c[k], y, k < n - 1);
-  struct nn_tensor *id = blk->down.conv >= 0 ? rn_convbn(g, P, &blk->down, x, 0) : x;
+  struct nn_tensor *id = blk->has_down ? rn_convbn(g, P, &blk->down, x, 0) : x;
   y = nn_relu(g, nn_add(g, y, id));
   return blk->attn != RN_ATTN_NONE ? rn_attention(blk, g, P, y) : y;
 }
@@ -279,7 +239,7 @@ static nn_status resnet_forward(void *self, struct nn_graph *g, struct nn_params
                                 struct model_out *out) {
   struct resnet *r = self;
   struct nn_tensor *x = model_images(g, b, r->meta, 0.5f, 0.5f);
-  struct nn_tensor *logits = blk_linear(g, P, r->fc, 1, rn_features(r, g, P, x));
+  struct nn_tensor *logits = nn_linear_fwd(g, P, &r->fc, rn_features(r, g, P, x));
   struct nn_tensor *labels = model_index(g, b->labels, 1, NN_SHAPE(b->n));
   out->logits = logits;
   out->loss = logits && labels ? nn_cross_entropy(g, logits, labels, -100) : NULL;

@@ -1,7 +1,7 @@
 /* Parity of models/resnet.c with torchvision (fixture tests/ref/resnet.h5 from tests/ref/gen_resnet.py):
  * ResNet-18 (--stem imagenet, 3x32x32) and ResNet-50 (--stem cifar, 3x16x16), batch 4, training mode.
- * Our model must declare exactly torchvision's state_dict (names and shapes, num_batches_tracked
- * aside); with every tensor set to the fixture's value(name, i), the logits must match to 1e-4
+ * Our model must declare exactly torchvision's state_dict (names and shapes; num_batches_tracked,
+ * absent from the fixture, must count 1 forward); with every tensor set to the fixture's value(name, i), the logits must match to 1e-4
  * (relative to the largest logit), every parameter gradient to 1e-3 and every running statistic
  * after the forward to 1e-3 (tensors of more than 1024 entries through their sum of squares, a
  * dot product with a probe vector and 32 sampled entries; see gen_resnet.py). */
@@ -59,6 +59,10 @@ static void fill(struct nn_params *P, const struct nn_param *p) {
       for (int64_t j = 0; j < fan; j++) s += fx_uniform(h, o * fan + j);
       for (int64_t j = 0; j < fan; j++) x[o * fan + j] = (float)(sqrt(3.0 / (double)fan) * (fx_uniform(h, o * fan + j) - s / (double)fan));
     }
+    return;
+  }
+  if (ends_with(p->name, "num_batches_tracked")) { /* a counter (not in the fixture) */
+    x[0] = 0.0f;
     return;
   }
   for (int64_t i = 0; i < n; i++) {
@@ -174,7 +178,9 @@ static void check_model(const char *group, int hw) {
   }
   CU_ASSERT_EQUAL(count, nshape / 4);
   CU_ASSERT_EQUAL(matched, count);
-  CU_ASSERT_EQUAL(P.n, count); /* nothing torchvision does not have */
+  int counters = 0; /* num_batches_tracked: torchvision's int64 counters, not in the fixture */
+  for (int i = 0; i < P.n; i++) counters += ends_with(P.p[i].name, "num_batches_tracked");
+  CU_ASSERT_EQUAL(P.n - counters, count); /* nothing torchvision does not have */
   free(chars);
   free(shapes);
 
@@ -201,6 +207,10 @@ static void check_model(const char *group, int hw) {
   const char *worst_g = "", *worst_s = "";
   for (int i = 0; i < P.n; i++) {
     const struct nn_param *p = &P.p[i];
+    if (ends_with(p->name, "num_batches_tracked")) { /* one training forward: 1, as torchvision's */
+      CU_ASSERT_EQUAL(P.data[p->offset], 1.0f);
+      continue;
+    }
     double e = p->buffer ? check_tensor(group, "stat", p->name, P.data + p->offset, p->t.numel)
                          : check_tensor(group, "grad", p->name, P.grad + p->offset, p->t.numel);
     if (getenv("RESNET_PARITY_VERBOSE") && e > 1e-4) printf("\n      %-40s %.2e", p->name, e);

@@ -10,7 +10,8 @@ Usage:
 --arch builds torchvision.models.<arch>(num_classes=--classes) (random init, seeded), loads
 --weights (a state_dict saved with torch.save) when given, and applies --stem cifar (conv1 3x3
 stride 1, no max-pool, as attn_train's --stem cifar) and --in-channels (conv1 for 1-channel
-images). num_batches_tracked (int64 counters attn_train does not keep) is left out.
+images). Every tensor is written as float32 (num_batches_tracked, an int64 counter, too: attn_train
+keeps it as a float buffer).
 Needs Debian's python3-torch, python3-torchvision and python3-h5py (make torch-deps).
 """
 import argparse
@@ -43,8 +44,6 @@ def write(state_dict, out, source):
     with h5py.File(out, "w") as f:
         f.attrs["source"] = source
         for name, t in state_dict.items():
-            if name.endswith("num_batches_tracked"):
-                continue
             f.create_dataset(name, data=t.detach().cpu().float().numpy())
             n += 1
     return n

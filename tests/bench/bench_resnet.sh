@@ -11,7 +11,7 @@ BUILD=${1:-build}; DEPTH=${DEPTH:-50}; STEM=${STEM:-cifar}; BATCH=${BATCH:-128};
 THREADS=${THREADS:-"1 2"}
 REF=${TORCH_REF:-$(dirname "$0")/../../../shared/bench/torch_ref.py}
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-python3 - "$T/cifar" "$BATCH" <<'PY'
+/usr/bin/python3 - "$T/cifar" "$BATCH" <<'PY'
 import os, sys, numpy as np
 d, b = sys.argv[1], int(sys.argv[2]); os.makedirs(d)
 rng = np.random.default_rng(0)

@@ -107,7 +107,8 @@ def group(f, arch, stem, hw):
     g.attrs["stem"] = stem
     with tempfile.TemporaryDirectory() as d:  # the conversion tool's output: names and shapes
         path = os.path.join(d, "sd.h5")
-        torchvision_to_h5.write(m.state_dict(), path, arch)
+        torchvision_to_h5.write({k: v for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")},
+                                path, arch)
         with h5py.File(path, "r") as s:
             names = list(s.keys())
             shapes = [list(s[n].shape) + [0] * (4 - len(s[n].shape)) for n in names]
