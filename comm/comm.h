@@ -47,7 +47,14 @@ nn_status comm_any_error(struct comm *c, nn_status local, nn_status *global);
  * NN_ERR_STATE on every rank, naming the step and the differing ranks, if any differ. */
 nn_status comm_check_replicas(struct comm *c, const float *x, int64_t n, int64_t step);
 
-/* ---- gradient buckets ---- */
+/* Parameter collectives over backend memory (staged through the host when the backend's memory
+ * is not host-addressable; comm_params.c). */
+/* Broadcast P's flat parameter buffer from root. */
+nn_status comm_params_bcast(struct comm *c, struct nn_params *P, int root);
+/* comm_check_replicas over P's flat parameter buffer. */
+nn_status comm_params_check_replicas(struct comm *c, const struct nn_params *P, int64_t step);
+
+/* ---- gradient buckets (the MPI implementation behind comm_grads.h) ---- */
 enum { COMM_NONBLOCKING = 0, COMM_THREAD = 1 };
 
 struct comm_buckets;

@@ -151,7 +151,7 @@ static nn_status get_err(struct comm_buckets *B) {
 static void launch_ready(struct comm_buckets *B) {
   int synced = 0;
   while (B->launched < B->nb && B->b[B->launched].pending == 0 && get_err(B) == NN_OK) {
-    if (!synced && B->P->be && B->P->be->sync) B->P->be->sync(); /* kernels writing grads are done */
+    if (!synced && B->P->be) nn_be_sync(B->P->be); /* kernels writing grads are done */
     synced = 1;
     if (B->launched == 0) B->t_launch = MPI_Wtime();
     if (B->mode == COMM_THREAD) {
@@ -239,11 +239,8 @@ nn_status comm_buckets_finish(struct comm_buckets *B) {
   B->active = 0;
   nn_status e = get_err(B); /* the thread is idle now (finished or failed) */
   if (e != NN_OK) return nn_fail(e, "%s", B->errmsg);
-  /* sum -> mean (a GPU backend would use ncclAvg instead) */
-  float *g = B->P->grad, n = (float)c->size;
-  int64_t m = B->P->trainable;
-#pragma omp parallel for simd schedule(static) if (m > (1 << 18))
-  for (int64_t i = 0; i < m; i++) g[i] /= n;
+  /* sum -> mean, through the backend (an NCCL implementation would use ncclAvg instead) */
+  if (B->P->trainable) nn_be_divide(B->P->be, B->P->grad, (float)c->size, B->P->trainable);
   return NN_OK;
 }
 

@@ -18,7 +18,7 @@ struct blk_mha blk_mha_decl(struct nn_scope s, const char *name, int64_t dim, in
 /* Append the new rows of t (1,T,C) to the cache buffer and return a (1,len,C) view of it. */
 static struct nn_tensor *cache_append(struct nn_graph *g, float *buf, int64_t len, struct nn_tensor *t) {
   int64_t T = t->shape[1], C = t->shape[2];
-  g->be->copy(buf + len * C, t->data, sizeof(float) * (size_t)(T * C));
+  nn_be_copy(g->be, buf + len * C, t->data, sizeof(float) * (size_t)(T * C));
   struct nn_tensor *v = nn_new(g, NN_F32, 0, NULL); /* header only: point it at the cache */
   if (!v) return NULL;
   nn_tensor_set_shape(v, 3, NN_SHAPE(1, len + T, C));
@@ -71,13 +71,13 @@ void blk_text_io(struct nn_graph *g, const struct ds_batch *b, int64_t T, struct
     memcpy(hi + i * T, b->tokens + i * (T + 1), sizeof(int32_t) * (size_t)T);
     memcpy(ht + i * T, b->tokens + i * (T + 1) + 1, sizeof(int32_t) * (size_t)T);
   }
-  g->be->to_device((*inputs)->i32, hi, sizeof(int32_t) * (size_t)(n * T));
-  g->be->to_device((*targets)->i32, ht, sizeof(int32_t) * (size_t)(n * T));
+  nn_be_to_device(g->be, (*inputs)->i32, hi, sizeof(int32_t) * (size_t)(n * T));
+  nn_be_to_device(g->be, (*targets)->i32, ht, sizeof(int32_t) * (size_t)(n * T));
 }
 
 nn_status blk_kv_cache_init(struct blk_kv_cache *c, const struct nn_backend *be, int64_t cap, int64_t dim) {
-  c->k = be->alloc(sizeof(float) * (size_t)(cap * dim));
-  c->v = be->alloc(sizeof(float) * (size_t)(cap * dim));
+  c->k = nn_be_alloc(be, sizeof(float) * (size_t)(cap * dim));
+  c->v = nn_be_alloc(be, sizeof(float) * (size_t)(cap * dim));
   c->len = 0;
   c->cap = cap;
   c->dim = dim;
@@ -86,8 +86,8 @@ nn_status blk_kv_cache_init(struct blk_kv_cache *c, const struct nn_backend *be,
 }
 
 void blk_kv_cache_free(struct blk_kv_cache *c, const struct nn_backend *be) {
-  be->free(c->k);
-  be->free(c->v);
+  nn_be_free(be, c->k);
+  nn_be_free(be, c->v);
   c->k = c->v = NULL;
 }
 
@@ -103,20 +103,73 @@ nn_status blk_lm_forward(void *self, struct nn_graph *g, struct nn_params *P, co
   return g->status;
 }
 
-nn_status blk_lm_decode(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
-                        struct blk_kv_cache *caches, struct nn_tensor **logits) {
+/* The decoding state of a language model: one key/value cache per layer. */
+struct blk_lm_state {
+  const struct nn_backend *be;
+  struct blk_kv_cache *caches;
+  int64_t layers;
+};
+
+void blk_lm_dec_free(void *self, void *state) {
+  (void)self;
+  struct blk_lm_state *s = state;
+  if (!s) return;
+  for (int64_t l = 0; s->caches && l < s->layers; l++) blk_kv_cache_free(&s->caches[l], s->be);
+  free(s->caches);
+  free(s);
+}
+
+nn_status blk_lm_dec_open(void *self, struct nn_graph *g, struct nn_params *P, const int32_t *cond, int64_t ncond,
+                          void **state) {
+  (void)P;
+  (void)cond;
   struct blk_lm *m = self;
-  *logits = m->logits(self, g, P, idx, caches);
+  *state = NULL;
+  if (ncond > 0) return nn_fail(NN_ERR_ARG, "a language model takes no conditioning input");
+  struct blk_lm_state *s = calloc(1, sizeof *s);
+  if (!s || !(s->caches = calloc((size_t)m->layers, sizeof *s->caches))) {
+    free(s);
+    return nn_fail(NN_ERR_OOM, "out of memory for the decoding state");
+  }
+  s->be = g->be;
+  s->layers = m->layers;
+  for (int64_t l = 0; l < m->layers; l++) {
+    nn_status st = blk_kv_cache_init(&s->caches[l], g->be, m->block, m->width);
+    if (st != NN_OK) {
+      blk_lm_dec_free(self, s);
+      return st;
+    }
+  }
+  *state = s;
+  return NN_OK;
+}
+
+nn_status blk_lm_dec_step(void *self, void *state, struct nn_graph *g, struct nn_params *P, const int32_t *ids,
+                          int64_t n, struct nn_tensor **logits) {
+  struct blk_lm *m = self;
+  struct blk_lm_state *s = state;
+  *logits = NULL;
+  if (s->caches[0].len + n > m->block)
+    return nn_fail(NN_ERR_ARG, "decoding: %lld + %lld positions exceed the context of %lld", (long long)s->caches[0].len,
+                   (long long)n, (long long)m->block);
+  struct nn_tensor *idx = model_index(g, ids, 2, NN_SHAPE(1, n));
+  if (!idx) return g->status;
+  *logits = m->logits(self, g, P, idx, s->caches);
   if (*logits)
-    for (int64_t l = 0; l < m->layers; l++) caches[l].len += idx->shape[1];
+    for (int64_t l = 0; l < m->layers; l++) s->caches[l].len += n;
   return g->status;
 }
 
-void blk_lm_shape(void *self, int64_t *layers, int64_t *dim, int64_t *context) {
+void blk_lm_dec_reset(void *self, void *state) {
+  (void)self;
+  struct blk_lm_state *s = state;
+  for (int64_t l = 0; l < s->layers; l++) s->caches[l].len = 0;
+}
+
+void blk_lm_dec_info(void *self, int64_t *context, int64_t *vocab) {
   struct blk_lm *m = self;
-  *layers = m->layers;
-  *dim = m->width;
   *context = m->block;
+  *vocab = m->vocab;
 }
 
 void blk_lm_destroy(void *self) {

@@ -5,6 +5,12 @@
 #include "model.h"
 #include "nn.h"
 
+/* The model_def members every language model shares (after .task = &task_lm, .preset, .build). */
+#define BLK_LM_DEF_FNS                                                                                  \
+  .forward = blk_lm_forward, .dec_open = blk_lm_dec_open, .dec_step = blk_lm_dec_step,                  \
+  .dec_reset = blk_lm_dec_reset, .dec_free = blk_lm_dec_free, .dec_info = blk_lm_dec_info,              \
+  .destroy = blk_lm_destroy
+
 /* Multi-head self-attention: query/key/value/projection linears around nn_attention. */
 struct blk_mha {
   struct nn_linear query, key, value, proj;
@@ -22,22 +28,26 @@ struct blk_kv_cache {
 typedef struct nn_tensor *(*blk_logits_fn)(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
                                            struct blk_kv_cache *caches);
 
-/* The first member of every language model's struct: what the shared forward / decode / shape /
+/* The first member of every language model's struct: what the shared forward / decoding state /
  * destroy below need. */
 struct blk_lm {
   blk_logits_fn logits;
   void *layers_mem;           /* the per-layer array, freed by blk_lm_destroy */
-  int64_t layers, width, block;
+  int64_t layers, width, block, vocab;
 };
 
 /* model_def.forward of a language model: mean next-token cross-entropy over b's windows. */
 nn_status blk_lm_forward(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
                          struct model_out *out);
-/* model_def.decode: logits of the new tokens idx(1,T), advancing every layer's cache by T. */
-nn_status blk_lm_decode(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
-                        struct blk_kv_cache *caches, struct nn_tensor **logits);
-/* model_def.shape: layers, cache width, context. */
-void blk_lm_shape(void *self, int64_t *layers, int64_t *dim, int64_t *context);
+/* model_def.dec_*: the decoding state of a language model is one key/value cache per layer
+ * (block positions each); cond must be empty. */
+nn_status blk_lm_dec_open(void *self, struct nn_graph *g, struct nn_params *P, const int32_t *cond, int64_t ncond,
+                          void **state);
+nn_status blk_lm_dec_step(void *self, void *state, struct nn_graph *g, struct nn_params *P, const int32_t *ids,
+                          int64_t n, struct nn_tensor **logits);
+void blk_lm_dec_reset(void *self, void *state);
+void blk_lm_dec_free(void *self, void *state);
+void blk_lm_dec_info(void *self, int64_t *context, int64_t *vocab);
 /* model_def.destroy: frees the layer array and the model. */
 void blk_lm_destroy(void *self);
 

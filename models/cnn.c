@@ -23,6 +23,13 @@ struct cnn {
   const struct ds_meta *meta;
 };
 
+/* the family's hyperparameter keys (flags, config files, --help, checkpoints; src/cfg.h) */
+static const struct cfg_model_key cnn_key_table[] = {
+    {"attn", CFG_T_STR, 0, 0, "none|seed|spatial", "spatial", "cnn attention: none | seed (the chapter's length-1 attention) | spatial"},
+    {"heads", CFG_T_INT, 1, 1024, NULL, "4", "attention heads of the cnn spatial attention"},
+};
+static const struct cfg_keyset cnn_keys = {"cnn", cnn_key_table, (int)(sizeof cnn_key_table / sizeof cnn_key_table[0])};
+
 static void cnn_preset(struct cfg *c) {
   if (!cfg_given(c, "batch")) c->batch = 256;
   if (!cfg_given(c, "lr")) c->lr = 1e-4;
@@ -41,20 +48,21 @@ static nn_status cnn_build(void **self, const struct cfg *c, const struct ds_met
                    (long long)m->h, (long long)m->w);
   struct cnn *n = calloc(1, sizeof *n);
   if (!n) return nn_fail(NN_ERR_OOM, "out of memory");
-  n->attn = strcmp(c->attn, "none") == 0 ? CNN_ATTN_NONE : strcmp(c->attn, "seed") == 0 ? CNN_ATTN_SEED : CNN_ATTN_SPATIAL;
+  const char *attn = cfg_str(c, "attn");
+  n->attn = strcmp(attn, "none") == 0 ? CNN_ATTN_NONE : strcmp(attn, "seed") == 0 ? CNN_ATTN_SEED : CNN_ATTN_SPATIAL;
   n->dropout = (float)c->dropout;
   n->meta = m;
   n->c = m->c;
   n->classes = m->nclasses;
   n->flat = 64 * 4 * 4;
-  if (n->attn == CNN_ATTN_SPATIAL && 64 % c->heads != 0) {
+  if (n->attn == CNN_ATTN_SPATIAL && 64 % cfg_int(c, "heads") != 0) {
     free(n);
-    return nn_fail(NN_ERR_ARG, "option --heads: 64 channels are not divisible by %lld heads", (long long)c->heads);
+    return nn_fail(NN_ERR_ARG, "option --heads: 64 channels are not divisible by %lld heads", (long long)cfg_int(c, "heads"));
   }
   struct nn_scope root = nn_scope_root(P);
   n->conv1 = nn_conv2d_decl(root, "conv1", m->c, 32, 5, 1, 0, NN_BIAS);
   n->conv2 = nn_conv2d_decl(root, "conv2", 32, 64, 5, 1, 0, NN_BIAS);
-  if (n->attn == CNN_ATTN_SPATIAL) n->mha = blk_mha_decl(root, "attn", 64, (int)c->heads, NN_BIAS);
+  if (n->attn == CNN_ATTN_SPATIAL) n->mha = blk_mha_decl(root, "attn", 64, (int)cfg_int(c, "heads"), NN_BIAS);
   n->fc1 = nn_linear_decl(root, "fc1", n->flat, 1024, NN_BIAS);
   if (n->attn == CNN_ATTN_SEED) n->mha = blk_mha_decl(root, "attn", 1024, 1, NN_BIAS);
   n->fc2 = nn_linear_decl(root, "fc2", 1024, n->classes, NN_BIAS);
@@ -99,7 +107,8 @@ static void cnn_destroy(void *self) { free(self); }
 const struct model_def model_cnn = {
     .name = "cnn",
     .summary = "the chapter's CNN (conv 32, conv 64, fc 1024) with --attn none|seed|spatial (Fashion-MNIST/MNIST)",
-    .data_kind = DS_IMAGE,
+    .task = &task_classification,
+    .keys = &cnn_keys,
     .preset = cnn_preset,
     .build = cnn_build,
     .forward = cnn_forward,

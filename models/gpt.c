@@ -25,6 +25,15 @@ struct gpt {
 };
 
 /* minGPT hyperparameters shared by both presets */
+/* the family's hyperparameter keys (flags, config files, --help, checkpoints; src/cfg.h) */
+static const struct cfg_model_key gpt_key_table[] = {
+    {"n_embd", CFG_T_INT, 0, 1e6, NULL, "0", "embedding width (0 = preset)"},
+    {"n_layer", CFG_T_INT, 0, 1e4, NULL, "0", "layers (0 = preset)"},
+    {"n_head", CFG_T_INT, 0, 1e4, NULL, "0", "attention heads (0 = preset)"},
+    {"block", CFG_T_INT, 0, 1e7, NULL, "0", "context length in tokens (0 = preset)"},
+};
+static const struct cfg_keyset gpt_keys = {"gpt, gpt-small", gpt_key_table, (int)(sizeof gpt_key_table / sizeof gpt_key_table[0])};
+
 static void gpt_common(struct cfg *c) {
   if (!cfg_given(c, "lr")) c->lr = 3e-4;
   if (!cfg_given(c, "optimizer")) strcpy(c->optimizer, "adamw");
@@ -38,19 +47,19 @@ static void gpt_common(struct cfg *c) {
 
 static void gpt_preset(struct cfg *c) {
   gpt_common(c);
-  if (!c->n_embd) c->n_embd = 512;
-  if (!c->n_head) c->n_head = 8;
-  if (!c->n_layer) c->n_layer = 8;
-  if (!c->block) c->block = 128;
+  cfg_preset_int(c, "n_embd", 512);
+  cfg_preset_int(c, "n_head", 8);
+  cfg_preset_int(c, "n_layer", 8);
+  cfg_preset_int(c, "block", 128);
   if (!cfg_given(c, "batch")) c->batch = 64;
 }
 
 static void gpt_small_preset(struct cfg *c) {
   gpt_common(c);
-  if (!c->n_embd) c->n_embd = 128;
-  if (!c->n_head) c->n_head = 4;
-  if (!c->n_layer) c->n_layer = 4;
-  if (!c->block) c->block = 128;
+  cfg_preset_int(c, "n_embd", 128);
+  cfg_preset_int(c, "n_head", 4);
+  cfg_preset_int(c, "n_layer", 4);
+  cfg_preset_int(c, "block", 128);
   if (!cfg_given(c, "batch")) c->batch = 32;
 }
 
@@ -58,18 +67,19 @@ static struct nn_tensor *gpt_logits(void *self, struct nn_graph *g, struct nn_pa
                                     struct blk_kv_cache *caches);
 
 static nn_status gpt_build(void **self, const struct cfg *c, const struct ds_meta *m, struct nn_params *P) {
-  if (c->n_embd % c->n_head != 0)
-    return nn_fail(NN_ERR_ARG, "--n-embd %lld is not divisible by --n-head %lld", (long long)c->n_embd, (long long)c->n_head);
+  int64_t n_embd = cfg_int(c, "n_embd"), n_head = cfg_int(c, "n_head");
+  if (n_embd % n_head != 0)
+    return nn_fail(NN_ERR_ARG, "--n-embd %lld is not divisible by --n-head %lld", (long long)n_embd, (long long)n_head);
   struct gpt *n = calloc(1, sizeof *n);
-  if (!n || !(n->layer = calloc((size_t)c->n_layer, sizeof *n->layer))) {
+  if (!n || !(n->layer = calloc((size_t)cfg_int(c, "n_layer"), sizeof *n->layer))) {
     free(n);
     return nn_fail(NN_ERR_OOM, "out of memory");
   }
   n->vocab = m->vocab_size;
-  n->n_embd = c->n_embd;
-  n->n_layer = c->n_layer;
-  n->n_head = c->n_head;
-  n->block = c->block;
+  n->n_embd = cfg_int(c, "n_embd");
+  n->n_layer = cfg_int(c, "n_layer");
+  n->n_head = cfg_int(c, "n_head");
+  n->block = cfg_int(c, "block");
   n->dropout = (float)c->dropout;
   int64_t C = n->n_embd;
   struct nn_scope root = nn_scope_root(P);
@@ -89,7 +99,7 @@ static nn_status gpt_build(void **self, const struct cfg *c, const struct ds_met
   n->head = nn_linear_decl(root, "head", C, n->vocab, 0);
   blk_init_normal(P, first, P->n, 0.02f);
   P->p[n->pos].init = NN_INIT_ZEROS; /* position embeddings start at zero, as in minGPT */
-  n->lm = (struct blk_lm){.logits = gpt_logits, .layers_mem = n->layer, .layers = n->n_layer, .width = C, .block = n->block};
+  n->lm = (struct blk_lm){.logits = gpt_logits, .layers_mem = n->layer, .layers = n->n_layer, .width = C, .block = n->block, .vocab = n->vocab};
   *self = n;
   return NN_OK;
 }
@@ -113,8 +123,8 @@ static struct nn_tensor *gpt_logits(void *self, struct nn_graph *g, struct nn_pa
 }
 
 #define GPT_DEF(NAME, PRESET, SUMMARY)                                                        \
-  {.name = NAME, .summary = SUMMARY, .data_kind = DS_TEXT, .preset = PRESET, .build = gpt_build, \
-   .forward = blk_lm_forward, .decode = blk_lm_decode, .shape = blk_lm_shape, .destroy = blk_lm_destroy}
+  {.name = NAME, .summary = SUMMARY, .task = &task_lm, .keys = &gpt_keys, .preset = PRESET, .build = gpt_build, \
+   BLK_LM_DEF_FNS}
 
 const struct model_def model_gpt = GPT_DEF("gpt", gpt_preset, "minGPT character model: n_embd 512, 8 heads, 8 layers, block 128, batch 64 (chapter values)");
 const struct model_def model_gpt_small = GPT_DEF("gpt-small", gpt_small_preset, "minGPT, small: n_embd 128, 4 heads, 4 layers, block 128, batch 32");

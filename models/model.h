@@ -5,8 +5,7 @@
 #include "cfg.h"
 #include "ds.h"
 #include "nn.h"
-
-struct blk_kv_cache;
+#include "task.h"
 
 /* What one forward pass gives the trainer. */
 struct model_out {
@@ -18,7 +17,8 @@ struct model_out {
 struct model_def {
   const char *name;
   const char *summary;
-  enum ds_kind data_kind;
+  const struct task *task; /* what it learns: task_classification, task_lm, task_seq2seq (src/task.h) */
+  const struct cfg_keyset *keys; /* the family's hyperparameter keys (cfg_int(c, "n_embd"), ...), or NULL */
   /* fill the keys of c the user did not give with the model's seed hyperparameters */
   void (*preset)(struct cfg *c);
   /* check c against the data, declare the parameters in P; *self gets the model */
@@ -26,12 +26,21 @@ struct model_def {
   /* forward pass of batch b (host memory) on graph g */
   nn_status (*forward)(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
                        struct model_out *out);
-  /* language models: logits(1,T,V) of new tokens idx(1,T) using and extending one key/value
-   * cache per layer (NULL for models that do not generate) */
-  nn_status (*decode)(void *self, struct nn_graph *g, struct nn_params *P, struct nn_tensor *idx,
-                      struct blk_kv_cache *caches, struct nn_tensor **logits);
-  /* language models: layers (caches), width of a cache row, longest context */
-  void (*shape)(void *self, int64_t *layers, int64_t *dim, int64_t *context);
+  /* Decoding (generation, translation; NULL for models that do not decode). The state is opaque:
+   * a language model's key/value caches, a recurrent model's hidden state, a translator's encoder
+   * states. dec_open creates it, conditioned on cond[0..ncond) (a translator's source sentence;
+   * NULL/0 for language models), on graph g (reset by the caller before each call). */
+  nn_status (*dec_open)(void *self, struct nn_graph *g, struct nn_params *P, const int32_t *cond, int64_t ncond,
+                        void **state);
+  /* logits(1,n,V) of the new tokens ids[0..n) (on g, valid until g is reset), advancing the state
+   * by n positions; at most dec_context() - positions held (when that is > 0) */
+  nn_status (*dec_step)(void *self, void *state, struct nn_graph *g, struct nn_params *P, const int32_t *ids, int64_t n,
+                        struct nn_tensor **logits);
+  /* forget the decoded positions (keep the conditioning) */
+  void (*dec_reset)(void *self, void *state);
+  void (*dec_free)(void *self, void *state);
+  /* positions a state can hold (0 = unbounded, e.g. recurrent) and the output vocabulary */
+  void (*dec_info)(void *self, int64_t *context, int64_t *vocab);
   void (*destroy)(void *self);
 };
 

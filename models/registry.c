@@ -9,6 +9,16 @@ static const struct model_def *const models[] = {&model_cnn, &model_gpt, &model_
                                                  &model_transformer_small, &model_resnet18, &model_resnet34, &model_resnet50};
 #define NMODELS (sizeof models / sizeof models[0])
 
+/* The distinct key sets of the models, in registry order (cfg.c lists and parses them). */
+const struct cfg_keyset *cfg_model_keyset(int i) {
+  for (size_t m = 0; m < NMODELS; m++) {
+    int seen = !models[m]->keys;
+    for (size_t e = 0; e < m && !seen; e++) seen = models[e]->keys == models[m]->keys;
+    if (!seen && i-- == 0) return models[m]->keys;
+  }
+  return NULL;
+}
+
 const struct model_def *model_find(const char *name) {
   for (size_t i = 0; i < NMODELS; i++)
     if (strcmp(models[i]->name, name) == 0) return models[i];
@@ -26,12 +36,12 @@ struct nn_tensor *model_images(struct nn_graph *g, const struct ds_batch *b, con
   if (!x || !host) return NULL;
   const float a = 1.0f / (255.0f * std), c = -mean / std;
   for (int64_t i = 0; i < x->numel; i++) host[i] = (float)b->pixels[i] * a + c;
-  g->be->to_device(x->data, host, sizeof(float) * (size_t)x->numel);
+  nn_be_to_device(g->be, x->data, host, sizeof(float) * (size_t)x->numel);
   return x;
 }
 
 struct nn_tensor *model_index(struct nn_graph *g, const int32_t *v, int ndim, const int64_t *shape) {
   struct nn_tensor *t = nn_new(g, NN_I32, ndim, shape);
-  if (t) g->be->to_device(t->i32, v, sizeof(int32_t) * (size_t)t->numel);
+  if (t) nn_be_to_device(g->be, t->i32, v, sizeof(int32_t) * (size_t)t->numel);
   return t;
 }

@@ -50,6 +50,16 @@ struct resnet {
   const struct ds_meta *meta;
 };
 
+/* the family's hyperparameter keys (attn and heads are shared with cnn: same names and types) */
+static const struct cfg_model_key resnet_key_table[] = {
+    {"attn", CFG_T_STR, 0, 0, "none|seed|spatial", "spatial", "cnn/resnet attention: none | seed (the chapter's layer) | spatial (resnet preset: none)"},
+    {"heads", CFG_T_INT, 1, 1024, NULL, "4", "attention heads of the spatial attention"},
+    {"stem", CFG_T_STR, 0, 0, "auto|cifar|imagenet", "auto", "resnet stem: cifar (3x3/1, no max-pool) | imagenet (7x7/2 + max-pool) | auto (cifar up to 64 px)"},
+    {"attn_stages", CFG_T_STR, 0, 0, NULL, "3,4", "resnet stages (1..4) whose last block gets the attention layer"},
+};
+static const struct cfg_keyset resnet_keys = {"resnet18, resnet34, resnet50", resnet_key_table,
+                                              (int)(sizeof resnet_key_table / sizeof resnet_key_table[0])};
+
 static void resnet_preset(struct cfg *c) {
   if (!cfg_given(c, "batch")) c->batch = 128;
   if (!cfg_given(c, "lr")) c->lr = 0.01;
@@ -61,7 +71,7 @@ static void resnet_preset(struct cfg *c) {
   if (!cfg_given(c, "warmup")) c->warmup = 0;
   if (!cfg_given(c, "clip")) c->clip = 0;
   if (!cfg_given(c, "dropout")) c->dropout = 0;
-  if (!cfg_given(c, "attn")) strcpy(c->attn, "none");
+  if (!cfg_given(c, "attn")) cfg_set(c, "attn", "none", "resnet preset");
 }
 
 /* scope.conv_name: conv cin -> cout, k x k, stride, pad (k-1)/2, no bias, kaiming normal (fan_out) as
@@ -99,11 +109,12 @@ static nn_status resnet_build_depth(void **self, const struct cfg *c, const stru
   static const int counts18[4] = {2, 2, 2, 2}, counts34[4] = {3, 4, 6, 3};
   const int *counts = depth == 18 ? counts18 : counts34;
   int bottleneck = depth == 50, expansion = bottleneck ? 4 : 1;
-  int imagenet = strcmp(c->stem, "imagenet") == 0 || (strcmp(c->stem, "auto") == 0 && m->h > 64 && m->w > 64);
-  enum rn_attn attn = strcmp(c->attn, "none") == 0 ? RN_ATTN_NONE
-                      : strcmp(c->attn, "seed") == 0 ? RN_ATTN_SEED : RN_ATTN_SPATIAL;
+  const char *stem = cfg_str(c, "stem"), *an = cfg_str(c, "attn");
+  int64_t heads = cfg_int(c, "heads");
+  int imagenet = strcmp(stem, "imagenet") == 0 || (strcmp(stem, "auto") == 0 && m->h > 64 && m->w > 64);
+  enum rn_attn attn = strcmp(an, "none") == 0 ? RN_ATTN_NONE : strcmp(an, "seed") == 0 ? RN_ATTN_SEED : RN_ATTN_SPATIAL;
   unsigned stages = 0;
-  if (attn != RN_ATTN_NONE) NN_TRY(rn_parse_stages(c->attn_stages, &stages));
+  if (attn != RN_ATTN_NONE) NN_TRY(rn_parse_stages(cfg_str(c, "attn_stages"), &stages));
   /* spatial size through the stem */
   int64_t h = m->h, w = m->w;
   if (imagenet) {
@@ -152,12 +163,12 @@ static nn_status resnet_build_depth(void **self, const struct cfg *c, const stru
       B->attn = j == counts[s] - 1 && (stages >> (s + 1) & 1) ? (int)attn : RN_ATTN_NONE;
       if (B->attn == RN_ATTN_NONE) continue;
       if (B->attn == RN_ATTN_SPATIAL) {
-        if (out % c->heads != 0) {
+        if (out % heads != 0) {
           st = nn_fail(NN_ERR_ARG, "option --heads: the %lld channels of stage %d are not divisible by %lld heads",
-                       (long long)out, s + 1, (long long)c->heads);
+                       (long long)out, s + 1, (long long)heads);
           break;
         }
-        B->mha = blk_mha_decl(bs, "attn", out, (int)c->heads, NN_BIAS);
+        B->mha = blk_mha_decl(bs, "attn", out, (int)heads, NN_BIAS);
         B->gate = nn_scope_param(bs, "attn_gate", 1, NN_SHAPE(1), NN_INIT_ZEROS, 0, 0);
       } else {
         if (w != out) {
@@ -258,7 +269,8 @@ static void resnet_destroy(void *self) {
       .name = "resnet" #depth,                                                                                 \
       .summary = "torchvision ResNet-" #depth " (" what "), --stem cifar|imagenet, --attn none|seed|spatial " \
                  "--attn-stages 3,4",                                                                          \
-      .data_kind = DS_IMAGE,                                                                                   \
+      .task = &task_classification,                                                                            \
+      .keys = &resnet_keys,                                                                                    \
       .preset = resnet_preset,                                                                                 \
       .build = resnet##depth##_build,                                                                          \
       .forward = resnet_forward,                                                                               \

@@ -24,6 +24,16 @@ struct tf {
   float dropout;
 };
 
+/* the family's hyperparameter keys (flags, config files, --help, checkpoints; src/cfg.h) */
+static const struct cfg_model_key tf_key_table[] = {
+    {"hidden", CFG_T_INT, 0, 1e7, NULL, "0", "hidden size (0 = preset)"},
+    {"n_layer", CFG_T_INT, 0, 1e4, NULL, "0", "layers (0 = preset)"},
+    {"n_head", CFG_T_INT, 0, 1e4, NULL, "0", "attention heads (0 = preset)"},
+    {"ffn", CFG_T_INT, 0, 1e7, NULL, "0", "feed-forward width (0 = preset)"},
+    {"block", CFG_T_INT, 0, 1e7, NULL, "0", "context length in tokens (0 = preset)"},
+};
+static const struct cfg_keyset tf_keys = {"transformer, transformer-small", tf_key_table, (int)(sizeof tf_key_table / sizeof tf_key_table[0])};
+
 static void tf_common(struct cfg *c) {
   if (!cfg_given(c, "lr")) c->lr = 1e-4;
   if (!cfg_given(c, "optimizer")) strcpy(c->optimizer, "adam");
@@ -35,11 +45,11 @@ static void tf_common(struct cfg *c) {
 
 static void tf_preset(struct cfg *c) {
   tf_common(c);
-  if (!c->hidden) c->hidden = 512;
-  if (!c->n_head) c->n_head = 8;
-  if (!c->n_layer) c->n_layer = 12;
-  if (!c->ffn) c->ffn = 2048;
-  if (!c->block) c->block = 256;
+  cfg_preset_int(c, "hidden", 512);
+  cfg_preset_int(c, "n_head", 8);
+  cfg_preset_int(c, "n_layer", 12);
+  cfg_preset_int(c, "ffn", 2048);
+  cfg_preset_int(c, "block", 256);
   if (!cfg_given(c, "batch")) c->batch = 32;
   if (!cfg_given(c, "warmup")) c->warmup = 4000;
   if (!cfg_given(c, "epochs") && !cfg_given(c, "steps")) c->steps = 20000;
@@ -47,11 +57,11 @@ static void tf_preset(struct cfg *c) {
 
 static void tf_small_preset(struct cfg *c) {
   tf_common(c);
-  if (!c->hidden) c->hidden = 128;
-  if (!c->n_head) c->n_head = 4;
-  if (!c->n_layer) c->n_layer = 4;
-  if (!c->ffn) c->ffn = 512;
-  if (!c->block) c->block = 128;
+  cfg_preset_int(c, "hidden", 128);
+  cfg_preset_int(c, "n_head", 4);
+  cfg_preset_int(c, "n_layer", 4);
+  cfg_preset_int(c, "ffn", 512);
+  cfg_preset_int(c, "block", 128);
   if (!cfg_given(c, "batch")) c->batch = 16;
   if (!cfg_given(c, "lr")) c->lr = 1e-3;
   if (!cfg_given(c, "warmup")) c->warmup = 200;
@@ -62,20 +72,21 @@ static struct nn_tensor *tf_logits(void *self, struct nn_graph *g, struct nn_par
                                     struct blk_kv_cache *caches);
 
 static nn_status tf_build(void **self, const struct cfg *c, const struct ds_meta *m, struct nn_params *P) {
-  if (c->hidden % c->n_head != 0 || (c->hidden / c->n_head) % 2 != 0)
+  int64_t hidden = cfg_int(c, "hidden"), n_head = cfg_int(c, "n_head");
+  if (hidden % n_head != 0 || (hidden / n_head) % 2 != 0)
     return nn_fail(NN_ERR_ARG, "--hidden %lld must split into --n-head %lld heads of an even width (rotary embeddings)",
-                   (long long)c->hidden, (long long)c->n_head);
+                   (long long)hidden, (long long)n_head);
   struct tf *n = calloc(1, sizeof *n);
-  if (!n || !(n->layer = calloc((size_t)c->n_layer, sizeof *n->layer))) {
+  if (!n || !(n->layer = calloc((size_t)cfg_int(c, "n_layer"), sizeof *n->layer))) {
     free(n);
     return nn_fail(NN_ERR_OOM, "out of memory");
   }
   n->vocab = m->vocab_size;
-  n->hidden = c->hidden;
-  n->n_layer = c->n_layer;
-  n->n_head = c->n_head;
-  n->ffn = c->ffn;
-  n->block = c->block;
+  n->hidden = cfg_int(c, "hidden");
+  n->n_layer = cfg_int(c, "n_layer");
+  n->n_head = cfg_int(c, "n_head");
+  n->ffn = cfg_int(c, "ffn");
+  n->block = cfg_int(c, "block");
   n->dropout = (float)c->dropout;
   int64_t H = n->hidden;
   struct nn_scope root = nn_scope_root(P);
@@ -95,7 +106,7 @@ static nn_status tf_build(void **self, const struct cfg *c, const struct ds_meta
   }
   n->ln_f = nn_layernorm_decl(root, "ln_f", H, NN_BIAS);
   n->out = nn_linear_decl(root, "out", H, n->vocab, NN_BIAS);
-  n->lm = (struct blk_lm){.logits = tf_logits, .layers_mem = n->layer, .layers = n->n_layer, .width = H, .block = n->block};
+  n->lm = (struct blk_lm){.logits = tf_logits, .layers_mem = n->layer, .layers = n->n_layer, .width = H, .block = n->block, .vocab = n->vocab};
   *self = n;
   return NN_OK;
 }
@@ -118,8 +129,8 @@ static struct nn_tensor *tf_logits(void *self, struct nn_graph *g, struct nn_par
 }
 
 #define TF_DEF(NAME, PRESET, SUMMARY)                                                          \
-  {.name = NAME, .summary = SUMMARY, .data_kind = DS_TEXT, .preset = PRESET, .build = tf_build, \
-   .forward = blk_lm_forward, .decode = blk_lm_decode, .shape = blk_lm_shape, .destroy = blk_lm_destroy}
+  {.name = NAME, .summary = SUMMARY, .task = &task_lm, .keys = &tf_keys, .preset = PRESET, .build = tf_build, \
+   BLK_LM_DEF_FNS}
 
 const struct model_def model_transformer = TF_DEF("transformer", tf_preset, "character Transformer (RoPE, SwiGLU, pre-norm): hidden 512, 8 heads, 12 layers, ffn 2048, sequence 256, batch 32, warm-up 4000");
 const struct model_def model_transformer_small = TF_DEF("transformer-small", tf_small_preset, "character Transformer for CPU runs: hidden 128, 4 heads, 4 layers, ffn 512, sequence 128, batch 16");

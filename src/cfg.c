@@ -2,12 +2,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum cfg_type { CFG_T_STR, CFG_T_INT, CFG_T_FLOAT };
 
 struct cfg_key {
   const char *name;
@@ -42,13 +41,13 @@ static const struct cfg_key keys[] = {
     F(lr, 0, 1e3, "0", "learning rate (0 = model preset)"),
     I(seed, 0, 9.2e18, "1", "random seed (same on every rank)"),
     I(threads, 0, 4096, "0", "threads per rank (0 = cores of the node / ranks on it)"),
+    S(device, NULL, "cpu", "compute device: cpu | cuda | cuda:N (cuda without :N: the rank's local index)"),
     I(accum, 1, 1e6, "1", "gradient accumulation: micro-batches per optimizer step"),
     I(log_every, 1, 1e9, "10", "steps between progress lines"),
     I(eval_every, 0, 1e9, "0", "steps between evaluations (0 = end of each epoch)"),
     I(eval_batches, 0, 1e9, "0", "batches per evaluation (0 = the whole test split)"),
     I(drop_last, 0, 1, "1", "drop the last incomplete batch of an epoch (1) or pad it (0)"),
     I(check_replicas, 0, 1e9, "0", "compare a parameter checksum across ranks every K steps (0 = off)"),
-    I(deterministic, 0, 1, "1", "bit-identical runs for the same seed and rank count"),
     S(optimizer, "sgd|adam|adamw", "", "sgd | adam | adamw (default: model preset)"),
     S(schedule, "const|step|exp|cosine", "", "learning-rate schedule: const | step | exp | cosine (warm-up + cosine)"),
     F(weight_decay, -1, 10, "-1", "weight decay on decay-flagged weights (-1 = model preset)"),
@@ -68,34 +67,73 @@ static const struct cfg_key keys[] = {
     F(first_bucket_mb, 0.001, 1e5, "1", "size of the first (smallest) gradient bucket in MB"),
     F(comm_timeout, 0, 1e7, "300", "seconds a collective may wait before the job aborts (0 = forever)"),
     S(nan_policy, "stop|skip", "stop", "on a NaN/Inf loss or gradient: stop the job | skip the step"),
-    S(attn, "none|seed|spatial", "spatial", "cnn/resnet attention: none | seed (the chapter's layer) | spatial (resnet preset: none)"),
-    I(heads, 1, 1024, "4", "attention heads of the cnn/resnet spatial attention"),
-    S(stem, "auto|cifar|imagenet", "auto", "resnet stem: cifar (3x3/1, no max-pool) | imagenet (7x7/2 + max-pool) | auto (cifar up to 64 px)"),
-    S(attn_stages, NULL, "3,4", "resnet stages (1..4) whose last block gets the attention layer"),
-    I(sync_bn, 0, 1, "0", "batch norm: statistics of the global batch (one allreduce per BN layer each way) | 0: per rank (DDP)"),
-    I(n_embd, 0, 1e6, "0", "embedding width (0 = preset)"),
-    I(n_layer, 0, 1e4, "0", "layers (0 = preset)"),
-    I(n_head, 0, 1e4, "0", "attention heads (0 = preset)"),
-    I(block, 0, 1e7, "0", "context length in tokens (0 = preset)"),
-    I(hidden, 0, 1e7, "0", "hidden size (0 = preset)"),
-    I(ffn, 0, 1e7, "0", "feed-forward width (0 = preset)"),
+    I(sync_bn, 0, 1, "0", "batch norm: 1 = statistics of the global batch (an allreduce per BN layer each way) | 0 = per rank (DDP)"),
     F(dropout, -1, 1, "-1", "dropout probability (-1 = model preset)"),
 };
-#define NKEYS ((int)(sizeof keys / sizeof keys[0]))
-_Static_assert(sizeof keys / sizeof keys[0] <= 128, "cfg.given holds 128 bits");
+#define NGENERAL ((int)(sizeof keys / sizeof keys[0]))
+_Static_assert(sizeof keys / sizeof keys[0] + CFG_MODEL_KEYS <= 64 * sizeof(((struct cfg *)0)->given) / sizeof(uint64_t),
+               "cfg.given holds a bit per key");
+
+/* Every key: the general table, then the distinct keys of the model families (built once). */
+static struct cfg_key all[NGENERAL + CFG_MODEL_KEYS];
+static int nall;
+static pthread_once_t all_once = PTHREAD_ONCE_INIT;
+
+static void build_keys(void) {
+  memcpy(all, keys, sizeof keys);
+  nall = NGENERAL;
+  for (int s = 0; cfg_model_keyset(s); s++)
+    for (int j = 0; j < cfg_model_keyset(s)->n; j++) {
+      const struct cfg_model_key *mk = &cfg_model_keyset(s)->keys[j];
+      int dup = -1;
+      for (int i = 0; i < nall; i++)
+        if (strcmp(all[i].name, mk->name) == 0) dup = i;
+      NN_ASSERT(dup < 0 || (dup >= NGENERAL && all[dup].type == mk->type),
+                "cfg: model key %s of %s clashes with another key of that name", mk->name, cfg_model_keyset(s)->models);
+      if (dup >= 0) continue;
+      NN_ASSERT(nall < NGENERAL + CFG_MODEL_KEYS, "cfg: more than %d model keys (raise CFG_MODEL_KEYS)", CFG_MODEL_KEYS);
+      size_t slot = offsetof(struct cfg, model_keys) + sizeof(struct cfg_value) * (size_t)(nall - NGENERAL);
+      size_t off = mk->type == CFG_T_STR ? offsetof(struct cfg_value, s)
+                   : mk->type == CFG_T_INT ? offsetof(struct cfg_value, i) : offsetof(struct cfg_value, f);
+      size_t size = mk->type == CFG_T_STR ? sizeof(((struct cfg_value *)0)->s) : 8;
+      all[nall++] = (struct cfg_key){mk->name, mk->type, slot + off, size, mk->lo, mk->hi, mk->choices, mk->def, mk->help};
+    }
+}
+
+static int nkeys(void) {
+  pthread_once(&all_once, build_keys);
+  return nall;
+}
+#define NKEYS nkeys()
 
 static int find_key(const char *name) {
   char k[64];
   size_t n = strlen(name);
   if (n >= sizeof k) return -1;
-  for (size_t i = 0; i <= n; i++) k[i] = name[i] == '-' ? '_' : name[i];
+  for (size_t i = 0; i < n && i < sizeof k - 1; i++) k[i] = name[i] == '-' ? '_' : name[i];
+  k[n] = 0;
   for (int i = 0; i < NKEYS; i++)
-    if (strcmp(keys[i].name, k) == 0) return i;
+    if (strcmp(all[i].name, k) == 0) return i;
   return -1;
 }
 
+static const void *model_slot(const struct cfg *c, const char *key, enum cfg_type type) {
+  int i = find_key(key);
+  NN_ASSERT(i >= NGENERAL && all[i].type == type, "cfg: '%s' is not a model key of that type", key);
+  return (const char *)c + all[i].off;
+}
+
+int64_t cfg_int(const struct cfg *c, const char *key) { return *(const int64_t *)model_slot(c, key, CFG_T_INT); }
+double cfg_float(const struct cfg *c, const char *key) { return *(const double *)model_slot(c, key, CFG_T_FLOAT); }
+const char *cfg_str(const struct cfg *c, const char *key) { return model_slot(c, key, CFG_T_STR); }
+
+void cfg_preset_int(struct cfg *c, const char *key, int64_t v) {
+  int64_t *p = (int64_t *)model_slot(c, key, CFG_T_INT);
+  if (*p == 0) *p = v;
+}
+
 static nn_status set_key(struct cfg *c, int i, const char *v, const char *source, int mark) {
-  const struct cfg_key *k = &keys[i];
+  const struct cfg_key *k = &all[i];
   char *p = (char *)c + k->off, *end;
   if (k->type == CFG_T_STR) {
     if (strlen(v) >= k->size)
@@ -134,8 +172,8 @@ static nn_status set_key(struct cfg *c, int i, const char *v, const char *source
 void cfg_defaults(struct cfg *c) {
   memset(c, 0, sizeof *c);
   for (int i = 0; i < NKEYS; i++) {
-    nn_status s = set_key(c, i, keys[i].def, "default", 0);
-    NN_ASSERT(s == NN_OK, "cfg: bad default of %s: %s", keys[i].name, nn_errmsg());
+    nn_status s = set_key(c, i, all[i].def, "default", 0);
+    NN_ASSERT(s == NN_OK, "cfg: bad default of %s: %s", all[i].name, nn_errmsg());
   }
 }
 
@@ -218,31 +256,40 @@ int cfg_given(const struct cfg *c, const char *key) {
   return i >= 0 && (c->given[i / 64] >> (i % 64) & 1);
 }
 
+static void print_key(FILE *out, const char *name, const char *help, const char *def) {
+  char flag[64];
+  snprintf(flag, sizeof flag, "--%s", name);
+  for (char *p = flag + 2; *p; p++)
+    if (*p == '_') *p = '-';
+  fprintf(out, "  %-20s %s", flag, help);
+  if (def[0]) fprintf(out, " [%s]", def);
+  fputc('\n', out);
+}
+
 void cfg_print_help(FILE *out) {
-  for (int i = 0; i < NKEYS; i++) {
-    char flag[64];
-    snprintf(flag, sizeof flag, "--%s", keys[i].name);
-    for (char *p = flag + 2; *p; p++)
-      if (*p == '_') *p = '-';
-    fprintf(out, "  %-20s %s", flag, keys[i].help);
-    if (keys[i].def[0]) fprintf(out, " [%s]", keys[i].def);
-    fputc('\n', out);
+  for (int i = 0; i < NGENERAL; i++) print_key(out, keys[i].name, keys[i].help, keys[i].def);
+  for (int s = 0; cfg_model_keyset(s); s++) {
+    fprintf(out, "\nkeys of %s:\n", cfg_model_keyset(s)->models);
+    for (int j = 0; j < cfg_model_keyset(s)->n; j++) {
+      const struct cfg_model_key *k = &cfg_model_keyset(s)->keys[j];
+      print_key(out, k->name, k->help, k->def);
+    }
   }
 }
 
 void cfg_write_json(const struct cfg *c, FILE *out) {
   fputc('{', out);
   for (int i = 0; i < NKEYS; i++) {
-    const char *p = (const char *)c + keys[i].off;
-    fprintf(out, "%s\"%s\": ", i ? ", " : "", keys[i].name);
-    if (keys[i].type == CFG_T_STR) {
+    const char *p = (const char *)c + all[i].off;
+    fprintf(out, "%s\"%s\": ", i ? ", " : "", all[i].name);
+    if (all[i].type == CFG_T_STR) {
       fputc('"', out);
       for (const char *s = p; *s; s++) {
         if (*s == '"' || *s == '\\') fputc('\\', out);
         fputc(*s, out);
       }
       fputc('"', out);
-    } else if (keys[i].type == CFG_T_INT) {
+    } else if (all[i].type == CFG_T_INT) {
       fprintf(out, "%lld", (long long)*(const int64_t *)p);
     } else {
       fprintf(out, "%.9g", *(const double *)p);
@@ -274,6 +321,11 @@ static int json_token(const char **p, char *buf, size_t len) {
   return 1;
 }
 
+/* Keys that configurations written by earlier versions may hold and that mean nothing now:
+ * "deterministic" (runs on the CPU are bit-identical for a seed, rank count and thread count
+ * whatever it said; the flag was read nowhere and is gone). */
+static int retired(const char *key) { return strcmp(key, "deterministic") == 0; }
+
 nn_status cfg_load_json(struct cfg *c, const char *json, const char *source) {
   const char *p = json;
   while (isspace((unsigned char)*p)) p++;
@@ -285,7 +337,7 @@ nn_status cfg_load_json(struct cfg *c, const char *json, const char *source) {
     if (!json_token(&p, key, sizeof key)) break;
     while (isspace((unsigned char)*p)) p++;
     if (*p++ != ':' || !json_token(&p, val, sizeof val)) break;
-    NN_TRY(cfg_set(c, key, val, source));
+    if (!retired(key)) NN_TRY(cfg_set(c, key, val, source));
   }
   return nn_fail(NN_ERR_FORMAT, "%s: malformed configuration JSON near '%.20s'", source, p);
 }

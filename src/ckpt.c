@@ -341,7 +341,7 @@ static nn_status load_buf(struct comm *c, const char *path, const struct ckpt_me
     int64_t s = ckpt_slice_start(n, q, c->size), e = ckpt_slice_start(n, q + 1, c->size);
     NN_TRY(comm_bcast(c, host + s, (int64_t)sizeof(float) * (e - s), q));
   }
-  be->to_device(dst, host, sizeof(float) * (size_t)n);
+  nn_be_to_device(be, dst, host, sizeof(float) * (size_t)n);
   return NN_OK;
 }
 

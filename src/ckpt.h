@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "comm.h"
+#include "ds.h"
 #include "nn_optim.h"
 #include "nn_params.h"
 
@@ -32,6 +33,8 @@ struct ckpt_state {
   char model[64];                        /* ckpt_load: if non-empty on entry, the checkpoint's must equal it */
   char config_json[8192];                /* the run configuration as JSON (cfg_write_json) */
   int nranks;                            /* ranks that wrote the checkpoint (filled by ckpt_save / ckpt_load) */
+  const struct ds_meta *data;            /* ckpt_save: decoding metadata written to meta.h5 as attributes data.*
+                                          * (src/task.h, task_meta_read); NULL: none. Not filled by reads. */
 };
 
 /* Write DIR/step_%08lld (meta.h5 + one shard per rank) under a temporary name, flush, agree on

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "ckpt_impl.h"
+#include "task.h"
 #include "ds_h5.h"
 #include "nn_backend.h"
 
@@ -206,6 +207,7 @@ nn_status ckpt_meta_write(const char *dir, const struct ckpt_meta *m) {
   else {
     st = meta_attrs_write(f, path, m);
     if (st == NN_OK) st = meta_table_write(f, path, m);
+    if (st == NN_OK && m->s.data) st = task_meta_write(f, path, m->s.data);
     st = close_written(f, path, st);
   }
   ds_h5_unlock();
@@ -325,7 +327,7 @@ static nn_status slice_write(hid_t f, const char *path, const char *name, const 
   nn_status st = d < 0 ? nn_fail(NN_ERR_IO, "%s: cannot create dataset '%s': %s", path, name, ds_h5_errdesc()) : NN_OK;
   for (int64_t i = 0; st == NN_OK && i < sl->count; i += CKPT_CHUNK) {
     hsize_t off = (hsize_t)i, k = (hsize_t)(sl->count - i < CKPT_CHUNK ? sl->count - i : CKPT_CHUNK);
-    be->to_host(tmp, sl->x + i, sizeof(float) * k);
+    nn_be_to_host(be, tmp, sl->x + i, sizeof(float) * k);
     hid_t ms = H5Screate_simple(1, &k, NULL);
     H5Sselect_hyperslab(sp, H5S_SELECT_SET, &off, NULL, &k, NULL);
     if (H5Dwrite(d, H5T_NATIVE_FLOAT, ms, sp, H5P_DEFAULT, tmp) < 0)

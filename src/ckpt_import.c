@@ -8,6 +8,7 @@
 #include "ckpt_impl.h"
 #include "ds_h5.h"
 #include "export.h"
+#include "task.h"
 #include "nn_backend.h"
 
 nn_status ckpt_export(const char *ckpt_path, const char *out_h5) {
@@ -18,7 +19,13 @@ nn_status ckpt_export(const char *ckpt_path, const char *out_h5) {
   float *host = malloc(sizeof(float) * (size_t)(m.total ? m.total : 1));
   nn_status st = host ? ckpt_read_range(dir, &m, CKPT_PARAMS, 0, m.total, host)
                       : nn_fail(NN_ERR_OOM, "out of memory exporting %s", dir);
-  if (st == NN_OK) st = export_write(out_h5, m.table, m.n, host, m.s.model, m.s.config_json, m.s.step);
+  /* the decoding metadata (vocabulary, class names) travels with the weights, when the checkpoint has it */
+  char meta_path[CKPT_PATH + 16];
+  snprintf(meta_path, sizeof meta_path, "%s/meta.h5", dir);
+  struct ds_meta data;
+  int have = task_meta_read(meta_path, &data) == NN_OK;
+  if (st == NN_OK) st = export_write(out_h5, m.table, m.n, host, m.s.model, m.s.config_json, m.s.step, have ? &data : NULL);
+  if (have) task_meta_free(&data);
   free(host);
   ckpt_meta_free(&m);
   return st;
@@ -101,7 +108,7 @@ static nn_status import_one(hid_t f, const char *file, const struct entry *e, co
   if (*same) {
     if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) < 0)
       st = nn_fail(NN_ERR_FORMAT, "%s: cannot read dataset %s as float32: %s", file, e->path, ds_h5_errdesc());
-    else P->be->to_device(P->data + p->offset, tmp, sizeof(float) * (size_t)p->t.numel);
+    else nn_be_to_device(P->be, P->data + p->offset, tmp, sizeof(float) * (size_t)p->t.numel);
   } else {
     char ms[64], fs[64];
     nn_shape_str(&p->t, ms, sizeof ms);

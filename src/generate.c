@@ -1,7 +1,13 @@
 /* attn_train generate --ckpt DIR --prompt "ROMEO:" --length N --temperature T --top-k K --seed S
- * Incremental decoding with one key/value cache per layer: a new character costs one position of
- * every layer (O(context)), not a forward pass over the whole context. When the context is full,
- * the cache is rebuilt from the last half of it. */
+ * Incremental decoding through the model's decoding state (a language model's key/value caches):
+ * a new character costs one position of every layer (O(context)), not a forward pass over the whole
+ * context. When the context (block positions) is full, --context chooses:
+ *   half   (default) restart the state from the last block/2 characters: one pass over block/2
+ *          positions every block/2 characters, so O(1) passes per character on average, but the
+ *          characters right after a restart see only block/2 characters of context;
+ *   slide  minGPT's exact sliding window: every new character is predicted from the last block
+ *          characters, recomputed from scratch (a pass over block positions per character, about
+ *          block/2 times the cost of half once the context is full). */
 #include "generate.h"
 #include <errno.h>
 #include <math.h>
@@ -9,14 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "blocks.h"
+#include <sys/stat.h>
 #include "cfg.h"
 #include "ckpt.h"
+#include "export.h"
 #include "model.h"
 
 struct gen_opts {
-  const char *ckpt, *prompt, *data;
+  const char *ckpt, *prompt, *data, *context;
   int64_t length, top_k, threads;
+  const char *device;
   double temperature;
   uint64_t seed;
 };
@@ -32,7 +40,7 @@ static nn_status parse_num(const char *flag, const char *v, double lo, double hi
 }
 
 static nn_status parse_gen(struct gen_opts *o, int argc, char **argv, int first, int *help) {
-  *o = (struct gen_opts){.prompt = "\n", .length = 500, .temperature = 1.0, .seed = 1, .threads = 1};
+  *o = (struct gen_opts){.prompt = "\n", .context = "half", .length = 500, .temperature = 1.0, .seed = 1, .threads = 1, .device = "cpu"};
   for (int a = first; a < argc; a++) {
     const char *f = argv[a];
     if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
@@ -45,7 +53,13 @@ static nn_status parse_gen(struct gen_opts *o, int argc, char **argv, int first,
     nn_status st = NN_OK;
     if (!strcmp(f, "--ckpt")) o->ckpt = v;
     else if (!strcmp(f, "--prompt")) o->prompt = v;
+    else if (!strcmp(f, "--device")) o->device = v;
     else if (!strcmp(f, "--data")) o->data = v;
+    else if (!strcmp(f, "--context")) {
+      if (strcmp(v, "half") && strcmp(v, "slide"))
+        return nn_fail(NN_ERR_ARG, "option --context: bad value '%s' (expected half or slide)", v);
+      o->context = v;
+    }
     else if (!strcmp(f, "--length")) { st = parse_num(f, v, 0, 1e9, &x); o->length = (int64_t)x; }
     else if (!strcmp(f, "--top-k")) { st = parse_num(f, v, 0, 1e9, &x); o->top_k = (int64_t)x; }
     else if (!strcmp(f, "--threads")) { st = parse_num(f, v, 1, 4096, &x); o->threads = (int64_t)x; }
@@ -54,7 +68,7 @@ static nn_status parse_gen(struct gen_opts *o, int argc, char **argv, int first,
     else return nn_fail(NN_ERR_ARG, "unknown option '%s' for generate (see generate --help)", f);
     NN_TRY(st);
   }
-  if (!*help && !o->ckpt) return nn_fail(NN_ERR_ARG, "generate needs --ckpt DIR (a checkpoint directory or its root)");
+  if (!*help && !o->ckpt) return nn_fail(NN_ERR_ARG, "generate needs --ckpt DIR (a checkpoint directory or its root, or an export .h5)");
   return NN_OK;
 }
 
@@ -114,67 +128,121 @@ struct generator {
   const struct model_def *def;
   void *model;
   struct nn_params P;
+  struct nn_backend *be;
   struct nn_graph g;
-  struct blk_kv_cache *caches;
-  int64_t layers, dim, context, V;
+  void *state;            /* the model's decoding state */
+  int64_t held, context, V; /* positions the state holds, its capacity (0 = unbounded), vocabulary */
   float *logits;
 };
 
-/* Run the new tokens ids[0..n) through the model, extending the caches; logits of the last one. */
+/* Run the new tokens ids[0..n) through the model, advancing the state; logits of the last one. */
 static nn_status feed(struct generator *G, const int32_t *ids, int64_t n) {
   nn_graph_reset(&G->g);
-  struct nn_tensor *idx = model_index(&G->g, ids, 2, NN_SHAPE(1, n)), *logits = NULL;
-  if (!idx) return G->g.status;
-  NN_TRY(G->def->decode(G->model, &G->g, &G->P, idx, G->caches, &logits));
-  G->g.be->to_host(G->logits, logits->data + (n - 1) * G->V, sizeof(float) * (size_t)G->V);
+  struct nn_tensor *logits = NULL;
+  NN_TRY(G->def->dec_step(G->model, G->state, &G->g, &G->P, ids, n, &logits));
+  nn_be_to_host(G->g.be, G->logits, logits->data + (n - 1) * G->V, sizeof(float) * (size_t)G->V);
+  G->held += n;
+  return NN_OK;
+}
+
+/* Forget the state and feed window[0..n) again. */
+static nn_status refeed(struct generator *G, const int32_t *window, int64_t n) {
+  G->def->dec_reset(G->model, G->state);
+  G->held = 0;
+  return feed(G, window, n);
+}
+
+/* What a model needs besides its weights: configuration, decoding metadata, the parameters.
+ * src is a checkpoint (directory) or an export (.h5 file). */
+struct source {
+  char path[1024];
+  int is_export;
+  struct ckpt_state s;
+  struct ds_meta meta;
+  int have_meta;
+};
+
+static nn_status open_source(struct source *src, const char *ckpt, struct comm *c, struct cfg *cfg) {
+  struct stat sb;
+  src->is_export = stat(ckpt, &sb) == 0 && S_ISREG(sb.st_mode);
+  char meta_path[1100];
+  if (src->is_export) {
+    snprintf(src->path, sizeof src->path, "%s", ckpt);
+    NN_TRY(export_read_info(ckpt, src->s.model, sizeof src->s.model, src->s.config_json, sizeof src->s.config_json));
+    snprintf(meta_path, sizeof meta_path, "%s", ckpt);
+  } else {
+    NN_TRY(ckpt_resolve(c, ckpt, 0, src->path, sizeof src->path));
+    NN_TRY(ckpt_read_state(src->path, &src->s));
+    snprintf(meta_path, sizeof meta_path, "%s/meta.h5", src->path);
+  }
+  NN_TRY(cfg_load_json(cfg, src->s.config_json, ckpt));
+  src->have_meta = task_meta_read(meta_path, &src->meta) == NN_OK;
+  return NN_OK;
+}
+
+/* The parameters of src into the allocated P (names and shapes must all match). */
+static nn_status load_params(struct source *src, struct nn_params *P, struct comm *c, const char *model) {
+  if (!src->is_export) {
+    snprintf(src->s.model, sizeof src->s.model, "%s", model);
+    return ckpt_load(c, src->path, &src->s, P, NULL);
+  }
+  struct ckpt_import_report r;
+  NN_TRY(ckpt_import(P, src->path, &r, NULL));
+  if (r.matched != P->n)
+    return nn_fail(NN_ERR_FORMAT, "%s: %d of the %d parameters of model %s are missing or have another shape", src->path,
+                   r.missing + r.mismatched, P->n, model);
   return NN_OK;
 }
 
 static nn_status run(struct generator *G, const struct gen_opts *o, struct comm *c) {
-  struct ckpt_state s;
-  char path[1024];
-  NN_TRY(ckpt_resolve(c, o->ckpt, 0, path, sizeof path));
-  NN_TRY(ckpt_read_state(path, &s));
+  struct source src;
+  memset(&src, 0, sizeof src);
   struct cfg cfg;
   cfg_defaults(&cfg);
-  NN_TRY(cfg_load_json(&cfg, s.config_json, o->ckpt));
+  NN_TRY(open_source(&src, o->ckpt, c, &cfg));
   G->def = model_find(cfg.model);
-  if (!G->def || !G->def->decode) return nn_fail(NN_ERR_ARG, "checkpoint %s holds model '%s', which does not generate text", o->ckpt, cfg.model);
+  if (!G->def || !G->def->dec_open || G->def->task != &task_lm) {
+    task_meta_free(&src.meta);
+    return nn_fail(NN_ERR_ARG, "%s holds model '%s', which does not generate text", o->ckpt, cfg.model);
+  }
+  /* the vocabulary: the checkpoint's / export's own, else (older checkpoints, --data) the dataset's */
   const char *data = o->data ? o->data : cfg.data;
   struct ds_reader *r = NULL;
-  nn_status st = ds_open(&r, data, "train");
-  if (st != NN_OK)
-    return nn_fail(st, "generate needs the vocabulary of the training data (%s); give --data DIR", nn_errmsg());
-  const struct ds_meta *m = ds_get_meta(r);
-  nn_cpu_backend.set_threads((int)o->threads);
-  nn_params_init(&G->P);
-  st = G->def->build(&G->model, &cfg, m, &G->P);
-  if (st == NN_OK) st = nn_params_alloc(&G->P, &nn_cpu_backend);
-  if (st == NN_OK) {
-    snprintf(s.model, sizeof s.model, "%s", cfg.model);
-    st = ckpt_load(c, path, &s, &G->P, NULL);
+  const struct ds_meta *m = &src.meta;
+  nn_status st = NN_OK;
+  if (o->data || !src.have_meta) {
+    st = ds_open(&r, data, "train");
+    if (st != NN_OK) {
+      task_meta_free(&src.meta);
+      return nn_fail(st, "%s has no vocabulary (written before exports kept it) and the training data is unreadable (%s); give --data DIR",
+                     o->ckpt, nn_errmsg());
+    }
+    m = ds_get_meta(r);
   }
+  nn_params_init(&G->P);
+  if (st == NN_OK)
+    st = nn_backend_open(o->device, &(struct nn_backend_opts){.threads = (int)o->threads, .local_rank = c->local_rank}, &G->be);
+  if (st == NN_OK) st = G->def->build(&G->model, &cfg, m, &G->P);
+  if (st == NN_OK) st = nn_params_alloc(&G->P, G->be);
+  if (st == NN_OK) st = load_params(&src, &G->P, c, cfg.model);
   int32_t *ids = malloc(sizeof(int32_t) * (strlen(o->prompt) + 1));
   int64_t n = 0;
-  if (st == NN_OK) st = ids ? encode(m, o->prompt, ids, &n, data) : nn_fail(NN_ERR_OOM, "out of memory");
-  if (st != NN_OK) {
-    free(ids);
-    ds_close(r);
-    return st;
-  }
-  G->def->shape(G->model, &G->layers, &G->dim, &G->context);
-  G->V = m->vocab_size;
-  G->caches = calloc((size_t)G->layers, sizeof *G->caches);
-  G->logits = malloc(sizeof(float) * (size_t)G->V);
-  double *probs = malloc(sizeof(double) * (size_t)G->V);
-  int32_t *window = malloc(sizeof(int32_t) * (size_t)G->context);
-  if (!G->caches || !G->logits || !probs || !window) st = nn_fail(NN_ERR_OOM, "out of memory");
-  for (int64_t l = 0; st == NN_OK && l < G->layers; l++) st = blk_kv_cache_init(&G->caches[l], &nn_cpu_backend, G->context, G->dim);
-  nn_graph_init(&G->g, &nn_cpu_backend, 0);
+  if (st == NN_OK) st = ids ? encode(m, o->prompt, ids, &n, r ? data : o->ckpt) : nn_fail(NN_ERR_OOM, "out of memory");
+  if (G->be) nn_graph_init(&G->g, G->be, 0);
   G->g.training = 0;
   G->g.grad_enabled = 0;
-  /* the prompt (its last `context` characters) fills the caches in one pass */
-  int64_t keep = n < G->context ? n : G->context, wlen = keep;
+  if (st == NN_OK) {
+    G->def->dec_info(G->model, &G->context, &G->V);
+    st = G->def->dec_open(G->model, &G->g, &G->P, NULL, 0, &G->state);
+  }
+  int64_t context = G->context > 0 ? G->context : n + o->length;
+  G->logits = malloc(sizeof(float) * (size_t)G->V);
+  double *probs = malloc(sizeof(double) * (size_t)G->V);
+  int32_t *window = malloc(sizeof(int32_t) * (size_t)(context + 1));
+  if (st == NN_OK && (!G->logits || !probs || !window)) st = nn_fail(NN_ERR_OOM, "out of memory");
+  int slide = strcmp(o->context, "slide") == 0;
+  /* the prompt (its last `context` characters) fills the state in one pass */
+  int64_t keep = n < context ? n : context, wlen = keep;
   if (st == NN_OK) {
     memcpy(window, ids + n - keep, sizeof(int32_t) * (size_t)keep);
     fputs(o->prompt, stdout);
@@ -187,32 +255,37 @@ static nn_status run(struct generator *G, const struct gen_opts *o, struct comm 
     int32_t next = sample(G->logits, G->V, o, (uint64_t)i, probs);
     fputs(m->vocab[next], stdout);
     fflush(stdout);
-    if (wlen == G->context) { /* full: rebuild the caches from the last half of the context */
-      int64_t half = G->context / 2;
-      memmove(window, window + wlen - half, sizeof(int32_t) * (size_t)half);
-      wlen = half;
-      for (int64_t l = 0; l < G->layers; l++) G->caches[l].len = 0;
-      window[wlen++] = next;
-      st = feed(G, window, wlen);
+    if (G->context > 0 && G->held == G->context) {
+      if (slide) { /* the last `context` characters, recomputed */
+        memmove(window, window + 1, sizeof(int32_t) * (size_t)(wlen - 1));
+        window[wlen - 1] = next;
+      } else { /* the last half of the context, then one character at a time again */
+        int64_t half = G->context / 2;
+        memmove(window, window + wlen - half, sizeof(int32_t) * (size_t)half);
+        wlen = half;
+        window[wlen++] = next;
+      }
+      st = refeed(G, window, wlen);
     } else {
-      window[wlen++] = next;
+      if (wlen < context) window[wlen++] = next;
       st = feed(G, &next, 1);
     }
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
   double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-  if (st == NN_OK) fprintf(stderr, "\ngenerate: %lld characters in %.2f s (%.0f characters/s)\n", (long long)o->length, secs,
-                           secs > 0 ? (double)o->length / secs : 0.0);
-  for (int64_t l = 0; G->caches && l < G->layers; l++) blk_kv_cache_free(&G->caches[l], &nn_cpu_backend);
-  free(G->caches);
+  if (st == NN_OK) fprintf(stderr, "\ngenerate: %lld characters in %.2f s (%.0f characters/s, --context %s)\n",
+                           (long long)o->length, secs, secs > 0 ? (double)o->length / secs : 0.0, o->context);
+  if (G->state) G->def->dec_free(G->model, G->state);
   free(G->logits);
   free(probs);
   free(window);
   free(ids);
   nn_graph_destroy(&G->g);
-  G->def->destroy(G->model);
+  if (G->model) G->def->destroy(G->model);
   nn_params_free(&G->P);
-  ds_close(r);
+  nn_backend_close(G->be);
+  if (r) ds_close(r);
+  task_meta_free(&src.meta);
   return st;
 }
 
@@ -221,15 +294,20 @@ nn_status generate_main(struct comm *c, int argc, char **argv, int first) {
   int help = 0;
   NN_TRY(parse_gen(&o, argc, argv, first, &help));
   if (help) {
-    printf("usage: attn_train generate --ckpt DIR [--prompt TEXT] [--length N] [--temperature T] [--top-k K] [--seed S]\n"
-           "                           [--data DIR] [--threads N]\n"
-           "  --ckpt DIR        a checkpoint (step_NNNNNNNN/) or a checkpoint directory (its latest)\n"
+    printf("usage: attn_train generate --ckpt DIR|FILE.h5 [--prompt TEXT] [--length N] [--temperature T] [--top-k K]\n"
+           "                           [--seed S] [--context half|slide] [--data DIR] [--threads N]\n"
+           "                           [--device cpu|cuda[:N]]\n"
+           "  --ckpt DIR        a checkpoint (step_NNNNNNNN/), a checkpoint directory (its latest), or an export\n"
+           "                    (attn_train export / --save-params): the vocabulary comes with it\n"
            "  --prompt TEXT     text to continue; every character must be in the vocabulary [\\n]\n"
            "  --length N        characters to sample [500]\n"
            "  --temperature T   softmax temperature; 0 = greedy [1]\n"
            "  --top-k K         sample among the K most likely characters; 0 = all [0]\n"
            "  --seed S          the same seed gives the same text [1]\n"
-           "  --data DIR        dataset with the vocabulary [the training data of the checkpoint]\n");
+           "  --context half|slide  when the context is full: restart from its last half (cheap) or slide\n"
+           "                    a full window, recomputed for every character (minGPT; slower) [half]\n"
+           "  --data DIR        take the vocabulary from this dataset instead [the checkpoint's own]\n"
+           "  --device D        cpu, cuda or cuda:N [cpu]\n");
     return NN_OK;
   }
   struct generator G;

@@ -16,8 +16,9 @@ static void usage(FILE *out) {
   fprintf(out,
           "usage: mpirun -np N attn_train --model NAME --data DIR [options]\n"
           "       attn_train --model NAME --data DIR [options]     (single-process debug run)\n"
-          "       attn_train generate --ckpt DIR [--prompt TEXT ...] (sample text; generate --help)\n"
-          "       attn_train export CKPT OUT.h5                      (one plain HDF5 file, a dataset per parameter)\n\n"
+          "       attn_train generate --ckpt DIR|OUT.h5 [--prompt TEXT ...] (sample text; generate --help)\n"
+          "       attn_train export CKPT OUT.h5                      (one plain HDF5 file: a dataset per parameter,\n"
+          "                                                            the configuration and the vocabulary)\n\n"
           "models:\n");
   model_list(out);
   fprintf(out, "\noptions (also accepted as 'key = value' lines in --config FILE; flags override the file):\n");

@@ -1,9 +1,10 @@
 #include "nn_arena.h"
+#include "nn_backend.h"
 #include <stdlib.h>
 
 struct nn_arena_chunk {
   struct nn_arena_chunk *next;
-  char *base;   /* from a->alloc */
+  char *base;   /* from the backend, or host memory */
   size_t size, off;
 };
 
@@ -12,9 +13,8 @@ static void *aligned_malloc(size_t bytes) {
   return posix_memalign(&p, 64, bytes) == 0 ? p : NULL;
 }
 
-void nn_arena_init(struct nn_arena *a, size_t chunk_bytes, void *(*alloc)(size_t), void (*free_)(void *)) {
-  a->alloc = alloc ? alloc : aligned_malloc;
-  a->free = free_ ? free_ : free;
+void nn_arena_init(struct nn_arena *a, size_t chunk_bytes, const struct nn_backend *be) {
+  a->be = be;
   a->chunk_bytes = chunk_bytes;
   a->head = a->cur = NULL;
   a->heap_allocs = 0;
@@ -25,7 +25,7 @@ static struct nn_arena_chunk *chunk_new(struct nn_arena *a, size_t bytes) {
   struct nn_arena_chunk *c = malloc(sizeof *c);
   if (!c) return NULL;
   c->size = bytes > a->chunk_bytes ? bytes : a->chunk_bytes;
-  c->base = a->alloc(c->size);
+  c->base = a->be ? nn_be_alloc(a->be, c->size) : aligned_malloc(c->size);
   if (!c->base) { free(c); return NULL; }
   c->off = 0;
   c->next = NULL;
@@ -67,7 +67,8 @@ void nn_arena_destroy(struct nn_arena *a) {
   struct nn_arena_chunk *c = a->head;
   while (c) {
     struct nn_arena_chunk *n = c->next;
-    a->free(c->base);
+    if (a->be) nn_be_free(a->be, c->base);
+    else free(c->base);
     free(c);
     c = n;
   }

@@ -3,20 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *op_names[NN_OP_COUNT] = {
-    [NN_OP_MATMUL] = "matmul", [NN_OP_LINEAR] = "linear", [NN_OP_ADD] = "add",
-    [NN_OP_SUB] = "sub", [NN_OP_MUL] = "mul", [NN_OP_SCALE] = "scale", [NN_OP_RELU] = "relu",
-    [NN_OP_GELU_TANH] = "gelu_tanh", [NN_OP_GELU_ERF] = "gelu_erf", [NN_OP_SILU] = "silu",
-    [NN_OP_SIGMOID] = "sigmoid", [NN_OP_TANH] = "tanh", [NN_OP_SOFTMAX] = "softmax",
-    [NN_OP_CROSS_ENTROPY] = "cross_entropy", [NN_OP_LAYERNORM] = "layernorm",
-    [NN_OP_EMBEDDING] = "embedding", [NN_OP_DROPOUT] = "dropout", [NN_OP_CONV2D] = "conv2d",
-    [NN_OP_MAXPOOL2D] = "maxpool2d", [NN_OP_AVGPOOL2D] = "avgpool2d",
-    [NN_OP_ADAPTIVE_AVGPOOL2D] = "adaptive_avgpool2d", [NN_OP_BATCHNORM2D] = "batchnorm2d",
-    [NN_OP_RESHAPE] = "reshape", [NN_OP_PERMUTE] = "permute", [NN_OP_NARROW] = "narrow",
-    [NN_OP_CONCAT] = "concat", [NN_OP_SUM] = "sum", [NN_OP_MEAN] = "mean",
-    [NN_OP_ATTENTION] = "attention", [NN_OP_ROPE] = "rope", [NN_OP_LSTM_CELL] = "lstm_cell",
-    [NN_OP_GRU_CELL] = "gru_cell",
-};
+#define NN_OP_NAME_(e, name) [NN_OP_##e] = name,
+static const char *op_names[NN_OP_COUNT] = {NN_OPS(NN_OP_NAME_)};
+#undef NN_OP_NAME_
 
 const char *nn_op_name(enum nn_op op) {
   return (op >= 0 && op < NN_OP_COUNT && op_names[op]) ? op_names[op] : "op?";
@@ -25,10 +14,11 @@ const char *nn_op_name(enum nn_op op) {
 void nn_graph_init(struct nn_graph *g, const struct nn_backend *be, size_t chunk_bytes) {
   memset(g, 0, sizeof *g);
   g->be = be;
-  nn_arena_init(&g->meta, 1 << 20, NULL, NULL);
-  nn_arena_init(&g->mem, chunk_bytes ? chunk_bytes : (size_t)64 << 20, be->alloc, be->free);
+  nn_arena_init(&g->meta, 1 << 20, NULL);
+  nn_arena_init(&g->mem, chunk_bytes ? chunk_bytes : (size_t)64 << 20, be);
   g->training = 1;
   g->grad_enabled = 1;
+  nn_backend_use(be);
   g->sample_stride = 1;
 }
 
@@ -46,6 +36,7 @@ void nn_graph_reset(struct nn_graph *g) {
   g->nnodes = 0;
   g->rng_calls = 0;
   g->status = NN_OK;
+  nn_backend_use(g->be);
   if (g->param_uses) memset(g->param_uses, 0, sizeof(int32_t) * (size_t)g->nparams);
 }
 
@@ -96,7 +87,7 @@ struct nn_tensor *nn_new_like(struct nn_graph *g, const struct nn_tensor *t) {
 
 struct nn_tensor *nn_zeros(struct nn_graph *g, int ndim, const int64_t *shape) {
   struct nn_tensor *t = nn_new(g, NN_F32, ndim, shape);
-  if (t) g->be->fill(t->data, 0.0f, t->numel);
+  if (t) nn_be_fill(g->be, t->data, 0.0f, t->numel);
   return t;
 }
 
@@ -144,12 +135,23 @@ struct nn_node *nn_record(struct nn_graph *g, enum nn_op op, nn_backward_fn back
   return n;
 }
 
+void nn_node_attr(struct nn_graph *g, struct nn_node *n, const void *args, size_t bytes) {
+  if (!n) return;
+  void *a = nn_arena_alloc(&g->meta, bytes);
+  if (!a) {
+    oom(g, bytes, "node attributes");
+    return;
+  }
+  memcpy(a, args, bytes);
+  n->attr = a;
+}
+
 float *nn_grad(struct nn_graph *g, struct nn_tensor *t) {
   if (!t->grad) {
     size_t bytes = (size_t)t->numel * sizeof(float);
     t->grad = nn_arena_alloc(&g->mem, bytes);
     if (!t->grad) return oom(g, bytes, "gradient");
-    g->be->fill(t->grad, 0.0f, t->numel);
+    nn_be_fill(g->be, t->grad, 0.0f, t->numel);
   }
   return t->grad;
 }
@@ -164,7 +166,7 @@ nn_status nn_backward_from(struct nn_graph *g, struct nn_tensor *loss, const flo
   if (g->status != NN_OK) return g->status;
   if (!loss->requires_grad) return nn_fail(NN_ERR_STATE, "backward: the loss does not depend on any trainable parameter");
   if (!nn_grad(g, loss)) return g->status;
-  g->be->to_device(loss->grad, seed, sizeof(float) * (size_t)loss->numel);
+  nn_be_to_device(g->be, loss->grad, seed, sizeof(float) * (size_t)loss->numel);
   for (struct nn_node *n = g->last; n; n = n->prev) {
     if (n->out->grad) {
       for (int k = 0; k < n->nin; k++)

@@ -22,8 +22,8 @@ struct nn_node {
   struct nn_tensor *in[NN_MAX_IN];
   int nin;
   struct nn_tensor *saved[4]; /* tensors kept for backward (statistics, masks, ...) */
-  float f[4];                 /* scalar attributes */
-  int64_t i[8];               /* integer attributes */
+  const void *attr;           /* the op's typed attributes: a copy of its kernel argument struct
+                                 (struct nn_<family>_args, see nn_node_attr) */
   struct nn_node *prev;
 };
 
@@ -80,9 +80,11 @@ void *nn_scratch(struct nn_graph *g, size_t bytes);
 struct nn_tensor *nn_view(struct nn_graph *g, struct nn_tensor *t, int ndim, const int64_t *shape);
 
 /* Append a node for op with output out and inputs in[0..nin) if any input requires a gradient
- * and grad is enabled; marks out->requires_grad. Returns the node (to fill f/i/saved) or NULL. */
+ * and grad is enabled; marks out->requires_grad. Returns the node (to fill attr/saved) or NULL. */
 struct nn_node *nn_record(struct nn_graph *g, enum nn_op op, nn_backward_fn backward,
                           struct nn_tensor *out, int nin, struct nn_tensor *const *in);
+/* Keep a copy of the op's argument struct (bytes) as n->attr for its backward; NULL n is fine. */
+void nn_node_attr(struct nn_graph *g, struct nn_node *n, const void *args, size_t bytes);
 /* The gradient buffer of t, allocated and zeroed on first use (backward only). */
 float *nn_grad(struct nn_graph *g, struct nn_tensor *t);
 /* Backpropagate from scalar loss: gradients accumulate (+=) into every tensor that requires one. */

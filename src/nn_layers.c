@@ -146,8 +146,8 @@ struct nn_tensor *nn_batchnorm2d_fwd(struct nn_graph *g, struct nn_params *P, co
   if (y && g->training) { /* num_batches_tracked += 1, on the device */
     struct nn_tensor *one = nn_new(g, NN_F32, 0, NULL);
     if (!one) return NULL;
-    g->be->fill(one->data, 1.0f, 1);
-    g->be->axpy(nn_pt(P, l->num_batches_tracked)->data, 1.0f, one->data, 1);
+    nn_be_fill(g->be, one->data, 1.0f, 1);
+    nn_be_axpy(g->be, nn_pt(P, l->num_batches_tracked)->data, 1.0f, one->data, 1);
   }
   return y;
 }

@@ -1,28 +1,34 @@
-/* nn_op: the list of differentiable ops. Every op here has a gradient-check case
- * (tests/gradcheck); the gradcheck suite fails when one is missing. */
+/* nn_op: the list of differentiable ops, one line each: X(ENUM, "name"). The enum nn_op and
+ * nn_op_name come from this one list. Every op here has a case in the cross-backend
+ * gradient-check harness (tests/gradcheck); the suite fails when one is missing. */
 #ifndef NN_OP_H
 #define NN_OP_H
 
-enum nn_op {
-  /* matmul.c */ NN_OP_MATMUL, NN_OP_LINEAR,
-  /* binary.c */ NN_OP_ADD, NN_OP_SUB, NN_OP_MUL, NN_OP_SCALE,
-  /* act.c */ NN_OP_RELU, NN_OP_GELU_TANH, NN_OP_GELU_ERF, NN_OP_SILU, NN_OP_SIGMOID, NN_OP_TANH,
-  /* softmax.c */ NN_OP_SOFTMAX,
-  /* loss.c */ NN_OP_CROSS_ENTROPY,
-  /* layernorm.c */ NN_OP_LAYERNORM,
-  /* embed.c */ NN_OP_EMBEDDING,
-  /* dropout.c */ NN_OP_DROPOUT,
-  /* conv.c */ NN_OP_CONV2D,
-  /* pool.c */ NN_OP_MAXPOOL2D, NN_OP_AVGPOOL2D, NN_OP_ADAPTIVE_AVGPOOL2D,
-  /* bnorm.c */ NN_OP_BATCHNORM2D,
-  /* shape.c */ NN_OP_RESHAPE, NN_OP_PERMUTE, NN_OP_NARROW, NN_OP_CONCAT,
-  /* reduce.c */ NN_OP_SUM, NN_OP_MEAN,
-  /* attn.c */ NN_OP_ATTENTION,
-  /* rope.c */ NN_OP_ROPE,
-  /* rnn.c */ NN_OP_LSTM_CELL, NN_OP_GRU_CELL,
-  /* extra ops: append new ones here, one line each, with the file that defines them */
-  NN_OP_COUNT
-};
+#define NN_OPS(X)                                                                         \
+  /* matmul.c */ X(MATMUL, "matmul") X(LINEAR, "linear")                                  \
+  /* binary.c */ X(ADD, "add") X(SUB, "sub") X(MUL, "mul") X(SCALE, "scale")              \
+  /* act.c */ X(RELU, "relu") X(GELU_TANH, "gelu_tanh") X(GELU_ERF, "gelu_erf")           \
+  X(SILU, "silu") X(SIGMOID, "sigmoid") X(TANH, "tanh")                                   \
+  /* softmax.c */ X(SOFTMAX, "softmax")                                                   \
+  /* loss.c */ X(CROSS_ENTROPY, "cross_entropy")                                          \
+  /* layernorm.c */ X(LAYERNORM, "layernorm")                                             \
+  /* embed.c */ X(EMBEDDING, "embedding")                                                 \
+  /* dropout.c */ X(DROPOUT, "dropout")                                                   \
+  /* conv.c */ X(CONV2D, "conv2d")                                                        \
+  /* pool.c */ X(MAXPOOL2D, "maxpool2d") X(AVGPOOL2D, "avgpool2d")                        \
+  X(ADAPTIVE_AVGPOOL2D, "adaptive_avgpool2d")                                             \
+  /* bnorm.c */ X(BATCHNORM2D, "batchnorm2d")                                             \
+  /* shape.c */ X(RESHAPE, "reshape") X(PERMUTE, "permute") X(NARROW, "narrow")           \
+  X(CONCAT, "concat")                                                                     \
+  /* reduce.c */ X(SUM, "sum") X(MEAN, "mean")                                            \
+  /* attn.c */ X(ATTENTION, "attention")                                                  \
+  /* rope.c */ X(ROPE, "rope")                                                            \
+  /* rnn.c */ X(LSTM_CELL, "lstm_cell") X(GRU_CELL, "gru_cell")                           \
+  /* extra ops: append new ones here, one X(...) each, with the file that defines them */
+
+#define NN_OP_ENUM_(e, name) NN_OP_##e,
+enum nn_op { NN_OPS(NN_OP_ENUM_) NN_OP_COUNT };
+#undef NN_OP_ENUM_
 
 /* Printable name of an op ("matmul"). */
 const char *nn_op_name(enum nn_op op);

@@ -1,4 +1,4 @@
-/* Optimizers and gradient clipping over the flat buffers; kernels through P->be->optim. */
+/* Optimizers and gradient clipping over the flat buffers; kernels through P->be->k->optim. */
 #include "nn_optim.h"
 #include "nn_backend.h"
 #include <math.h>
@@ -56,8 +56,8 @@ static nn_status build_segments(struct nn_optim *o) {
 
 /* A zeroed state buffer over the trainable elements. */
 static float *state_buffer(const struct nn_params *P) {
-  float *x = P->be->alloc(sizeof(float) * (size_t)(P->trainable ? P->trainable : 1));
-  if (x && P->trainable) P->be->fill(x, 0.0f, P->trainable);
+  float *x = nn_be_alloc(P->be, sizeof(float) * (size_t)(P->trainable ? P->trainable : 1));
+  if (x && P->trainable) nn_be_fill(P->be, x, 0.0f, P->trainable);
   return x;
 }
 
@@ -79,7 +79,8 @@ oom:
 }
 
 void nn_optim_step(struct nn_optim *o, float lr) {
-  const struct nn_k_optim *k = o->P->be->optim;
+  const struct nn_backend *be = o->P->be;
+  const struct nn_k_optim *k = be->k->optim;
   const struct nn_optim_cfg *c = &o->cfg;
   float *p = o->P->data, *g = o->P->grad;
   o->t++;
@@ -90,18 +91,21 @@ void nn_optim_step(struct nn_optim *o, float lr) {
     const struct nn_optim_seg *sg = &o->seg[s];
     float wd = sg->decay ? c->weight_decay : 0.0f;
     float *m = o->m ? o->m + sg->off : NULL, *v = o->v ? o->v + sg->off : NULL;
+    struct nn_optim_args a = {.n = sg->n, .lr = lr, .wd = wd, .mu = c->momentum, .nesterov = c->nesterov,
+                              .decoupled = c->kind == NN_OPT_ADAMW, .b1 = c->beta1, .b2 = c->beta2, .eps = c->eps,
+                              .step_size = step_size, .bc2_sqrt = bc2_sqrt, .p = p + sg->off, .g = g + sg->off,
+                              .buf = m, .m = m, .v = v};
     if (c->kind == NN_OPT_SGD) /* a zero momentum buffer makes the first update buf = g, as torch */
-      k->sgd(p + sg->off, m, g + sg->off, sg->n, lr, wd, c->momentum, c->nesterov);
+      k->sgd(be, &a);
     else
-      k->adam(p + sg->off, m, v, g + sg->off, sg->n, lr, wd, c->kind == NN_OPT_ADAMW, c->beta1, c->beta2,
-              c->eps, step_size, bc2_sqrt);
+      k->adam(be, &a);
   }
 }
 
 void nn_optim_free(struct nn_optim *o) {
   if (o->P && o->P->be) {
-    if (o->m) o->P->be->free(o->m);
-    if (o->v) o->P->be->free(o->v);
+    nn_be_free(o->P->be, o->m);
+    nn_be_free(o->P->be, o->v);
   }
   free(o->seg);
   memset(o, 0, sizeof *o);
@@ -122,12 +126,12 @@ nn_status nn_optim_parse_kind(const char *s, enum nn_optim_kind *out) {
 
 double nn_clip_grad_norm(struct nn_params *P, float max_norm) {
   if (!P->trainable) return 0.0;
-  double norm = sqrt(P->be->optim->sumsq(P->grad, P->trainable));
+  double norm = sqrt(P->be->k->optim->sumsq(P->be, P->grad, P->trainable));
   double coef = (double)max_norm / (norm + 1e-6);
-  if (coef < 1.0) P->be->optim->scale(P->grad, (float)coef, P->trainable);
+  if (coef < 1.0) P->be->k->optim->scale(P->be, P->grad, (float)coef, P->trainable);
   return norm;
 }
 
 void nn_clip_grad_value(struct nn_params *P, float clip) {
-  if (P->trainable) P->be->optim->clamp(P->grad, -clip, clip, P->trainable);
+  if (P->trainable) P->be->k->optim->clamp(P->be, P->grad, -clip, clip, P->trainable);
 }

@@ -9,19 +9,32 @@
 /* Kernels of the optimizers; every backend provides one instance (nn_cpu_optim, ...).
  * Each update kernel runs over one contiguous segment of n elements; wd is 0 for segments
  * without weight decay. */
+/* Arguments of the optimizer update kernels. */
+struct nn_optim_args {
+  int64_t n;          /* elements */
+  float lr, wd;
+  float mu;           /* SGD momentum (0: none) */
+  int nesterov;
+  int decoupled;      /* AdamW */
+  float b1, b2, eps, step_size, bc2_sqrt; /* Adam; step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t) */
+  float *p;           /* parameters */
+  const float *g;     /* gradients */
+  float *buf;         /* SGD momentum buffer */
+  float *m, *v;       /* Adam moments */
+};
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_optim, ...). */
 struct nn_k_optim {
   /* p(n) -= lr * d, d = g + wd*p, then (mu != 0) buf(n) = mu*buf + d and d = buf (nesterov: d + mu*buf) */
-  void (*sgd)(float *p, float *buf, const float *g, int64_t n, float lr, float wd, float mu, int nesterov);
-  /* Adam on p(n) with moments m(n), v(n): coupled L2 (g + wd*p) or, when decoupled, p *= 1 - lr*wd first
-   * (AdamW); step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t) */
-  void (*adam)(float *p, float *m, float *v, const float *g, int64_t n, float lr, float wd, int decoupled,
-               float b1, float b2, float eps, float step_size, float bc2_sqrt);
+  void (*sgd)(const struct nn_backend *be, const struct nn_optim_args *a);
+  /* Adam on p(n) with moments m(n), v(n): coupled L2 (g + wd*p) or, when decoupled, p *= 1 - lr*wd first */
+  void (*adam)(const struct nn_backend *be, const struct nn_optim_args *a);
   /* sum of x(n)^2, accumulated in double */
-  double (*sumsq)(const float *x, int64_t n);
+  double (*sumsq)(const struct nn_backend *be, const float *x, int64_t n);
   /* x(n) *= a */
-  void (*scale)(float *x, float a, int64_t n);
+  void (*scale)(const struct nn_backend *be, float *x, float a, int64_t n);
   /* x(n) = min(max(x, lo), hi) */
-  void (*clamp)(float *x, float lo, float hi, int64_t n);
+  void (*clamp)(const struct nn_backend *be, float *x, float lo, float hi, int64_t n);
 };
 
 enum nn_optim_kind { NN_OPT_SGD, NN_OPT_ADAM, NN_OPT_ADAMW };

@@ -10,8 +10,8 @@ void nn_params_init(struct nn_params *P) { memset(P, 0, sizeof *P); }
 
 void nn_params_free(struct nn_params *P) {
   if (P->be) {
-    P->be->free(P->data);
-    P->be->free(P->grad);
+    nn_be_free(P->be, P->data);
+    nn_be_free(P->be, P->grad);
   }
   free(P->p);
   memset(P, 0, sizeof *P);
@@ -73,8 +73,8 @@ nn_status nn_params_alloc(struct nn_params *P, const struct nn_backend *be) {
   for (int i = 0; i < P->n; i++)
     if (P->p[i].trainable) P->trainable += P->p[i].t.numel;
   P->be = be;
-  P->data = be->alloc(sizeof(float) * (size_t)(P->total ? P->total : 1));
-  P->grad = be->alloc(sizeof(float) * (size_t)(P->trainable ? P->trainable : 1));
+  P->data = nn_be_alloc(be, sizeof(float) * (size_t)(P->total ? P->total : 1));
+  P->grad = nn_be_alloc(be, sizeof(float) * (size_t)(P->trainable ? P->trainable : 1));
   if (!P->data || !P->grad)
     return nn_fail(NN_ERR_OOM, "out of memory allocating %lld parameters (%.1f MB)",
                    (long long)P->total, 8.0 * (double)P->total / 1e6);
@@ -105,7 +105,7 @@ void nn_params_reset(struct nn_params *P, uint64_t seed) {
       }
     }
   }
-  P->be->to_device(P->data, host, sizeof(float) * (size_t)P->total);
+  nn_be_to_device(P->be, P->data, host, sizeof(float) * (size_t)P->total);
   free(host);
 }
 
@@ -116,5 +116,5 @@ int nn_params_find(const struct nn_params *P, const char *name) {
 }
 
 void nn_params_zero_grad(struct nn_params *P) {
-  if (P->trainable) P->be->fill(P->grad, 0.0f, P->trainable);
+  if (P->trainable) nn_be_fill(P->be, P->grad, 0.0f, P->trainable);
 }

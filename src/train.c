@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include "comm_grads.h"
 #include "model.h"
 #include "nn_sched.h"
 #include "export.h"
@@ -26,19 +27,19 @@ struct trainer {
   struct nn_params P;
   struct nn_optim opt;
   struct nn_sched sched;
+  struct nn_backend *be;
   struct nn_graph g;
   struct ds_reader *train, *test;
   struct ds_sampler sampler;
   struct ds_loader *loader;
-  struct comm_buckets *buckets;
+  struct comm_grads *buckets;
   FILE *metrics;
   int64_t step, epoch, total_steps, steps_per_epoch, first_step;
   int preempted;
   double t_start;
-  int64_t block; /* text window length - 1 (0 for images) */
-  uint8_t *eval_pixels;
-  int32_t *eval_labels, *eval_tokens;
-  int64_t *eval_idx;
+  const struct task *task; /* what the model learns: batches, metrics, evaluation (src/task.h) */
+  int64_t len;              /* tokens per sample (task->sample_len): text window - 1, pair length; 0 images */
+  struct task_batch eval;   /* evaluation batch buffers */
   struct comm bn_comm;   /* --sync-bn: a copy of comm over its own communicator (BN reductions run
                             in backward, beside the gradient buckets' collectives) */
   int bn_comm_on;
@@ -91,24 +92,9 @@ static nn_status setup_optim(struct trainer *T) {
   return NN_OK;
 }
 
-/* Count the correct argmax predictions of logits(N,C) against labels. */
-static int64_t count_correct(struct nn_graph *g, const struct nn_tensor *logits, const int32_t *labels) {
-  int64_t N = logits->shape[0], C = logits->shape[1], correct = 0;
-  float *h = nn_arena_alloc(&g->meta, sizeof(float) * (size_t)logits->numel);
-  if (!h) return 0;
-  g->be->to_host(h, logits->data, sizeof(float) * (size_t)logits->numel);
-  for (int64_t i = 0; i < N; i++) {
-    int64_t best = 0;
-    for (int64_t j = 1; j < C; j++)
-      if (h[i * C + j] > h[i * C + best]) best = j;
-    correct += best == labels[i];
-  }
-  return correct;
-}
-
 static float scalar(struct nn_graph *g, const struct nn_tensor *t) {
   float v;
-  g->be->to_host(&v, t->data, sizeof v);
+  nn_be_to_host(g->be, &v, t->data, sizeof v);
   return v;
 }
 
@@ -123,59 +109,51 @@ static void log_json(struct trainer *T, const char *fmt, ...) {
   fflush(T->metrics);
 }
 
-/* Fill batch b with evaluation examples idx[0..n): images, or text windows of block+1 tokens. */
-static nn_status eval_batch(struct trainer *T, const int64_t *idx, int64_t n, struct ds_batch *b) {
-  *b = (struct ds_batch){.n = n, .pixels = T->eval_pixels, .labels = T->eval_labels, .tokens = T->eval_tokens,
-                         .indices = T->eval_idx};
-  if (T->def->data_kind == DS_IMAGE) return ds_read_images(T->test, idx, n, b->pixels, b->labels);
-  int64_t W = T->block + 1;
-  for (int64_t i = 0; i < n; i++) NN_TRY(ds_read_tokens(T->test, idx[i] * W, W, b->tokens + i * W));
-  return NN_OK;
+/* What the task's hooks may use of the trainer. */
+static struct task_model task_model_of(struct trainer *T, const struct ds_meta *m) {
+  return (struct task_model){.def = T->def, .self = T->model, .P = &T->P, .g = &T->g, .meta = m};
 }
 
-/* Loss (and accuracy for classifiers) on the evaluation split, each rank taking examples
- * rank, rank+N, ... (text: consecutive windows of block+1 tokens). */
+/* Loss and the task's metrics on the evaluation split, each rank taking samples rank, rank+N, ...
+ * (drawn by the task: images, consecutive text windows, sentence pairs). */
 static nn_status evaluate(struct trainer *T, int64_t done) {
   if (!T->test) return NN_OK;
   struct comm *cm = T->comm;
   struct nn_graph *g = &T->g;
-  int64_t B = T->cfg->batch, limit = ds_num_samples(T->test, T->block);
+  const struct ds_meta *tm = ds_get_meta(T->test);
+  struct task_model tmod = task_model_of(T, tm);
+  int64_t B = T->cfg->batch, limit = T->task->eval_count(T->test, T->len);
   if (T->cfg->eval_batches > 0 && T->cfg->eval_batches * B * cm->size < limit) limit = T->cfg->eval_batches * B * cm->size;
-  double acc[3] = {0, 0, 0}; /* loss sum, items, correct */
+  double acc[TASK_NACC] = {0};
   g->training = 0;
   g->grad_enabled = 0;
   nn_status st = NN_OK;
+  int64_t *idx = T->eval.b.indices;
   for (int64_t first = cm->rank; st == NN_OK && first < limit; first += B * cm->size) {
     int64_t n = 0;
-    for (int64_t i = first; i < limit && n < B; i += cm->size) T->eval_idx[n++] = i;
-    struct ds_batch b;
-    st = eval_batch(T, T->eval_idx, n, &b);
+    for (int64_t i = first; i < limit && n < B; i += cm->size) idx[n++] = i;
+    st = T->task->eval_read(T->test, idx, n, &T->eval);
     nn_graph_reset(g);
     struct model_out out = {0};
-    if (st == NN_OK) st = T->def->forward(T->model, g, &T->P, &b, &out);
+    if (st == NN_OK) st = T->def->forward(T->model, g, &T->P, &T->eval.b, &out);
     if (st != NN_OK) break;
-    acc[0] += scalar(g, out.loss) * (double)out.count;
-    acc[1] += (double)out.count;
-    if (out.logits) acc[2] += (double)count_correct(g, out.logits, b.labels);
+    acc[TASK_LOSS_SUM] += scalar(g, out.loss) * (double)out.count;
+    acc[TASK_COUNT] += (double)out.count;
+    if (T->task->account) st = T->task->account(&tmod, &T->eval.b, &out, 0, acc);
   }
   g->training = 1;
   g->grad_enabled = 1;
   NN_TRY(st);
-  NN_TRY(comm_allreduce_double(cm, acc, 3));
-  double loss = acc[0] / (acc[1] > 0 ? acc[1] : 1), accuracy = acc[2] / (acc[1] > 0 ? acc[1] : 1);
+  NN_TRY(comm_allreduce_double(cm, acc, TASK_NACC));
+  double loss = acc[TASK_LOSS_SUM] / (acc[TASK_COUNT] > 0 ? acc[TASK_COUNT] : 1);
   if (cm->rank == 0) {
-    const char *split = ds_get_meta(T->test)->split;
-    if (T->def->data_kind == DS_IMAGE) {
-      printf("eval  step %lld | epoch %lld | %s loss %.4f | %s accuracy %.4f (%lld examples)\n", (long long)done,
-             (long long)T->epoch, split, loss, split, accuracy, (long long)acc[1]);
-      log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"test\", \"loss\": %.6f, \"accuracy\": %.6f, \"examples\": %lld}",
-               (long long)done, (long long)T->epoch, loss, accuracy, (long long)acc[1]);
-    } else {
-      printf("eval  step %lld | epoch %lld | %s loss %.4f (%lld tokens)\n", (long long)done, (long long)T->epoch,
-             split, loss, (long long)acc[1]);
-      log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"test\", \"loss\": %.6f, \"tokens\": %lld}",
-               (long long)done, (long long)T->epoch, loss, (long long)acc[1]);
-    }
+    const char *split = tm->split;
+    char line[256], json[256];
+    T->task->report(acc, 0, split, line, sizeof line, json, sizeof json);
+    printf("eval  step %lld | epoch %lld | %s loss %.4f%s (%lld %s)\n", (long long)done, (long long)T->epoch, split, loss,
+           line, (long long)acc[TASK_COUNT], T->task->count_name);
+    log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"test\", \"loss\": %.6f%s, \"%s\": %lld}", (long long)done,
+             (long long)T->epoch, loss, json, T->task->count_name, (long long)acc[TASK_COUNT]);
     fflush(stdout);
   }
   return NN_OK;
@@ -188,7 +166,7 @@ static void fmt_eta(char *buf, size_t len, double s) {
 }
 
 /* One optimizer step: accum micro-batches, allreduce, clip, update. *done is set at the end of training. */
-static nn_status train_step(struct trainer *T, double *stats /* loss sum, count, correct */) {
+static nn_status train_step(struct trainer *T, double *stats /* TASK_NACC: loss sum, count, the task's */) {
   struct cfg *c = T->cfg;
   struct comm *cm = T->comm;
   struct nn_graph *g = &T->g;
@@ -210,15 +188,18 @@ static nn_status train_step(struct trainer *T, double *stats /* loss sum, count,
     NN_TRY(T->def->forward(T->model, g, &T->P, b, &out));
     struct nn_tensor *loss = c->accum > 1 ? nn_scale(g, out.loss, 1.0f / (float)c->accum) : out.loss;
     if (!loss) return g->status;
-    stats[0] += scalar(g, out.loss) * (double)out.count;
-    stats[1] += (double)out.count;
-    if (out.logits && b->labels) stats[2] += (double)count_correct(g, out.logits, b->labels);
+    stats[TASK_LOSS_SUM] += scalar(g, out.loss) * (double)out.count;
+    stats[TASK_COUNT] += (double)out.count;
+    if (T->task->account) {
+      struct task_model tmod = task_model_of(T, ds_get_meta(T->train));
+      NN_TRY(T->task->account(&tmod, b, &out, 1, stats));
+    }
     int last = micro == c->accum - 1;
-    if (T->buckets && last) comm_buckets_begin(T->buckets);
-    g->grad_ready = T->buckets && last ? comm_buckets_grad_ready : NULL;
+    if (T->buckets && last) comm_grads_begin(T->buckets);
+    g->grad_ready = T->buckets && last ? comm_grads_grad_ready : NULL;
     NN_TRY(nn_backward(g, loss));
   }
-  if (T->buckets) NN_TRY(comm_buckets_finish(T->buckets));
+  if (T->buckets) NN_TRY(comm_grads_finish(T->buckets));
   return NN_OK;
 }
 
@@ -233,14 +214,14 @@ static nn_status sync_buffers(struct trainer *T) {
   int64_t o = 0;
   for (int i = 0; i < P->n; i++)
     if (P->p[i].buffer) {
-      P->be->to_host(T->buf_stage + o, P->p[i].t.data, sizeof(float) * (size_t)P->p[i].t.numel);
+      nn_be_to_host(P->be, T->buf_stage + o, P->p[i].t.data, sizeof(float) * (size_t)P->p[i].t.numel);
       o += P->p[i].t.numel;
     }
   NN_TRY(comm_bcast(T->comm, T->buf_stage, (int64_t)sizeof(float) * T->buf_total, 0));
   o = 0;
   for (int i = 0; i < P->n; i++)
     if (P->p[i].buffer) {
-      P->be->to_device(P->p[i].t.data, T->buf_stage + o, sizeof(float) * (size_t)P->p[i].t.numel);
+      nn_be_to_device(P->be, P->p[i].t.data, T->buf_stage + o, sizeof(float) * (size_t)P->p[i].t.numel);
       o += P->p[i].t.numel;
     }
   return NN_OK;
@@ -271,6 +252,7 @@ static nn_status save_checkpoint(struct trainer *T, int64_t done) {
   s.sampler_offset = ds_sampler_consumed(&T->sampler);
   s.seed = (uint64_t)T->cfg->seed;
   snprintf(s.model, sizeof s.model, "%s", T->cfg->model);
+  s.data = ds_get_meta(T->train); /* what generate / evaluation need without the dataset */
   FILE *f = fmemopen(s.config_json, sizeof s.config_json - 1, "w");
   if (f) {
     cfg_write_json(T->cfg, f);
@@ -320,10 +302,10 @@ static nn_status train_loop(struct trainer *T) {
   struct comm *cm = T->comm;
   double t_last = now_s(), t0 = t_last;
   int64_t ex_since = 0;
-  const char *unit = T->def->data_kind == DS_TEXT ? "tok/s" : "ex/s";
+  const char *unit = T->task->unit;
   for (T->step = T->first_step; T->step < T->total_steps; T->step++) {
     cm->step = T->step;
-    double stats[4] = {0, 0, 0, 0}; /* loss sum, items, correct, ranks that got a stop signal */
+    double stats[TASK_NACC + 1] = {0}; /* the task's accumulator, then ranks that got a stop signal */
     NN_TRY(train_step(T, stats));
     double norm = nn_clip_grad_norm(&T->P, c->clip > 0 ? (float)c->clip : INFINITY);
     if (!isfinite(norm)) {
@@ -337,32 +319,31 @@ static nn_status train_loop(struct trainer *T) {
     float lr = nn_sched_lr(&T->sched, T->step, T->epoch);
     nn_optim_step(&T->opt, lr);
     NN_TRY(sync_buffers(T));
-    stats[3] = stop_signal != 0;
-    NN_TRY(comm_allreduce_double(cm, stats, 4));
+    stats[TASK_NACC] = stop_signal != 0;
+    NN_TRY(comm_allreduce_double(cm, stats, TASK_NACC + 1));
     if (c->check_replicas > 0 && (T->step + 1) % c->check_replicas == 0)
-      NN_TRY(comm_check_replicas(cm, T->P.data, T->P.total, T->step));
-    double loss = stats[0] / (stats[1] > 0 ? stats[1] : 1);
-    ex_since += (int64_t)stats[1];
+      NN_TRY(comm_params_check_replicas(cm, &T->P, T->step));
+    double loss = stats[TASK_LOSS_SUM] / (stats[TASK_COUNT] > 0 ? stats[TASK_COUNT] : 1);
+    ex_since += (int64_t)stats[TASK_COUNT];
     if (cm->rank == 0) {
       double t = now_s();
-      char acc[48] = "";
-      if (T->def->data_kind == DS_IMAGE)
-        snprintf(acc, sizeof acc, ", \"accuracy\": %.6f", stats[2] / (stats[1] > 0 ? stats[1] : 1));
+      char line[256], acc[256];
+      T->task->report(stats, 1, "train", line, sizeof line, acc, sizeof acc);
       log_json(T, "{\"step\": %lld, \"epoch\": %lld, \"split\": \"train\", \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g%s, \"time\": %.3f}",
                (long long)T->step, (long long)T->epoch, loss, lr, norm, acc, t - T->t_start);
       if ((T->step + 1) % c->log_every == 0 || T->step + 1 == T->total_steps) {
         double rate = (double)ex_since / (t - t_last), per_step = (t - t0) / (double)(T->step + 1 - T->first_step);
         char eta[32];
         fmt_eta(eta, sizeof eta, per_step * (double)(T->total_steps - T->step - 1));
-        printf("step %lld/%lld | epoch %lld | loss %.4f | lr %.3g | %.0f %s | eta %s\n", (long long)T->step + 1,
-               (long long)T->total_steps, (long long)T->epoch, loss, lr, rate, unit, eta);
+        printf("step %lld/%lld | epoch %lld | loss %.4f%s | lr %.3g | %.0f %s | eta %s\n", (long long)T->step + 1,
+               (long long)T->total_steps, (long long)T->epoch, loss, line, lr, rate, unit, eta);
         fflush(stdout);
         t_last = t;
         ex_since = 0;
       }
     }
     if (c->eval_every > 0 && (T->step + 1) % c->eval_every == 0) NN_TRY(evaluate(T, T->step + 1));
-    if (stats[3] > 0) { /* a stop signal reached some rank: checkpoint and leave */
+    if (stats[TASK_NACC] > 0) { /* a stop signal reached some rank: checkpoint and leave */
       if (cm->rank == 0) printf("stop signal: checkpointing at step %lld and exiting\n", (long long)T->step + 1);
       if (c->ckpt_dir[0]) NN_TRY(save_checkpoint(T, T->step + 1));
       T->preempted = 1;
@@ -393,12 +374,14 @@ static nn_status train_setup(struct trainer *T) {
   if (!c->model[0]) return nn_fail(NN_ERR_ARG, "no model given: use --model NAME (see --help)");
   T->def = model_find(c->model);
   if (!T->def) return nn_fail(NN_ERR_ARG, "option --model: unknown model '%s' (see --help)", c->model);
+  T->task = T->def->task;
   T->def->preset(c);
   if (c->batch < 1) return nn_fail(NN_ERR_ARG, "option --batch: must be at least 1");
   if (!(c->lr > 0)) return nn_fail(NN_ERR_ARG, "option --lr: must be positive");
   if (!c->data[0]) return nn_fail(NN_ERR_ARG, "no dataset given: use --data DIR (attn_data convert ... --out DIR)");
   int threads = c->threads > 0 ? (int)c->threads : comm_default_threads(cm);
-  nn_cpu_backend.set_threads(threads);
+  NN_TRY(nn_backend_open(c->device, &(struct nn_backend_opts){.threads = threads, .local_rank = cm->local_rank}, &T->be));
+  nn_graph_init(&T->g, T->be, 0);
   cm->timeout_s = c->comm_timeout;
   cpu_set_t mask;
   if (sched_getaffinity(0, sizeof mask, &mask) == 0 && CPU_COUNT(&mask) < threads)
@@ -408,7 +391,8 @@ static nn_status train_setup(struct trainer *T) {
   expand_path(data, sizeof data, c->data, cm);
   NN_TRY(ds_open(&T->train, data, "train"));
   const struct ds_meta *m = ds_get_meta(T->train);
-  if (m->kind != T->def->data_kind) return nn_fail(NN_ERR_ARG, "--data %s: model %s needs another kind of dataset", data, c->model);
+  if (m->kind != T->task->data_kind)
+    return nn_fail(NN_ERR_ARG, "--data %s: model %s (task %s) needs another kind of dataset", data, c->model, T->task->name);
   /* evaluation split: "test", else "val" */
   if (ds_open(&T->test, data, "test") != NN_OK && ds_open(&T->test, data, "val") != NN_OK) {
     T->test = NULL;
@@ -417,7 +401,7 @@ static nn_status train_setup(struct trainer *T) {
   /* model and parameters: declared, allocated, initialised (broadcast from rank 0 later) */
   NN_TRY(T->def->build(&T->model, c, m, &T->P));
   NN_TRY(freeze_prefixes(&T->P, c->freeze));
-  NN_TRY(nn_params_alloc(&T->P, &nn_cpu_backend));
+  NN_TRY(nn_params_alloc(&T->P, T->be));
   nn_params_reset(&T->P, (uint64_t)c->seed);
   if (c->init_from[0]) { /* every rank reads the file: same values everywhere, no broadcast needed */
     struct ckpt_import_report r;
@@ -425,9 +409,10 @@ static nn_status train_setup(struct trainer *T) {
     if (r.matched == 0) return nn_fail(NN_ERR_ARG, "option --init-from %s: no parameter of model %s matched", c->init_from, c->model);
   }
   /* data */
-  T->block = T->def->data_kind == DS_TEXT ? c->block : 0;
-  int64_t nsamples = ds_num_samples(T->train, T->block);
-  if (nsamples < 1) return nn_fail(NN_ERR_ARG, "--data %s: the training split holds no window of %lld tokens", data, (long long)(T->block + 1));
+  T->len = T->task->sample_len(c, m);
+  int64_t nsamples = ds_num_samples(T->train, T->len);
+  if (nsamples < 1)
+    return nn_fail(NN_ERR_ARG, "--data %s: the training split holds no sample (of %lld tokens)", data, (long long)(T->len + 1));
   ds_sampler_init(&T->sampler, nsamples, cm->rank, cm->size, (uint64_t)c->seed, 1, (int)c->drop_last);
   int64_t per_rank = T->sampler.per_rank;
   T->steps_per_epoch = (c->drop_last ? per_rank / c->batch : (per_rank + c->batch - 1) / c->batch) / c->accum;
@@ -435,16 +420,7 @@ static nn_status train_setup(struct trainer *T) {
     return nn_fail(NN_ERR_ARG, "--batch %lld x --accum %lld x %d ranks is larger than the %lld training examples",
                    (long long)c->batch, (long long)c->accum, cm->size, (long long)nsamples);
   T->total_steps = c->steps > 0 ? c->steps : c->epochs * T->steps_per_epoch;
-  if (T->test) {
-    const struct ds_meta *tm = ds_get_meta(T->test);
-    size_t B = (size_t)c->batch;
-    T->eval_pixels = malloc(tm->kind == DS_IMAGE ? B * (size_t)(tm->c * tm->h * tm->w) : 1);
-    T->eval_labels = malloc(sizeof(int32_t) * B);
-    T->eval_tokens = malloc(sizeof(int32_t) * B * (size_t)(T->block + 1));
-    T->eval_idx = malloc(sizeof(int64_t) * B);
-    if (!T->eval_pixels || !T->eval_labels || !T->eval_tokens || !T->eval_idx)
-      return nn_fail(NN_ERR_OOM, "out of memory for evaluation buffers");
-  }
+  if (T->test) NN_TRY(task_batch_alloc(&T->eval, ds_get_meta(T->test), c->batch, T->len));
   NN_TRY(setup_optim(T));
   T->g.seed = (uint64_t)c->seed;
   if (cm->rank == 0) {
@@ -468,9 +444,9 @@ static nn_status train_setup(struct trainer *T) {
 static nn_status train_setup_collective(struct trainer *T) {
   struct cfg *c = T->cfg;
   struct comm *cm = T->comm;
-  NN_TRY(comm_bcast(cm, T->P.data, (int64_t)sizeof(float) * T->P.total, 0));
+  NN_TRY(comm_params_bcast(cm, &T->P, 0));
   if (c->resume[0]) NN_TRY(resume(T));
-  NN_TRY(ds_loader_start(&T->loader, T->train, &T->sampler, c->batch, T->block));
+  NN_TRY(ds_loader_start(&T->loader, T->train, &T->sampler, c->batch, T->len));
   install_signals();
   for (int i = 0; i < T->P.n; i++)
     if (T->P.p[i].buffer) T->buf_total += T->P.p[i].t.numel;
@@ -486,16 +462,17 @@ static nn_status train_setup_collective(struct trainer *T) {
     if (!T->buf_stage) return nn_fail(NN_ERR_OOM, "out of memory staging %lld buffer values", (long long)T->buf_total);
   }
   if (cm->size > 1) {
-    NN_TRY(comm_buckets_create(&T->buckets, cm, &T->P, c->bucket_mb, c->first_bucket_mb,
-                               strcmp(c->comm_mode, "thread") == 0 ? COMM_THREAD : COMM_NONBLOCKING));
-    NN_TRY(nn_graph_track_params(&T->g, T->P.n, comm_buckets_grad_ready, T->buckets));
+    struct comm_grads_opts go = {c->bucket_mb, c->first_bucket_mb,
+                                 strcmp(c->comm_mode, "thread") == 0 ? COMM_THREAD : COMM_NONBLOCKING};
+    NN_TRY(comm_grads_create(&T->buckets, cm, &T->P, &go));
+    NN_TRY(nn_graph_track_params(&T->g, T->P.n, comm_grads_grad_ready, T->buckets));
   }
   if (cm->rank == 0) {
     const struct ds_meta *m = ds_get_meta(T->train);
     int threads = c->threads > 0 ? (int)c->threads : comm_default_threads(cm);
     printf("attn_train: model %s (%lld parameters, %lld trainable) | data %s (%lld %s) | %d rank%s x %d thread%s\n",
            c->model, (long long)T->P.total, (long long)T->P.trainable, c->data, (long long)m->count,
-           m->kind == DS_TEXT ? "tokens" : "examples", cm->size,
+           T->task->data_unit, cm->size,
            cm->size > 1 ? "s" : "", threads, threads > 1 ? "s" : "");
     printf("attn_train: batch %lld per rank (%lld global) | %lld steps (%lld per epoch) | %s lr %.3g | %s\n",
            (long long)c->batch, (long long)(c->batch * cm->size * c->accum), (long long)T->total_steps,
@@ -509,19 +486,19 @@ static nn_status train_setup_collective(struct trainer *T) {
 static void report_comm(struct trainer *T) {
   if (!T->buckets || T->comm->rank != 0 || T->step <= T->first_step) return;
   struct comm_stats st;
-  comm_buckets_stats(T->buckets, &st);
+  comm_grads_stats(T->buckets, &st);
   double steps = (double)(T->step - T->first_step), hidden = st.comm_s > 0 ? 1.0 - st.wait_s / st.comm_s : 0;
   printf("allreduce: %d buckets, %.1f MB per step, %.1f ms per step in flight, %.1f ms waited for: %.0f%% hidden behind backward\n",
-         comm_buckets_count(T->buckets), (double)st.bytes / steps / 1e6, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps,
+         comm_grads_count(T->buckets), (double)st.bytes / steps / 1e6, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps,
          100.0 * (hidden > 0 ? hidden : 0));
   log_json(T, "{\"split\": \"comm\", \"buckets\": %d, \"bytes_per_step\": %.0f, \"comm_ms_per_step\": %.3f, \"wait_ms_per_step\": %.3f, \"hidden\": %.4f}",
-           comm_buckets_count(T->buckets), (double)st.bytes / steps, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps, hidden);
+           comm_grads_count(T->buckets), (double)st.bytes / steps, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps, hidden);
 }
 
 static void train_teardown(struct trainer *T) {
   if (T->loader) ds_loader_stop(T->loader);
   ds_sampler_free(&T->sampler);
-  if (T->buckets) comm_buckets_free(T->buckets);
+  if (T->buckets) comm_grads_free(T->buckets);
   if (T->train) ds_close(T->train);
   if (T->test) ds_close(T->test);
   if (T->metrics) fclose(T->metrics);
@@ -529,10 +506,8 @@ static void train_teardown(struct trainer *T) {
   if (T->opt.P) nn_optim_free(&T->opt);
   nn_graph_destroy(&T->g);
   nn_params_free(&T->P);
-  free(T->eval_pixels);
-  free(T->eval_labels);
-  free(T->eval_tokens);
-  free(T->eval_idx);
+  nn_backend_close(T->be);
+  task_batch_free(&T->eval);
   free(T->buf_stage);
   if (T->bn_comm_on) MPI_Comm_free(&T->bn_comm.world);
 }
@@ -544,7 +519,6 @@ nn_status train_run(struct cfg *c, struct comm *comm, int *agreed, int *preempte
   T.comm = comm;
   T.t_start = now_s();
   nn_params_init(&T.P);
-  nn_graph_init(&T.g, &nn_cpu_backend, 0);
   /* local set-up on every rank, then agree: a failure on all ranks (a bad flag, a missing data
    * directory) is reported once by rank 0 and every rank exits; a failure on some ranks is
    * reported by each of them, with its rank */
@@ -565,7 +539,7 @@ nn_status train_run(struct cfg *c, struct comm *comm, int *agreed, int *preempte
   if (st == NN_OK) st = train_setup_collective(&T);
   if (st == NN_OK) st = train_loop(&T);
   if (st == NN_OK) report_comm(&T);
-  if (st == NN_OK && c->save_params[0] && comm->rank == 0) st = export_params(&T.P, c, c->save_params);
+  if (st == NN_OK && c->save_params[0] && comm->rank == 0) st = export_params(&T.P, c, ds_get_meta(T.train), c->save_params);
   if (st == NN_OK) st = comm_barrier(comm);
   *preempted = T.preempted;
   train_teardown(&T);

@@ -77,7 +77,7 @@ static void test_sync_equals_one_process(void) {
   cfg_defaults(&c);
   strcpy(c.model, "resnet18");
   def->preset(&c);
-  strcpy(c.stem, "cifar");
+  cfg_set(&c, "stem", "cifar", "test");
   struct ds_meta m = {.kind = DS_IMAGE, .c = 3, .h = IMG, .w = IMG, .nclasses = 10};
   struct nn_params P;
   nn_params_init(&P);
@@ -133,7 +133,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   C.timeout_s = 60;
-  nn_cpu_backend.set_threads(1);
+  nn_backend_set_threads(&nn_cpu_backend, 1);
   if (CU_initialize_registry() != CUE_SUCCESS) comm_abort(&C, 1);
   CU_pSuite s = CU_add_suite("syncbn", NULL, NULL);
   CU_add_test(s, "resnet18 sync-bn on N ranks = one process on the global batch (1e-5)", test_sync_equals_one_process);

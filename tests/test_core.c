@@ -9,7 +9,7 @@
 
 static void test_arena_reuses_chunks(void) {
   struct nn_arena a;
-  nn_arena_init(&a, 4096, NULL, NULL);
+  nn_arena_init(&a, 4096, NULL);
   for (int step = 0; step < 5; step++) {
     nn_arena_reset(&a);
     for (int i = 0; i < 50; i++) {
@@ -151,8 +151,8 @@ static void test_cfg(void) {
   /* JSON round trip (checkpoints carry the configuration this way) */
   struct cfg a, b;
   cfg_defaults(&a);
-  char *args[] = {"x", "--model", "gpt", "--lr", "0.000125", "--log-dir", "runs/\"q\"", "--block", "64"};
-  CU_ASSERT_EQUAL(cfg_parse_args(&a, 9, args, 1, &help), NN_OK);
+  char *args[] = {"x", "--model", "gpt", "--lr", "0.000125", "--log-dir", "runs/\"q\"", "--block", "64", "--attn", "seed"};
+  CU_ASSERT_EQUAL(cfg_parse_args(&a, 11, args, 1, &help), NN_OK);
   char *json = NULL;
   size_t len = 0;
   FILE *m = open_memstream(&json, &len);
@@ -163,9 +163,51 @@ static void test_cfg(void) {
   CU_ASSERT_STRING_EQUAL(b.model, "gpt");
   CU_ASSERT_STRING_EQUAL(b.log_dir, "runs/\"q\"");
   CU_ASSERT_DOUBLE_EQUAL(b.lr, 0.000125, 1e-12);
-  CU_ASSERT_EQUAL(b.block, 64);
+  CU_ASSERT_EQUAL(cfg_int(&b, "block"), 64);
+  /* model keys (owned by the families) travel like general ones: values, defaults, given bits */
+  CU_ASSERT_STRING_EQUAL(cfg_str(&b, "attn"), "seed");
+  CU_ASSERT_EQUAL(cfg_int(&b, "heads"), 4);
+  CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"n_embd\": 0"));
+  CU_ASSERT(cfg_given(&b, "block") && !cfg_given(&a, "n_embd"));
+  cfg_preset_int(&b, "block", 128); /* non-zero: kept */
+  cfg_preset_int(&b, "n_embd", 96);  /* 0 = preset: set */
+  CU_ASSERT(cfg_int(&b, "block") == 64 && cfg_int(&b, "n_embd") == 96);
+  CU_ASSERT_EQUAL(cfg_set(&b, "attn", "global", "test"), NN_ERR_ARG);
   free(json);
   CU_ASSERT_EQUAL(cfg_load_json(&b, "{\"model\": ", "test"), NN_ERR_FORMAT);
+  /* a retired key: ignored in the JSON of older checkpoints, refused as an option */
+  CU_ASSERT_EQUAL(cfg_load_json(&b, "{\"deterministic\": 1, \"lr\": 0.5}", "test"), NN_OK);
+  CU_ASSERT_DOUBLE_EQUAL(b.lr, 0.5, 1e-12);
+  CU_ASSERT_EQUAL(cfg_set(&b, "deterministic", "1", "test"), NN_ERR_ARG);
+}
+
+/* nn_backend_open: cpu instances carry their thread count; cuda is refused, naming the flag, in a
+ * build without it; malformed device names are refused. */
+static void test_backend_open(void) {
+  struct nn_backend *be = NULL;
+  CU_ASSERT_EQUAL_FATAL(nn_backend_open("cpu", &(struct nn_backend_opts){.threads = 2}, &be), NN_OK);
+  CU_ASSERT_STRING_EQUAL(be->k->name, "cpu");
+  CU_ASSERT_EQUAL(be->threads, 2);
+  CU_ASSERT(be->k->host_memory);
+  float x[3] = {1, 2, 3}, *d = nn_be_alloc(be, sizeof x), h[3];
+  nn_be_to_device(be, d, x, sizeof x);
+  nn_be_divide(be, d, 2.0f, 3);
+  nn_be_to_host(be, h, d, sizeof h);
+  CU_ASSERT(h[0] == 0.5f && h[1] == 1.0f && h[2] == 1.5f);
+  nn_be_free(be, d);
+  nn_backend_close(be);
+  if (!nn_backend_find("cuda")) {
+    CU_ASSERT_EQUAL(nn_backend_open("cuda", NULL, &be), NN_ERR_ARG);
+    CU_ASSERT_PTR_NULL(be);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nn_errmsg(), "option --device: cuda: this build has no CUDA backend"));
+    CU_ASSERT_EQUAL(nn_backend_open("cuda:1", NULL, &be), NN_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nn_errmsg(), "cuda:1"));
+  }
+  const char *bad[] = {"gpu", "cuda:", "cuda:x", "cpu:0", "cuda:-1"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CU_ASSERT_EQUAL(nn_backend_open(bad[i], NULL, &be), NN_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nn_errmsg(), "option --device"));
+  }
 }
 
 int main(void) {
@@ -176,6 +218,7 @@ int main(void) {
   CU_add_test(s, "rng", test_rng);
   CU_add_test(s, "tape records and accumulates", test_tape_records_and_accumulates);
   CU_add_test(s, "cfg", test_cfg);
+  CU_add_test(s, "backend open", test_backend_open);
   CU_basic_set_mode(CU_BRM_VERBOSE);
   CU_basic_run_tests();
   int fails = (int)CU_get_number_of_failures();

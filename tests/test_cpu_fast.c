@@ -43,7 +43,7 @@ static void test_gemm_split(void) {
   static const int64_t dims[][3] = {{300, 170, 90}, {70, 333, 120}, {257, 31, 700}};
   int bad = 0;
   for (int threads = 1; threads <= 3; threads++) {
-    nn_cpu_backend.set_threads(threads);
+    nn_backend_set_threads(&nn_cpu_backend, threads);
     for (int d = 0; d < 3; d++)
       for (int t = 0; t < 8; t++) {
         int ta = t & 1, tb = (t >> 1) & 1, batch = t & 4 ? 3 : 1;
@@ -52,7 +52,7 @@ static void test_gemm_split(void) {
         float *a = rand_floats(batch * m * k, 1u + (uint32_t)t), *b = rand_floats(batch * k * n, 2u + (uint32_t)d);
         float *c = rand_floats(batch * m * n, 3u), *c0 = malloc(sizeof(float) * (size_t)(batch * m * n));
         memcpy(c0, c, sizeof(float) * (size_t)(batch * m * n));
-        nn_cpu_backend.gemm(c, a, b, ta, tb, m, n, k, 1.0f, beta, batch, m * k, k * n, m * n);
+        nn_be_gemm(&nn_cpu_backend, c, a, b, ta, tb, m, n, k, 1.0f, beta, batch, m * k, k * n, m * n);
         for (int64_t q = 0; q < batch; q++)
           for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) {
@@ -70,7 +70,7 @@ static void test_gemm_split(void) {
         free(c0);
       }
   }
-  nn_cpu_backend.set_threads(2);
+  nn_backend_set_threads(&nn_cpu_backend, 2);
   CU_ASSERT_EQUAL(bad, 0);
 }
 
@@ -80,11 +80,11 @@ static void test_bias_grad_wide(void) {
   int64_t rows = 97, cols = 2500;
   float *dy = rand_floats(rows * cols, 9u), *db[3];
   for (int t = 0; t < 3; t++) {
-    nn_cpu_backend.set_threads(t + 1);
+    nn_backend_set_threads(&nn_cpu_backend, t + 1);
     db[t] = calloc((size_t)cols, sizeof(float));
-    nn_cpu_backend.matmul->bias_grad(db[t], dy, rows, cols);
+    nn_cpu_backend.k->matmul->bias_grad(&nn_cpu_backend, &(struct nn_bias_args){.rows = rows, .cols = cols, .dy = dy, .db = db[t]});
   }
-  nn_cpu_backend.set_threads(2);
+  nn_backend_set_threads(&nn_cpu_backend, 2);
   int bad = 0;
   for (int64_t j = 0; j < cols; j++) {
     double s = 0;

@@ -1,4 +1,7 @@
-/* Gradient check of every op against central finite differences (table-driven). */
+/* Every op on every backend (table-driven): each case is checked against central finite
+ * differences on the reference backend (CPU, 1 thread), then run on every other available backend
+ * (CPU with 3 threads: other chunk boundaries; CUDA when built) with its output and every input
+ * gradient compared, element by element, with the reference. */
 #include <CUnit/Basic.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,8 +24,32 @@ static void test_every_op_has_a_case(void) {
   }
 }
 
+#define GC_MAX_BACKENDS 4
+static struct nn_backend *ref, *others[GC_MAX_BACKENDS];
+static double tols[GC_MAX_BACKENDS];
+static int nothers;
+
 static const struct gc_case *current;
-static void run_current(void) { CU_ASSERT_EQUAL(gc_run(current, 1), 0); }
+static void run_current(void) {
+  CU_ASSERT_EQUAL(gc_run(current, ref, 1), 0);
+  for (int b = 0; b < nothers; b++) CU_ASSERT_EQUAL(gc_compare(current, ref, others[b], tols[b], 1), 0);
+}
+
+/* The backends: the reference, a CPU instance with another thread count, and CUDA when built. */
+static void open_backends(void) {
+  NN_ASSERT(nn_backend_open("cpu", &(struct nn_backend_opts){.threads = 1}, &ref) == NN_OK, "%s", nn_errmsg());
+  NN_ASSERT(nn_backend_open("cpu", &(struct nn_backend_opts){.threads = 3}, &others[nothers]) == NN_OK, "%s",
+            nn_errmsg());
+  tols[nothers++] = 1e-4; /* threads change only summation order */
+  if (nn_backend_find("cuda")) {
+    if (nn_backend_open("cuda", &(struct nn_backend_opts){.threads = 1}, &others[nothers]) == NN_OK)
+      tols[nothers++] = 2e-3;
+    else
+      printf("gradcheck: cuda is built but does not open (%s): its cases are skipped\n", nn_errmsg());
+  } else {
+    printf("gradcheck: no CUDA backend in this build: cases run on cpu (1 and 3 threads) only\n");
+  }
+}
 
 int main(int argc, char **argv) {
   const char *only = argc > 1 ? argv[1] : NULL; /* optional: run cases whose name starts with it */
@@ -30,6 +57,7 @@ int main(int argc, char **argv) {
   CU_pSuite s = CU_add_suite("gradcheck", NULL, NULL);
   CU_add_test(s, "every op has a case", test_every_op_has_a_case);
   CU_basic_set_mode(CU_BRM_VERBOSE);
+  open_backends();
   CU_basic_run_suite(s);
   int failures = (int)CU_get_number_of_failures();
   /* one CUnit test per case, run in turn (the case pointer is handed over through `current`) */
@@ -46,5 +74,7 @@ int main(int argc, char **argv) {
     }
   printf("\ngradcheck: %d cases, %d failures\n", ncases, failures);
   CU_cleanup_registry();
+  nn_backend_close(ref);
+  for (int b = 0; b < nothers; b++) nn_backend_close(others[b]);
   return failures ? 1 : 0;
 }

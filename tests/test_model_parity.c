@@ -132,11 +132,15 @@ static void lm_open(struct lm *m, const char *name, const char *group) {
   m->def = model_find(name);
   CU_ASSERT_PTR_NOT_NULL_FATAL(m->def);
   cfg_defaults(&m->c);
-  m->c.n_embd = m->c.hidden = WIDTH;
-  m->c.n_head = HEADS;
-  m->c.n_layer = LAYERS;
-  m->c.block = BLOCK;
-  m->c.ffn = FFN;
+  char v[32];
+  const char *key[5] = {"n_embd", "hidden", "n_head", "n_layer", "block"};
+  const int64_t val[5] = {WIDTH, WIDTH, HEADS, LAYERS, BLOCK};
+  for (int i = 0; i < 5; i++) {
+    snprintf(v, sizeof v, "%lld", (long long)val[i]);
+    CU_ASSERT_EQUAL_FATAL(cfg_set(&m->c, key[i], v, "test"), NN_OK);
+  }
+  snprintf(v, sizeof v, "%lld", (long long)FFN);
+  CU_ASSERT_EQUAL_FATAL(cfg_set(&m->c, "ffn", v, "test"), NN_OK);
   CU_ASSERT_EQUAL_FATAL(cfg_set(&m->c, "dropout", "0", "test"), NN_OK);
   CU_ASSERT_EQUAL_FATAL(cfg_set(&m->c, "steps", "3", "test"), NN_OK); /* cosine schedule over 3 updates */
   CU_ASSERT_EQUAL_FATAL(cfg_set(&m->c, "warmup", "1", "test"), NN_OK);
@@ -193,34 +197,36 @@ static float lm_step(struct lm *m, struct nn_graph *g) {
   return out.loss->data[0];
 }
 
-/* logits(BATCH, BLOCK, V) by decoding each window with fresh key/value caches, `chunk` tokens per call. */
+/* logits(BATCH, BLOCK, V) by decoding each window through the model's decoding state (key/value
+ * caches), reset per window, `chunk` tokens per call. */
 static void lm_decode(struct lm *m, int64_t chunk, float *logits) {
-  int64_t layers, dim, context;
-  m->def->shape(m->self, &layers, &dim, &context);
+  int64_t context, vocab;
+  m->def->dec_info(m->self, &context, &vocab);
   CU_ASSERT_EQUAL_FATAL(context, BLOCK);
-  struct blk_kv_cache *caches = calloc((size_t)layers, sizeof *caches);
-  for (int64_t l = 0; l < layers; l++)
-    CU_ASSERT_EQUAL_FATAL(blk_kv_cache_init(&caches[l], &nn_cpu_backend, context, dim), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(vocab, V);
   struct nn_graph g;
   nn_graph_init(&g, &nn_cpu_backend, 0);
   g.training = 0;
   g.grad_enabled = 0;
+  void *state = NULL;
+  CU_ASSERT_EQUAL_FATAL(m->def->dec_open(m->self, &g, &m->P, NULL, 0, &state), NN_OK);
   for (int64_t i = 0; i < BATCH; i++) {
-    for (int64_t l = 0; l < layers; l++) caches[l].len = 0;
+    m->def->dec_reset(m->self, state);
     for (int64_t t = 0; t < BLOCK; t += chunk) {
       int64_t len = t + chunk <= BLOCK ? chunk : BLOCK - t;
       nn_graph_reset(&g);
-      struct nn_tensor *idx = model_index(&g, m->tokens + i * (BLOCK + 1) + t, 2, NN_SHAPE(1, len));
       struct nn_tensor *y = NULL;
-      CU_ASSERT_EQUAL_FATAL(m->def->decode(m->self, &g, &m->P, idx, caches, &y), NN_OK);
+      CU_ASSERT_EQUAL_FATAL(m->def->dec_step(m->self, state, &g, &m->P, m->tokens + i * (BLOCK + 1) + t, len, &y), NN_OK);
       CU_ASSERT_FATAL(y && y->ndim == 3 && y->shape[0] == 1 && y->shape[1] == len && y->shape[2] == V);
       memcpy(logits + (i * BLOCK + t) * V, y->data, sizeof(float) * (size_t)(len * V));
-      CU_ASSERT_EQUAL(caches[0].len, t + len);
     }
+    /* the state is full: one more position is refused with a message */
+    nn_graph_reset(&g);
+    struct nn_tensor *y = NULL;
+    CU_ASSERT_NOT_EQUAL(m->def->dec_step(m->self, state, &g, &m->P, m->tokens, 1, &y), NN_OK);
   }
+  m->def->dec_free(m->self, state);
   nn_graph_destroy(&g);
-  for (int64_t l = 0; l < layers; l++) blk_kv_cache_free(&caches[l], &nn_cpu_backend);
-  free(caches);
 }
 
 /* Decode with chunks of `chunk` tokens into logits and compare them with the fixture's within tol. */

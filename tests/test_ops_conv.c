@@ -98,10 +98,10 @@ static const struct conv_cfg conv_cfgs[] = {
  * 3 threads (images spread over threads when there are enough, else multi-threaded sgemm). */
 static void test_conv2d_matches_naive(void) {
   for (int threads = 1; threads <= 3; threads++) {
-    nn_cpu_backend.set_threads(threads);
+    nn_backend_set_threads(&nn_cpu_backend, threads);
     for (size_t i = 0; i < sizeof conv_cfgs / sizeof conv_cfgs[0]; i++) check_conv(&nn_cpu_backend, &conv_cfgs[i]);
   }
-  nn_cpu_backend.set_threads(1);
+  nn_backend_set_threads(&nn_cpu_backend, 1);
 }
 
 /* ---------------- pooling ---------------- */

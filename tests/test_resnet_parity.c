@@ -137,7 +137,7 @@ static void check_model(const char *group, int hw) {
   hid_t at = H5Aopen(g5, "stem", H5P_DEFAULT), ty = H5Aget_type(at);
   char *stem = NULL;
   H5Aread(at, ty, &stem);
-  snprintf(c.stem, sizeof c.stem, "%s", stem);
+  cfg_set(&c, "stem", stem, "test");
   H5free_memory(stem);
   H5Tclose(ty);
   H5Aclose(at);
@@ -242,8 +242,8 @@ static void *attn_model(struct nn_params *P, const char *a, float gate) {
   cfg_defaults(&c);
   snprintf(c.model, sizeof c.model, "resnet18");
   def->preset(&c);
-  snprintf(c.stem, sizeof c.stem, "cifar");
-  snprintf(c.attn, sizeof c.attn, "%s", a);
+  cfg_set(&c, "stem", "cifar", "test");
+  cfg_set(&c, "attn", a, "test");
   struct ds_meta m = {.kind = DS_IMAGE, .c = 3, .h = 16, .w = 16, .nclasses = CLASSES};
   static struct ds_meta keep;
   keep = m;
@@ -319,7 +319,7 @@ static void test_attention(void) {
   cfg_defaults(&c);
   snprintf(c.model, sizeof c.model, "resnet18");
   model_find("resnet18")->preset(&c);
-  snprintf(c.attn, sizeof c.attn, "seed");
+  cfg_set(&c, "attn", "seed", "test");
   struct ds_meta m = {.kind = DS_IMAGE, .c = 3, .h = 16, .w = 16, .nclasses = CLASSES};
   struct nn_params P;
   nn_params_init(&P);
@@ -334,7 +334,7 @@ static void test_resnet50(void) { check_model("resnet50", 16); }
 
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
-  nn_cpu_backend.set_threads(1);
+  nn_backend_set_threads(&nn_cpu_backend, 1);
   CU_pSuite s = CU_add_suite("resnet_parity", suite_init, suite_clean);
   CU_add_test(s, "resnet18 (imagenet stem) = torchvision: names, logits, gradients, running stats", test_resnet18);
   CU_add_test(s, "resnet50 (cifar stem) = torchvision: names, logits, gradients, running stats", test_resnet50);

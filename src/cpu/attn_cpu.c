@@ -151,4 +151,19 @@ static void attn_backward(float *dq, float *dk, float *dv, float *work, const fl
                                     H, D, scale, drop_p, causal));
 }
 
-const struct nn_k_attn nn_cpu_attn = {.work = attn_work, .forward = attn_forward, .backward = attn_backward};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static int64_t k_work(const struct nn_backend *be, const struct nn_attn_args *a, int backward) {
+  (void)be;
+  return attn_work(a->B, a->H, a->T, a->S, backward, a->drop.p > 0.0f);
+}
+static void k_forward(const struct nn_backend *be, const struct nn_attn_args *a) {
+  (void)be;
+  attn_forward(a->out, a->p, a->work, a->q, a->k, a->v, a->B, a->T, a->S, a->H, a->D, a->scale, a->causal, &a->drop);
+}
+static void k_backward(const struct nn_backend *be, const struct nn_attn_args *a) {
+  (void)be;
+  attn_backward(a->dq, a->dk, a->dv, a->work, a->dout, a->p, a->q, a->k, a->v, a->B, a->T, a->S, a->H, a->D, a->scale,
+                a->causal, a->drop.p);
+}
+const struct nn_k_attn nn_cpu_attn = {.work = k_work, .forward = k_forward, .backward = k_backward};

@@ -24,23 +24,27 @@ extern const struct nn_k_rnn nn_cpu_rnn;
 extern const struct nn_k_optim nn_cpu_optim;
 extern void openblas_set_num_threads(int);
 
-static void *cpu_alloc(size_t bytes) {
+static void *cpu_alloc(const struct nn_backend *be, size_t bytes) {
+  (void)be;
   void *p = NULL;
   if (posix_memalign(&p, 64, bytes ? bytes : 64)) return NULL;
   return p;
 }
-static void cpu_free(void *p) { free(p); }
-static void cpu_copy(void *dst, const void *src, size_t bytes) {
+static void cpu_free(const struct nn_backend *be, void *p) { (void)be; free(p); }
+static void cpu_copy(const struct nn_backend *be, void *dst, const void *src, size_t bytes) {
+  (void)be;
   if (bytes) memmove(dst, src, bytes);
 }
-static void cpu_sync(void) {}
+static void cpu_sync(const struct nn_backend *be) { (void)be; }
 
-static void cpu_fill(float *x, float v, int64_t n) {
+static void cpu_fill(const struct nn_backend *be, float *x, float v, int64_t n) {
+  (void)be;
 #pragma omp parallel for schedule(static) if (n > 32768)
   for (int64_t i = 0; i < n; i++) x[i] = v;
 }
 
-static void cpu_axpy(float *y, float a, const float *x, int64_t n) {
+static void cpu_axpy(const struct nn_backend *be, float *y, float a, const float *x, int64_t n) {
+  (void)be;
 #pragma omp parallel for schedule(static) if (n > 32768)
   for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
@@ -79,9 +83,19 @@ void nn_cpu_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, 
   }
 }
 
-static void cpu_gemm(float *c, const float *a, const float *b, int ta, int tb, int64_t m, int64_t n,
-                     int64_t k, float alpha, float beta, int64_t batch, int64_t sa, int64_t sb,
-                     int64_t sc) {
+static void cpu_divide(const struct nn_backend *be, float *x, float d, int64_t n) {
+  (void)be;
+#pragma omp parallel for simd schedule(static) if (n > (1 << 18))
+  for (int64_t i = 0; i < n; i++) x[i] /= d;
+}
+
+static void cpu_gemm(const struct nn_backend *be, const struct nn_gemm_args *g) {
+  (void)be;
+  float *c = g->c;
+  const float *a = g->a, *b = g->b;
+  int ta = g->ta, tb = g->tb;
+  int64_t m = g->m, n = g->n, k = g->k, batch = g->batch, sa = g->sa, sb = g->sb, sc = g->sc;
+  float alpha = g->alpha, beta = g->beta;
   int64_t lda = ta ? m : k, ldb = tb ? k : n;
   if (batch > 1 && batch >= omp_get_max_threads() && !omp_in_parallel()) { /* matrices over the threads */
 #pragma omp parallel for schedule(static) if (2.0 * (double)batch * m * n * k > GEMM_PAR_FLOPS)
@@ -95,14 +109,26 @@ static void cpu_gemm(float *c, const float *a, const float *b, int ta, int tb, i
 /* OpenBLAS at one thread from the start, also in programs that never call set_threads */
 __attribute__((constructor)) static void cpu_blas_single(void) { openblas_set_num_threads(1); }
 
-static void cpu_set_threads(int n) {
-  if (n < 1) n = 1;
-  omp_set_num_threads(n);
-  openblas_set_num_threads(1); /* nn_cpu_sgemm spreads products over the OpenMP threads */
+/* The CPU context is the thread count: OpenMP's is per calling thread, so an instance applies its
+ * own when opened and whenever a graph over it starts a step (nn_graph_init / nn_graph_reset). */
+static void cpu_use(const struct nn_backend *be) {
+  if (be->threads > 0 && omp_get_max_threads() != be->threads) omp_set_num_threads(be->threads);
 }
 
-const struct nn_backend nn_cpu_backend = {
+static nn_status cpu_open(struct nn_backend *be, int index, int threads) {
+  (void)index;
+  be->threads = threads;
+  be->ctx = NULL;
+  openblas_set_num_threads(1); /* nn_cpu_sgemm spreads products over the OpenMP threads */
+  return NN_OK;
+}
+
+const struct nn_kernels nn_cpu_kernels = {
     .name = "cpu",
+    .host_memory = 1,
+    .open = cpu_open,
+    .close = NULL,
+    .use = cpu_use,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .to_device = cpu_copy,
@@ -111,8 +137,8 @@ const struct nn_backend nn_cpu_backend = {
     .sync = cpu_sync,
     .fill = cpu_fill,
     .axpy = cpu_axpy,
+    .divide = cpu_divide,
     .gemm = cpu_gemm,
-    .set_threads = cpu_set_threads,
     .matmul = &nn_cpu_matmul,
     .binary = &nn_cpu_binary,
     .act = &nn_cpu_act,
@@ -131,3 +157,6 @@ const struct nn_backend nn_cpu_backend = {
     .rnn = &nn_cpu_rnn,
     .optim = &nn_cpu_optim,
 };
+
+/* A CPU instance with OpenMP's default thread count, for tests and tools that need no options. */
+struct nn_backend nn_cpu_backend = {.k = &nn_cpu_kernels, .device = "cpu"};

@@ -137,4 +137,15 @@ static void bin_scale(float *out, const float *x, float s, int64_t n) {
   for (int64_t i = 0; i < n; i++) out[i] = s * x[i];
 }
 
-const struct nn_k_binary nn_cpu_binary = {.apply = bin_apply, .reduce = bin_reduce, .scale = bin_scale};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_apply(const struct nn_backend *be, const struct nn_binary_args *a) {
+  (void)be;
+  bin_apply(a->out, a->a, a->b, a->op, a->accumulate, a->shape, a->bstr);
+}
+static void k_reduce(const struct nn_backend *be, const struct nn_binary_args *a) {
+  (void)be;
+  bin_reduce(a->db, a->dy, a->a, a->alpha, a->shape, a->bstr);
+}
+static void k_scale(const struct nn_backend *be, const struct nn_binary_args *a) { (void)be; bin_scale(a->out, a->a, a->s, a->n); }
+const struct nn_k_binary nn_cpu_binary = {.apply = k_apply, .reduce = k_reduce, .scale = k_scale};

@@ -94,19 +94,29 @@ static void bwd(float *dx, float *dw, float *db, const float *dy, const float *x
   }
 }
 
-static void sums(double *s1, double *s2, const float *x, const float *dy, const float *shift, int64_t n, int64_t c,
-                 int64_t hw) {
-#pragma omp parallel for schedule(static) if (n * c * hw > BN_PAR_WORK)
-  for (int64_t ch = 0; ch < c; ch++) bn_sums(&s1[ch], &s2[ch], x, dy, shift ? shift[ch] : 0.0f, n, c, hw, ch);
-}
 
-static void bwd_dx(float *dx, const float *dy, const float *x, const float *mean, const float *invstd, const float *w,
-                   const double *sdy, const double *sdyx, double m, int64_t n, int64_t c, int64_t hw) {
-#pragma omp parallel for schedule(static) if (n * c * hw > BN_PAR_WORK)
-  for (int64_t ch = 0; ch < c; ch++) {
-    float is = invstd[ch], k = is * (w ? w[ch] : 1.0f);
-    bn_affine(dx, dy, x, k, (float)(-k * is * is * sdyx[ch] / m), (float)(-k * sdy[ch] / m), mean[ch], 1, n, c, hw, ch);
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_fwd(const struct nn_backend *be, const struct nn_bnorm_args *a) {
+  (void)be;
+  fwd(a->y, a->mean, a->invstd, a->rm, a->rv, a->x, a->w, a->b, a->n, a->c, a->hw, a->momentum, a->eps, a->batch);
+}
+static void k_bwd(const struct nn_backend *be, const struct nn_bnorm_args *a) {
+  (void)be;
+  bwd(a->dx, a->dw, a->db, a->dy, a->x, a->mean, a->invstd, a->w, a->n, a->c, a->hw, a->batch);
+}
+static void k_sums(const struct nn_backend *be, const struct nn_bnorm_args *a) {
+  (void)be;
+#pragma omp parallel for schedule(static) if (a->n * a->c * a->hw > BN_PAR_WORK)
+  for (int64_t ch = 0; ch < a->c; ch++)
+    bn_sums(&a->s1[ch], &a->s2[ch], a->x, a->dy, a->shift ? a->shift[ch] : 0.0f, a->n, a->c, a->hw, ch);
+}
+static void k_bwd_dx(const struct nn_backend *be, const struct nn_bnorm_args *a) {
+  (void)be;
+#pragma omp parallel for schedule(static) if (a->n * a->c * a->hw > BN_PAR_WORK)
+  for (int64_t ch = 0; ch < a->c; ch++) {
+    float is = a->invstd[ch], k = is * (a->w ? a->w[ch] : 1.0f);
+    bn_affine(a->dx, a->dy, a->x, k, (float)(-k * is * is * a->s2[ch] / a->m), (float)(-k * a->s1[ch] / a->m),
+              a->mean[ch], 1, a->n, a->c, a->hw, ch);
   }
 }
-
-const struct nn_k_bnorm nn_cpu_bnorm = {.fwd = fwd, .bwd = bwd, .sums = sums, .bwd_dx = bwd_dx};
+const struct nn_k_bnorm nn_cpu_bnorm = {.fwd = k_fwd, .bwd = k_bwd, .sums = k_sums, .bwd_dx = k_bwd_dx};

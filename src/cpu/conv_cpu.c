@@ -256,4 +256,15 @@ static void bwd(float *dx, float *dw, float *db, const float *dy, const float *x
   }
 }
 
-const struct nn_k_conv nn_cpu_conv = {.scratch_floats = scratch_floats, .fwd = fwd, .bwd = bwd};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static int64_t k_scratch(const struct nn_backend *be, const struct nn_conv_args *a, int b) {
+  (void)be;
+  return scratch_floats(&a->d, b);
+}
+static void k_fwd(const struct nn_backend *be, const struct nn_conv_args *a) { (void)be; fwd(a->y, a->x, a->w, a->b, &a->d, a->scratch); }
+static void k_bwd(const struct nn_backend *be, const struct nn_conv_args *a) {
+  (void)be;
+  bwd(a->dx, a->dw, a->db, a->dy, a->x, a->w, &a->d, a->scratch);
+}
+const struct nn_k_conv nn_cpu_conv = {.scratch_floats = k_scratch, .fwd = k_fwd, .bwd = k_bwd};

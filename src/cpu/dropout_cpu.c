@@ -34,4 +34,14 @@ static void drop_backward(float *dx, const float *dy, const uint8_t *mask, int64
   for (int64_t i = 0; i < n; i++) dx[i] += mask[i] ? dy[i] * scale : 0.0f;
 }
 
-const struct nn_k_dropout nn_cpu_dropout = {.forward = drop_forward, .backward = drop_backward};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_forward(const struct nn_backend *be, const struct nn_dropout_args *a) {
+  (void)be;
+  drop_forward(a->y, a->mask, a->x, a->n, a->per, a->p, a->seed, a->stream, a->step, a->base, a->stride);
+}
+static void k_backward(const struct nn_backend *be, const struct nn_dropout_args *a) {
+  (void)be;
+  drop_backward(a->dx, a->dy, a->mask, a->n, a->scale);
+}
+const struct nn_k_dropout nn_cpu_dropout = {.forward = k_forward, .backward = k_backward};

@@ -36,4 +36,14 @@ static void emb_backward(float *dw, const float *dy, const void *ids, int i64, i
   }
 }
 
-const struct nn_k_embed nn_cpu_embed = {.forward = emb_forward, .backward = emb_backward};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static int64_t k_forward(const struct nn_backend *be, const struct nn_embed_args *a) {
+  (void)be;
+  return emb_forward(a->out, a->ids, a->i64, a->w, a->n, a->V, a->D);
+}
+static void k_backward(const struct nn_backend *be, const struct nn_embed_args *a) {
+  (void)be;
+  emb_backward(a->dw, a->dy, a->ids, a->i64, a->n, a->V, a->D);
+}
+const struct nn_k_embed nn_cpu_embed = {.forward = k_forward, .backward = k_backward};

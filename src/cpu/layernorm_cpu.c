@@ -84,5 +84,18 @@ static void ln_backward(float *dx, float *dw, float *db, float *work, const floa
   }
 }
 
-const struct nn_k_layernorm nn_cpu_layernorm = {
-    .forward = ln_forward, .backward_work = ln_backward_work, .backward = ln_backward};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_forward(const struct nn_backend *be, const struct nn_layernorm_args *a) {
+  (void)be;
+  ln_forward(a->y, a->mean, a->rstd, a->x, a->w, a->b, a->rows, a->C, a->eps);
+}
+static int64_t k_backward_work(const struct nn_backend *be, const struct nn_layernorm_args *a) {
+  (void)be;
+  return ln_backward_work(a->rows, a->C);
+}
+static void k_backward(const struct nn_backend *be, const struct nn_layernorm_args *a) {
+  (void)be;
+  ln_backward(a->dx, a->dw, a->db, a->work, a->dy, a->x, a->mean, a->rstd, a->w, a->rows, a->C);
+}
+const struct nn_k_layernorm nn_cpu_layernorm = {.forward = k_forward, .backward_work = k_backward_work, .backward = k_backward};

@@ -48,4 +48,14 @@ static void ce_backward(float *dx, const float *dloss, const float *x, const flo
   }
 }
 
-const struct nn_k_loss nn_cpu_loss = {.ce_forward = ce_forward, .ce_backward = ce_backward};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_forward(const struct nn_backend *be, const struct nn_ce_args *a) {
+  (void)be;
+  ce_forward(a->loss, a->stats, a->x, a->targets, a->i64, a->rows, a->C, a->ignore);
+}
+static void k_backward(const struct nn_backend *be, const struct nn_ce_args *a) {
+  (void)be;
+  ce_backward(a->dx, a->dloss, a->x, a->stats, a->targets, a->i64, a->rows, a->C, a->ignore);
+}
+const struct nn_k_loss nn_cpu_loss = {.ce_forward = k_forward, .ce_backward = k_backward};

@@ -34,4 +34,8 @@ static void bias_grad(float *db, const float *dy, int64_t rows, int64_t cols) {
   }
 }
 
-const struct nn_k_matmul nn_cpu_matmul = {.set_bias = set_bias, .bias_grad = bias_grad};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_set_bias(const struct nn_backend *be, const struct nn_bias_args *a) { (void)be; set_bias(a->y, a->b, a->rows, a->cols); }
+static void k_bias_grad(const struct nn_backend *be, const struct nn_bias_args *a) { (void)be; bias_grad(a->db, a->dy, a->rows, a->cols); }
+const struct nn_k_matmul nn_cpu_matmul = {.set_bias = k_set_bias, .bias_grad = k_bias_grad};

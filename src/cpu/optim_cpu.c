@@ -53,4 +53,17 @@ static void clamp(float *x, float lo, float hi, int64_t n) {
   for (int64_t i = 0; i < n; i++) x[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]); /* NaN stays NaN */
 }
 
-const struct nn_k_optim nn_cpu_optim = {.sgd = sgd, .adam = adam, .sumsq = sumsq, .scale = scale, .clamp = clamp};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_sgd(const struct nn_backend *be, const struct nn_optim_args *a) {
+  (void)be;
+  sgd(a->p, a->buf, a->g, a->n, a->lr, a->wd, a->mu, a->nesterov);
+}
+static void k_adam(const struct nn_backend *be, const struct nn_optim_args *a) {
+  (void)be;
+  adam(a->p, a->m, a->v, a->g, a->n, a->lr, a->wd, a->decoupled, a->b1, a->b2, a->eps, a->step_size, a->bc2_sqrt);
+}
+static double k_sumsq(const struct nn_backend *be, const float *x, int64_t n) { (void)be; return sumsq(x, n); }
+static void k_scale(const struct nn_backend *be, float *x, float a, int64_t n) { (void)be; scale(x, a, n); }
+static void k_clamp(const struct nn_backend *be, float *x, float lo, float hi, int64_t n) { (void)be; clamp(x, lo, hi, n); }
+const struct nn_k_optim nn_cpu_optim = {.sgd = k_sgd, .adam = k_adam, .sumsq = k_sumsq, .scale = k_scale, .clamp = k_clamp};

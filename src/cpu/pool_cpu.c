@@ -200,4 +200,10 @@ static void avg_pass(float *y, float *x, const struct nn_pool_geom *d, int back)
 static void avg_fwd(float *y, const float *x, const struct nn_pool_geom *d) { avg_pass(y, (float *)x, d, 0); }
 static void avg_bwd(float *dx, const float *dy, const struct nn_pool_geom *d) { avg_pass((float *)dy, dx, d, 1); }
 
-const struct nn_k_pool nn_cpu_pool = {.max_fwd = max_fwd, .max_bwd = max_bwd, .avg_fwd = avg_fwd, .avg_bwd = avg_bwd};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_max_fwd(const struct nn_backend *be, const struct nn_pool_args *a) { (void)be; max_fwd(a->y, a->arg, a->x, &a->d); }
+static void k_max_bwd(const struct nn_backend *be, const struct nn_pool_args *a) { (void)be; max_bwd(a->dx, a->dy, a->arg, &a->d); }
+static void k_avg_fwd(const struct nn_backend *be, const struct nn_pool_args *a) { (void)be; avg_fwd(a->y, a->x, &a->d); }
+static void k_avg_bwd(const struct nn_backend *be, const struct nn_pool_args *a) { (void)be; avg_bwd(a->dx, a->dy, &a->d); }
+const struct nn_k_pool nn_cpu_pool = {.max_fwd = k_max_fwd, .max_bwd = k_max_bwd, .avg_fwd = k_avg_fwd, .avg_bwd = k_avg_bwd};

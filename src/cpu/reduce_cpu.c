@@ -87,4 +87,11 @@ static void red_expand(float *dx, const float *dy, int64_t outer, int64_t n, int
   }
 }
 
-const struct nn_k_reduce nn_cpu_reduce = {.sum = red_sum, .expand = red_expand};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_sum(const struct nn_backend *be, const struct nn_reduce_args *a) { (void)be; red_sum(a->out, a->x, a->outer, a->n, a->inner, a->alpha); }
+static void k_expand(const struct nn_backend *be, const struct nn_reduce_args *a) {
+  (void)be;
+  red_expand(a->dx, a->dy, a->outer, a->n, a->inner, a->alpha);
+}
+const struct nn_k_reduce nn_cpu_reduce = {.sum = k_sum, .expand = k_expand};

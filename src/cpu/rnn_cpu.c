@@ -104,5 +104,24 @@ static void bias_grad(float *db, const float *dy, int64_t rows, int64_t cols) {
   }
 }
 
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_lstm_fwd(const struct nn_backend *be, const struct nn_rnn_args *a) {
+  (void)be;
+  lstm_fwd(a->out, a->act, a->c, a->b_ih, a->b_hh, a->B, a->H);
+}
+static void k_lstm_bwd(const struct nn_backend *be, const struct nn_rnn_args *a) {
+  (void)be;
+  lstm_bwd(a->dgates, a->dc, a->dout, a->act, a->c, a->out, a->B, a->H);
+}
+static void k_gru_fwd(const struct nn_backend *be, const struct nn_rnn_args *a) {
+  (void)be;
+  gru_fwd(a->hn, a->save, a->gi, a->gh, a->h, a->b_ih, a->b_hh, a->B, a->H);
+}
+static void k_gru_bwd(const struct nn_backend *be, const struct nn_rnn_args *a) {
+  (void)be;
+  gru_bwd(a->dgi, a->dgh, a->dh, a->dhn, a->save, a->h, a->B, a->H);
+}
+static void k_bias_grad(const struct nn_backend *be, const struct nn_rnn_args *a) { (void)be; bias_grad(a->db, a->dy, a->rows, a->cols); }
 const struct nn_k_rnn nn_cpu_rnn = {
-    .lstm_fwd = lstm_fwd, .lstm_bwd = lstm_bwd, .gru_fwd = gru_fwd, .gru_bwd = gru_bwd, .bias_grad = bias_grad};
+    .lstm_fwd = k_lstm_fwd, .lstm_bwd = k_lstm_bwd, .gru_fwd = k_gru_fwd, .gru_bwd = k_gru_bwd, .bias_grad = k_bias_grad};

@@ -42,4 +42,14 @@ static void rope_rotate(float *out, const float *x, const float *cs, const float
   }
 }
 
-const struct nn_k_rope nn_cpu_rope = {.tables = rope_tables, .rotate = rope_rotate};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_tables(const struct nn_backend *be, const struct nn_rope_args *a) {
+  (void)be;
+  rope_tables(a->cos, a->sin, a->T, a->half, a->pos0, a->base);
+}
+static void k_rotate(const struct nn_backend *be, const struct nn_rope_args *a) {
+  (void)be;
+  rope_rotate(a->out, a->x, a->cos, a->sin, a->B, a->T, a->H, a->half, a->sign, a->accumulate);
+}
+const struct nn_k_rope nn_cpu_rope = {.tables = k_tables, .rotate = k_rotate};

@@ -62,4 +62,14 @@ static void shp_copy_slab(float *dst, int64_t dn, int64_t doff, const float *src
   }
 }
 
-const struct nn_k_shape nn_cpu_shape = {.permute = shp_permute, .copy_slab = shp_copy_slab};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_permute(const struct nn_backend *be, const struct nn_shape_args *a) {
+  (void)be;
+  shp_permute(a->out, a->x, a->shape, a->xstr, a->accumulate);
+}
+static void k_copy_slab(const struct nn_backend *be, const struct nn_shape_args *a) {
+  (void)be;
+  shp_copy_slab(a->dst, a->dn, a->doff, a->src, a->sn, a->soff, a->outer, a->len, a->inner, a->accumulate);
+}
+const struct nn_k_shape nn_cpu_shape = {.permute = k_permute, .copy_slab = k_copy_slab};

@@ -93,4 +93,14 @@ static void softmax_backward(float *dx, const float *y, const float *dy, int64_t
   }
 }
 
-const struct nn_k_softmax nn_cpu_softmax = {.forward = softmax_forward, .backward = softmax_backward};
+
+/* the kernel table: adapters from the argument struct to the kernels above */
+static void k_forward(const struct nn_backend *be, const struct nn_softmax_args *a) {
+  (void)be;
+  softmax_forward(a->y, a->x, a->mask, a->mask_rows, a->rows, a->T, a->S, a->causal);
+}
+static void k_backward(const struct nn_backend *be, const struct nn_softmax_args *a) {
+  (void)be;
+  softmax_backward(a->dx, a->y, a->dy, a->rows, a->S);
+}
+const struct nn_k_softmax nn_cpu_softmax = {.forward = k_forward, .backward = k_backward};

@@ -1,34 +1,36 @@
-/* act ops: forward, backward and shape checks, calling kernels through g->be->act. */
+/* act ops: forward, backward and shape checks, calling kernels through g->be->k->act. */
 #include "act.h"
 #include "../nn_backend.h"
 
 static void act_backward(struct nn_graph *g, struct nn_node *n) {
-  struct nn_tensor *x = n->in[0];
-  g->be->act->backward(x->grad, n->out->grad, x->data, n->out->data, x->numel, (enum nn_act)n->i[0]);
+  struct nn_act_args a = *(const struct nn_act_args *)n->attr;
+  a.dx = n->in[0]->grad;
+  a.dy = n->out->grad;
+  g->be->k->act->backward(g->be, &a);
 }
 
 /* y(x's shape) = f(x) elementwise */
-static struct nn_tensor *act(struct nn_graph *g, enum nn_op op, enum nn_act f, struct nn_tensor *x) {
+static struct nn_tensor *act(struct nn_graph *g, enum nn_op op, struct nn_tensor *x) {
   NN_NULL_IN(x);
   char s[64];
   NN_ASSERT(x->dtype == NN_F32, "%s: x %s must be float32", nn_op_name(op), nn_shape_str(x, s, 64));
   struct nn_tensor *y = nn_new_like(g, x);
   NN_NULL_IN(y);
-  g->be->act->forward(y->data, x->data, x->numel, f);
-  struct nn_node *n = nn_record(g, op, act_backward, y, 1, &x);
-  if (n) n->i[0] = f;
+  struct nn_act_args a = {.f = op, .n = x->numel, .y = y->data, .x = x->data};
+  g->be->k->act->forward(g->be, &a);
+  nn_node_attr(g, nn_record(g, op, act_backward, y, 1, &x), &a, sizeof a);
   return y;
 }
 
-struct nn_tensor *nn_relu(struct nn_graph *g, struct nn_tensor *x) { return act(g, NN_OP_RELU, NN_ACT_RELU, x); }
+struct nn_tensor *nn_relu(struct nn_graph *g, struct nn_tensor *x) { return act(g, NN_OP_RELU, x); }
 struct nn_tensor *nn_gelu_tanh(struct nn_graph *g, struct nn_tensor *x) {
-  return act(g, NN_OP_GELU_TANH, NN_ACT_GELU_TANH, x);
+  return act(g, NN_OP_GELU_TANH, x);
 }
 struct nn_tensor *nn_gelu_erf(struct nn_graph *g, struct nn_tensor *x) {
-  return act(g, NN_OP_GELU_ERF, NN_ACT_GELU_ERF, x);
+  return act(g, NN_OP_GELU_ERF, x);
 }
-struct nn_tensor *nn_silu(struct nn_graph *g, struct nn_tensor *x) { return act(g, NN_OP_SILU, NN_ACT_SILU, x); }
+struct nn_tensor *nn_silu(struct nn_graph *g, struct nn_tensor *x) { return act(g, NN_OP_SILU, x); }
 struct nn_tensor *nn_sigmoid(struct nn_graph *g, struct nn_tensor *x) {
-  return act(g, NN_OP_SIGMOID, NN_ACT_SIGMOID, x);
+  return act(g, NN_OP_SIGMOID, x);
 }
-struct nn_tensor *nn_tanh(struct nn_graph *g, struct nn_tensor *x) { return act(g, NN_OP_TANH, NN_ACT_TANH, x); }
+struct nn_tensor *nn_tanh(struct nn_graph *g, struct nn_tensor *x) { return act(g, NN_OP_TANH, x); }

@@ -3,15 +3,25 @@
 #define NN_OPS_ACT_H
 #include "../nn_graph.h"
 
-/* Activation selector for the act kernels. */
-enum nn_act { NN_ACT_RELU = 0, NN_ACT_GELU_TANH, NN_ACT_GELU_ERF, NN_ACT_SILU, NN_ACT_SIGMOID, NN_ACT_TANH };
+struct nn_backend;
+
+
+/* Arguments of the act kernels (forward: y, x; backward: dx, dy, x, y). */
+struct nn_act_args {
+  enum nn_op f;  /* which activation: its op (NN_OP_RELU, ...) */
+  int64_t n;     /* elements */
+  float *y;      /* forward output */
+  const float *x;
+  float *dx;     /* backward: += */
+  const float *dy;
+};
 
 /* Kernels of this family; every backend provides one instance (nn_cpu_act, ...). */
 struct nn_k_act {
   /* y(n) = f(x(n)) */
-  void (*forward)(float *y, const float *x, int64_t n, enum nn_act f);
+  void (*forward)(const struct nn_backend *be, const struct nn_act_args *a);
   /* dx(n) += dy(n) * f'(x(n)), where y = f(x) is the forward output */
-  void (*backward)(float *dx, const float *dy, const float *x, const float *y, int64_t n, enum nn_act f);
+  void (*backward)(const struct nn_backend *be, const struct nn_act_args *a);
 };
 
 /* y = max(x, 0). */

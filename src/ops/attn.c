@@ -1,4 +1,4 @@
-/* attn ops: forward, backward and shape checks, calling kernels through g->be->attn. */
+/* attn ops: forward, backward and shape checks, calling kernels through g->be->k->attn. */
 #include "attn.h"
 #include "../nn_backend.h"
 #include "../nn_rng.h"
@@ -29,14 +29,14 @@ static struct attn_dims attn_dims(const struct nn_tensor *q, const struct nn_ten
 
 static void attn_backward(struct nn_graph *g, struct nn_node *n) {
   struct nn_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
-  struct attn_dims d = attn_dims(q, k, v, n->i[0]);
-  float drop_p = n->f[0];
-  int64_t nw = g->be->attn->work(d.B, d.H, d.T, d.S, 1, drop_p > 0.0f);
-  float *work = nn_scratch(g, sizeof(float) * (size_t)nw);
-  if (!work) return;
-  g->be->attn->backward(q->requires_grad ? q->grad : NULL, k->requires_grad ? k->grad : NULL,
-                        v->requires_grad ? v->grad : NULL, work, n->out->grad, n->saved[0]->data, q->data, k->data,
-                        v->data, d.B, d.T, d.S, d.H, d.D, 1.0f / sqrtf((float)d.D), (int)n->i[1], drop_p);
+  struct nn_attn_args a = *(const struct nn_attn_args *)n->attr;
+  a.work = nn_scratch(g, sizeof(float) * (size_t)g->be->k->attn->work(g->be, &a, 1));
+  if (!a.work) return;
+  a.dout = n->out->grad;
+  a.dq = q->requires_grad ? q->grad : NULL;
+  a.dk = k->requires_grad ? k->grad : NULL;
+  a.dv = v->requires_grad ? v->grad : NULL;
+  g->be->k->attn->backward(g->be, &a);
 }
 
 struct nn_tensor *nn_attention(struct nn_graph *g, struct nn_tensor *q, struct nn_tensor *k, struct nn_tensor *v,
@@ -46,28 +46,27 @@ struct nn_tensor *nn_attention(struct nn_graph *g, struct nn_tensor *q, struct n
   NN_ASSERT(dropout_p >= 0.0f && dropout_p < 1.0f, "attention: dropout_p %g must be in [0,1)", dropout_p);
   NN_ASSERT(!causal || d.T <= d.S, "attention: causal needs T <= S (a query with no key), got T %lld, S %lld",
             (long long)d.T, (long long)d.S);
-  struct nn_attn_dropout drop = {0};
-  if (g->training && dropout_p > 0.0f) {
-    drop.p = dropout_p;
-    drop.seed = g->seed;
-    drop.step = (uint64_t)g->step;
-    drop.stream = NN_RNG_STREAM_OPS + (uint32_t)g->rng_calls++;
-    drop.key0 = g->sample_base;
-    drop.key_stride = g->sample_stride;
+  struct nn_attn_args a = {.B = d.B, .T = d.T, .S = d.S, .H = d.H, .D = d.D, .scale = 1.0f / sqrtf((float)d.D),
+                           .causal = causal, .q = q->data, .k = k->data, .v = v->data};
+  if (g->training && dropout_p > 0.0f) { /* drop.p stays 0 when no entry is dropped */
+    a.drop.p = dropout_p;
+    a.drop.seed = g->seed;
+    a.drop.step = (uint64_t)g->step;
+    a.drop.stream = NN_RNG_STREAM_OPS + (uint32_t)g->rng_calls++;
+    a.drop.key0 = g->sample_base;
+    a.drop.key_stride = g->sample_stride;
   }
   struct nn_tensor *out = nn_new_like(g, q), *p = nn_new(g, NN_F32, 4, NN_SHAPE(d.B, d.H, d.T, d.S));
   NN_NULL_IN(out, p);
-  int64_t nw = g->be->attn->work(d.B, d.H, d.T, d.S, 0, drop.p > 0.0f);
-  float *work = nn_scratch(g, sizeof(float) * (size_t)(nw ? nw : 1));
-  NN_NULL_IN(work);
-  g->be->attn->forward(out->data, p->data, work, q->data, k->data, v->data, d.B, d.T, d.S, d.H, d.D,
-                       1.0f / sqrtf((float)d.D), causal, &drop);
+  int64_t nw = g->be->k->attn->work(g->be, &a, 0);
+  a.work = nn_scratch(g, sizeof(float) * (size_t)(nw ? nw : 1));
+  NN_NULL_IN(a.work);
+  a.out = out->data;
+  a.p = p->data;
+  g->be->k->attn->forward(g->be, &a);
   struct nn_node *n = nn_record(g, NN_OP_ATTENTION, attn_backward, out, 3, (struct nn_tensor *[]){q, k, v});
-  if (n) {
-    n->saved[0] = p;
-    n->i[0] = heads;
-    n->i[1] = causal;
-    n->f[0] = drop.p; /* 0 when no entry was dropped */
-  }
+  if (n) n->saved[0] = p;
+  a.work = NULL; /* the backward takes its own */
+  nn_node_attr(g, n, &a, sizeof a);
   return out;
 }

@@ -3,6 +3,8 @@
 #define NN_OPS_ATTN_H
 #include "../nn_graph.h"
 
+struct nn_backend;
+
 /* Dropout on the attention probabilities: entry (b,h,t,s) is kept iff
  * nn_rng_uniform(seed, stream, step, (key0 + b*key_stride)*H*T*S + (h*T + t)*S + s) >= p. */
 struct nn_attn_dropout {
@@ -12,20 +14,28 @@ struct nn_attn_dropout {
   int64_t key0, key_stride;
 };
 
+/* Arguments of the attn kernels, one struct for forward and backward. */
+struct nn_attn_args {
+  int64_t B, T, S, H, D;       /* batch, queries, keys, heads, head size */
+  float scale;                 /* on the scores, 1/sqrt(D) */
+  int causal;                  /* s > t + S - T excluded */
+  struct nn_attn_dropout drop; /* drop.p 0: off (backward reads only drop.p) */
+  const float *q, *k, *v;      /* q(B,T,H*D), k, v (B,S,H*D) */
+  float *out;                  /* forward: (B,T,H*D) */
+  float *p;                    /* (B,H,T,S) probabilities, a dropped entry negated (forward writes) */
+  float *work;                 /* workspace of work() floats */
+  const float *dout;           /* backward: (B,T,H*D) */
+  float *dq, *dk, *dv;         /* backward: +=, each may be NULL */
+};
+
 /* Kernels of this family; every backend provides one instance (nn_cpu_attn, ...). */
 struct nn_k_attn {
   /* floats of workspace the forward (backward = 0) or the backward (backward = 1) kernel needs */
-  int64_t (*work)(int64_t B, int64_t H, int64_t T, int64_t S, int backward, int dropout);
-  /* out(B,T,H*D) = per head softmax(q k^T * scale, causal: s > t + S - T excluded), dropped, @ v;
-   * q(B,T,H*D), k, v (B,S,H*D); p(B,H,T,S) gets the probabilities, a dropped entry negated */
-  void (*forward)(float *out, float *p, float *work, const float *q, const float *k, const float *v,
-                  int64_t B, int64_t T, int64_t S, int64_t H, int64_t D, float scale, int causal,
-                  const struct nn_attn_dropout *drop);
-  /* dq(B,T,H*D), dk, dv (B,S,H*D) (each may be NULL) += gradients from dout(B,T,H*D), given the
-   * forward's p and its dropout probability drop_p (0: off) */
-  void (*backward)(float *dq, float *dk, float *dv, float *work, const float *dout, const float *p,
-                   const float *q, const float *k, const float *v, int64_t B, int64_t T, int64_t S, int64_t H,
-                   int64_t D, float scale, int causal, float drop_p);
+  int64_t (*work)(const struct nn_backend *be, const struct nn_attn_args *a, int backward);
+  /* out = per head softmax(q k^T * scale, causal mask), dropped, @ v; p gets the probabilities */
+  void (*forward)(const struct nn_backend *be, const struct nn_attn_args *a);
+  /* dq, dk, dv += gradients from dout, given the forward's p and drop.p */
+  void (*backward)(const struct nn_backend *be, const struct nn_attn_args *a);
 };
 
 /* out(B,T,C) = multi-head attention of q(B,T,C) over k, v (B,S,C), C = heads*D, head h on columns

@@ -1,4 +1,4 @@
-/* binary ops: forward, backward and shape checks, calling kernels through g->be->binary. */
+/* binary ops: forward, backward and shape checks, calling kernels through g->be->k->binary. */
 #include "binary.h"
 #include "../nn_backend.h"
 
@@ -41,18 +41,27 @@ static struct bin_geom bin_geom(enum nn_op op, const struct nn_tensor *a, const 
 
 static void binary_backward(struct nn_graph *g, struct nn_node *n) {
   struct nn_tensor *a = n->in[0], *b = n->in[1];
-  enum nn_bin_op op = (enum nn_bin_op)n->i[0];
-  struct bin_geom gm = bin_geom(n->op, a, b);
+  const struct nn_binary_args *f = n->attr;
   const float *dy = n->out->grad;
   if (a->requires_grad) {
-    if (op == NN_BIN_MUL) /* da += dy * b */
-      g->be->binary->apply(a->grad, dy, b->data, NN_BIN_MUL, 1, gm.shape, gm.bstr);
-    else
-      g->be->axpy(a->grad, 1.0f, dy, a->numel);
+    if (f->op == NN_BIN_MUL) { /* da += dy * b */
+      struct nn_binary_args k = *f;
+      k.out = a->grad;
+      k.a = dy;
+      k.accumulate = 1;
+      g->be->k->binary->apply(g->be, &k);
+    } else {
+      nn_be_axpy(g->be, a->grad, 1.0f, dy, a->numel);
+    }
   }
-  if (b->requires_grad) /* db += (+-dy or dy * a) summed over the broadcast dims */
-    g->be->binary->reduce(b->grad, dy, op == NN_BIN_MUL ? a->data : NULL, op == NN_BIN_SUB ? -1.0f : 1.0f,
-                          gm.shape, gm.bstr);
+  if (b->requires_grad) { /* db += (+-dy or dy * a) summed over the broadcast dims */
+    struct nn_binary_args k = *f;
+    k.db = b->grad;
+    k.dy = dy;
+    k.a = f->op == NN_BIN_MUL ? a->data : NULL;
+    k.alpha = f->op == NN_BIN_SUB ? -1.0f : 1.0f;
+    g->be->k->binary->reduce(g->be, &k);
+  }
 }
 
 /* out(a's shape) = a op b, b broadcast onto a. */
@@ -62,9 +71,13 @@ static struct nn_tensor *binary(struct nn_graph *g, enum nn_op code, enum nn_bin
   struct bin_geom gm = bin_geom(code, a, b);
   struct nn_tensor *out = nn_new_like(g, a);
   NN_NULL_IN(out);
-  g->be->binary->apply(out->data, a->data, b->data, op, 0, gm.shape, gm.bstr);
-  struct nn_node *n = nn_record(g, code, binary_backward, out, 2, (struct nn_tensor *[]){a, b});
-  if (n) n->i[0] = op;
+  struct nn_binary_args k = {.op = op, .out = out->data, .a = a->data, .b = b->data};
+  for (int i = 0; i < 4; i++) {
+    k.shape[i] = gm.shape[i];
+    k.bstr[i] = gm.bstr[i];
+  }
+  g->be->k->binary->apply(g->be, &k);
+  nn_node_attr(g, nn_record(g, code, binary_backward, out, 2, (struct nn_tensor *[]){a, b}), &k, sizeof k);
   return out;
 }
 
@@ -81,7 +94,8 @@ struct nn_tensor *nn_mul(struct nn_graph *g, struct nn_tensor *a, struct nn_tens
 }
 
 static void scale_backward(struct nn_graph *g, struct nn_node *n) {
-  g->be->axpy(n->in[0]->grad, n->f[0], n->out->grad, n->in[0]->numel);
+  const struct nn_binary_args *k = n->attr;
+  nn_be_axpy(g->be, n->in[0]->grad, k->s, n->out->grad, n->in[0]->numel);
 }
 
 struct nn_tensor *nn_scale(struct nn_graph *g, struct nn_tensor *a, float s) {
@@ -90,8 +104,8 @@ struct nn_tensor *nn_scale(struct nn_graph *g, struct nn_tensor *a, float s) {
   NN_ASSERT(a->dtype == NN_F32, "scale: a %s must be float32", nn_shape_str(a, s1, 64));
   struct nn_tensor *out = nn_new_like(g, a);
   NN_NULL_IN(out);
-  g->be->binary->scale(out->data, a->data, s, a->numel);
-  struct nn_node *n = nn_record(g, NN_OP_SCALE, scale_backward, out, 1, &a);
-  if (n) n->f[0] = s;
+  struct nn_binary_args k = {.s = s, .n = a->numel, .out = out->data, .a = a->data};
+  g->be->k->binary->scale(g->be, &k);
+  nn_node_attr(g, nn_record(g, NN_OP_SCALE, scale_backward, out, 1, &a), &k, sizeof k);
   return out;
 }

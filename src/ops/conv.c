@@ -1,4 +1,4 @@
-/* conv ops: forward, backward and shape checks, calling kernels through g->be->conv. */
+/* conv ops: forward, backward and shape checks, calling kernels through g->be->k->conv. */
 #include "conv.h"
 #include "../nn_backend.h"
 
@@ -26,8 +26,8 @@ static struct nn_conv_geom conv_geom(const struct nn_tensor *x, const struct nn_
 }
 
 /* Scratch memory for the kernel of geometry d (NULL when none is needed or out of memory). */
-static float *conv_scratch(struct nn_graph *g, const struct nn_conv_geom *d, int bwd, int *oom) {
-  int64_t n = g->be->conv->scratch_floats(d, bwd);
+static float *conv_scratch(struct nn_graph *g, const struct nn_conv_args *a, int bwd, int *oom) {
+  int64_t n = g->be->k->conv->scratch_floats(g->be, a, bwd);
   float *s = n > 0 ? nn_scratch(g, sizeof(float) * (size_t)n) : NULL;
   *oom = n > 0 && !s;
   return s;
@@ -35,12 +35,15 @@ static float *conv_scratch(struct nn_graph *g, const struct nn_conv_geom *d, int
 
 static void conv2d_backward(struct nn_graph *g, struct nn_node *n) {
   struct nn_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-  struct nn_conv_geom d = conv_geom(x, w, b, n->i[0], n->i[1]);
+  struct nn_conv_args a = *(const struct nn_conv_args *)n->attr;
   int oom;
-  float *scratch = conv_scratch(g, &d, 1, &oom);
+  a.scratch = conv_scratch(g, &a, 1, &oom);
   if (oom) return; /* g->status is set */
-  g->be->conv->bwd(x->requires_grad ? x->grad : NULL, w->requires_grad ? w->grad : NULL,
-                   b && b->requires_grad ? b->grad : NULL, n->out->grad, x->data, w->data, &d, scratch);
+  a.dy = n->out->grad;
+  a.dx = x->requires_grad ? x->grad : NULL;
+  a.dw = w->requires_grad ? w->grad : NULL;
+  a.db = b && b->requires_grad ? b->grad : NULL;
+  g->be->k->conv->bwd(g->be, &a);
 }
 
 struct nn_tensor *nn_conv2d(struct nn_graph *g, struct nn_tensor *x, struct nn_tensor *w, struct nn_tensor *b,
@@ -49,14 +52,12 @@ struct nn_tensor *nn_conv2d(struct nn_graph *g, struct nn_tensor *x, struct nn_t
   struct nn_conv_geom d = conv_geom(x, w, b, stride, pad);
   struct nn_tensor *y = nn_new(g, NN_F32, 4, NN_SHAPE(d.n, d.o, d.ho, d.wo));
   NN_NULL_IN(y);
+  struct nn_conv_args a = {.d = d, .x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = y->data};
   int oom;
-  float *scratch = conv_scratch(g, &d, 0, &oom);
+  a.scratch = conv_scratch(g, &a, 0, &oom);
   if (oom) return NULL;
-  g->be->conv->fwd(y->data, x->data, w->data, b ? b->data : NULL, &d, scratch);
-  struct nn_node *n = nn_record(g, NN_OP_CONV2D, conv2d_backward, y, 3, (struct nn_tensor *[]){x, w, b});
-  if (n) {
-    n->i[0] = stride;
-    n->i[1] = pad;
-  }
+  g->be->k->conv->fwd(g->be, &a);
+  a.scratch = NULL;
+  nn_node_attr(g, nn_record(g, NN_OP_CONV2D, conv2d_backward, y, 3, (struct nn_tensor *[]){x, w, b}), &a, sizeof a);
   return y;
 }

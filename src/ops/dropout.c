@@ -1,10 +1,12 @@
-/* dropout ops: forward, backward and shape checks, calling kernels through g->be->dropout. */
+/* dropout ops: forward, backward and shape checks, calling kernels through g->be->k->dropout. */
 #include "dropout.h"
 #include "../nn_backend.h"
 
 static void dropout_backward(struct nn_graph *g, struct nn_node *n) {
-  struct nn_tensor *x = n->in[0];
-  g->be->dropout->backward(x->grad, n->out->grad, (const uint8_t *)n->saved[0]->ptr, x->numel, n->f[0]);
+  struct nn_dropout_args a = *(const struct nn_dropout_args *)n->attr;
+  a.dx = n->in[0]->grad;
+  a.dy = n->out->grad;
+  g->be->k->dropout->backward(g->be, &a);
 }
 
 struct nn_tensor *nn_dropout(struct nn_graph *g, struct nn_tensor *x, float p) {
@@ -20,12 +22,12 @@ struct nn_tensor *nn_dropout(struct nn_graph *g, struct nn_tensor *x, float p) {
   /* the keep mask, one byte per element, in an int32 tensor of numel/4 words */
   struct nn_tensor *mask = nn_new(g, NN_I32, 1, NN_SHAPE((x->numel + 3) / 4));
   NN_NULL_IN(y, mask);
-  g->be->dropout->forward(y->data, (uint8_t *)mask->ptr, x->data, x->numel, per, p, g->seed, stream,
-                          (uint64_t)g->step, g->sample_base, g->sample_stride);
+  struct nn_dropout_args a = {.n = x->numel, .per = per, .p = p, .scale = scale, .seed = g->seed,
+                              .step = (uint64_t)g->step, .stream = stream, .base = g->sample_base,
+                              .stride = g->sample_stride, .x = x->data, .y = y->data, .mask = (uint8_t *)mask->ptr};
+  g->be->k->dropout->forward(g->be, &a);
   struct nn_node *n = nn_record(g, NN_OP_DROPOUT, dropout_backward, y, 1, &x);
-  if (n) {
-    n->saved[0] = mask;
-    n->f[0] = scale;
-  }
+  if (n) n->saved[0] = mask;
+  nn_node_attr(g, n, &a, sizeof a);
   return y;
 }

@@ -4,16 +4,33 @@
 #ifndef NN_OPS_DROPOUT_H
 #define NN_OPS_DROPOUT_H
 #include "../nn_graph.h"
+
+struct nn_backend;
 #include "../nn_rng.h"
+
+/* Arguments of the dropout kernels. */
+struct nn_dropout_args {
+  int64_t n;             /* elements */
+  int64_t per;           /* elements per example */
+  float p;               /* drop probability */
+  float scale;           /* 1/(1-p) */
+  uint64_t seed, step;
+  uint32_t stream;
+  int64_t base, stride;  /* key of example b: base + b * stride */
+  const float *x;
+  float *y;              /* forward output */
+  uint8_t *mask;         /* (n) bytes, 1 kept: written by forward, read by backward */
+  const float *dy;
+  float *dx;             /* backward: += */
+};
 
 /* Kernels of this family; every backend provides one instance (nn_cpu_dropout, ...). */
 struct nn_k_dropout {
-  /* y(n) = x(n) * mask * scale, mask(n) (bytes, 1 kept) = nn_dropout_keep(seed, stream, step,
-   * (base + (i / per) * stride) * per + i % per, p) for element i, scale = 1/(1-p) */
-  void (*forward)(float *y, uint8_t *mask, const float *x, int64_t n, int64_t per, float p, uint64_t seed,
-                  uint32_t stream, uint64_t step, int64_t base, int64_t stride);
+  /* y(n) = x(n) * mask * scale, mask(n) = nn_dropout_keep(seed, stream, step,
+   * (base + (i / per) * stride) * per + i % per, p) for element i */
+  void (*forward)(const struct nn_backend *be, const struct nn_dropout_args *a);
   /* dx(n) += dy(n) * mask(n) * scale */
-  void (*backward)(float *dx, const float *dy, const uint8_t *mask, int64_t n, float scale);
+  void (*backward)(const struct nn_backend *be, const struct nn_dropout_args *a);
 };
 
 /* 1 when the element at key survives dropout with probability p (shared with the fused attention). */

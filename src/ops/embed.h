@@ -3,13 +3,25 @@
 #define NN_OPS_EMBED_H
 #include "../nn_graph.h"
 
-/* Kernels of this family; every backend provides one instance (nn_cpu_embed, ...). ids are int32
- * (i64 == 0) or int64 (i64 == 1). */
+struct nn_backend;
+
+/* Arguments of the embed kernels. */
+struct nn_embed_args {
+  int64_t n, V, D;   /* ids, vocabulary, width */
+  const void *ids;   /* (n) int32, or int64 when i64 */
+  int i64;
+  const float *w;    /* (V,D) */
+  float *out;        /* forward: (n,D) */
+  const float *dy;   /* backward: (n,D) */
+  float *dw;         /* backward: (V,D) += */
+};
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_embed, ...). */
 struct nn_k_embed {
   /* out(n,D) = w(V,D)[ids(n)]; returns the position of the first id outside [0,V), or -1 */
-  int64_t (*forward)(float *out, const void *ids, int i64, const float *w, int64_t n, int64_t V, int64_t D);
+  int64_t (*forward)(const struct nn_backend *be, const struct nn_embed_args *a);
   /* dw(V,D)[ids(k)] += dy(n,D)[k] for every k < n */
-  void (*backward)(float *dw, const float *dy, const void *ids, int i64, int64_t n, int64_t V, int64_t D);
+  void (*backward)(const struct nn_backend *be, const struct nn_embed_args *a);
 };
 
 /* out(ids shape..., D) = w(V,D)[ids]: ids int32 or int64 with up to 3 dims, each in [0,V). */

@@ -1,15 +1,17 @@
-/* layernorm ops: forward, backward and shape checks, calling kernels through g->be->layernorm. */
+/* layernorm ops: forward, backward and shape checks, calling kernels through g->be->k->layernorm. */
 #include "layernorm.h"
 #include "../nn_backend.h"
 
 static void layernorm_backward(struct nn_graph *g, struct nn_node *n) {
   struct nn_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-  int64_t C = nn_last_dim(x), rows = x->numel / C;
-  float *work = nn_scratch(g, sizeof(float) * (size_t)g->be->layernorm->backward_work(rows, C));
-  if (!work) return;
-  g->be->layernorm->backward(x->requires_grad ? x->grad : NULL, w && w->requires_grad ? w->grad : NULL,
-                             b && b->requires_grad ? b->grad : NULL, work, n->out->grad, x->data,
-                             n->saved[0]->data, n->saved[0]->data + rows, w ? w->data : NULL, rows, C);
+  struct nn_layernorm_args a = *(const struct nn_layernorm_args *)n->attr;
+  a.work = nn_scratch(g, sizeof(float) * (size_t)g->be->k->layernorm->backward_work(g->be, &a));
+  if (!a.work) return;
+  a.dy = n->out->grad;
+  a.dx = x->requires_grad ? x->grad : NULL;
+  a.dw = w && w->requires_grad ? w->grad : NULL;
+  a.db = b && b->requires_grad ? b->grad : NULL;
+  g->be->k->layernorm->backward(g->be, &a);
 }
 
 struct nn_tensor *nn_layernorm(struct nn_graph *g, struct nn_tensor *x, struct nn_tensor *w, struct nn_tensor *b,
@@ -25,9 +27,11 @@ struct nn_tensor *nn_layernorm(struct nn_graph *g, struct nn_tensor *x, struct n
             nn_shape_str(b, s1, 64), nn_shape_str(x, s2, 64));
   struct nn_tensor *y = nn_new_like(g, x), *stats = nn_new(g, NN_F32, 2, NN_SHAPE(2, rows));
   NN_NULL_IN(y, stats);
-  g->be->layernorm->forward(y->data, stats->data, stats->data + rows, x->data, w ? w->data : NULL,
-                            b ? b->data : NULL, rows, C, eps);
+  struct nn_layernorm_args a = {.rows = rows, .C = C, .eps = eps, .x = x->data, .w = w ? w->data : NULL,
+                                .b = b ? b->data : NULL, .y = y->data, .mean = stats->data, .rstd = stats->data + rows};
+  g->be->k->layernorm->forward(g->be, &a);
   struct nn_node *n = nn_record(g, NN_OP_LAYERNORM, layernorm_backward, y, 3, (struct nn_tensor *[]){x, w, b});
   if (n) n->saved[0] = stats; /* (2,rows): mean, rstd */
+  nn_node_attr(g, n, &a, sizeof a);
   return y;
 }

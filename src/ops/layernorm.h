@@ -3,16 +3,28 @@
 #define NN_OPS_LAYERNORM_H
 #include "../nn_graph.h"
 
+struct nn_backend;
+
+/* Arguments of the layernorm kernels. */
+struct nn_layernorm_args {
+  int64_t rows, C;
+  float eps;
+  const float *x, *w, *b; /* w, b may be NULL */
+  float *y;               /* forward output (rows,C) */
+  float *mean, *rstd;     /* (rows), written by forward, read by backward */
+  const float *dy;        /* backward */
+  float *dx, *dw, *db;    /* backward: +=, any may be NULL */
+  float *work;            /* backward: backward_work() floats */
+};
+
 /* Kernels of this family; every backend provides one instance (nn_cpu_layernorm, ...). */
 struct nn_k_layernorm {
-  /* y(rows,C) = (x - mean) * rstd * w + b over C (w, b may be NULL); mean(rows), rstd(rows) saved */
-  void (*forward)(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b,
-                  int64_t rows, int64_t C, float eps);
-  /* floats of workspace ln_backward needs for (rows,C) */
-  int64_t (*backward_work)(int64_t rows, int64_t C);
-  /* dx(rows,C), dw(C), db(C) += gradients from dy(rows,C); any of dx, dw, db may be NULL */
-  void (*backward)(float *dx, float *dw, float *db, float *work, const float *dy, const float *x,
-                   const float *mean, const float *rstd, const float *w, int64_t rows, int64_t C);
+  /* y(rows,C) = (x - mean) * rstd * w + b over C; mean(rows), rstd(rows) saved */
+  void (*forward)(const struct nn_backend *be, const struct nn_layernorm_args *a);
+  /* floats of workspace the backward needs for (rows,C) */
+  int64_t (*backward_work)(const struct nn_backend *be, const struct nn_layernorm_args *a);
+  /* dx(rows,C), dw(C), db(C) += gradients from dy(rows,C) */
+  void (*backward)(const struct nn_backend *be, const struct nn_layernorm_args *a);
 };
 
 /* out(...,C) = (x - mean) / sqrt(var + eps) * w + b over the last dim C (biased variance);

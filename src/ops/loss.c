@@ -1,12 +1,12 @@
-/* loss ops: forward, backward and shape checks, calling kernels through g->be->loss. */
+/* loss ops: forward, backward and shape checks, calling kernels through g->be->k->loss. */
 #include "loss.h"
 #include "../nn_backend.h"
 
 static void ce_backward(struct nn_graph *g, struct nn_node *n) {
-  struct nn_tensor *x = n->in[0], *t = n->in[1];
-  int64_t C = nn_last_dim(x);
-  g->be->loss->ce_backward(x->grad, n->out->grad, x->data, n->saved[0]->data, t->ptr, t->dtype == NN_I64,
-                           x->numel / C, C, n->i[0]);
+  struct nn_ce_args a = *(const struct nn_ce_args *)n->attr;
+  a.dx = n->in[0]->grad;
+  a.dloss = n->out->grad;
+  g->be->k->loss->ce_backward(g->be, &a);
 }
 
 struct nn_tensor *nn_cross_entropy(struct nn_graph *g, struct nn_tensor *logits, struct nn_tensor *targets,
@@ -25,12 +25,11 @@ struct nn_tensor *nn_cross_entropy(struct nn_graph *g, struct nn_tensor *logits,
   struct nn_tensor *loss = nn_new(g, NN_F32, 0, NULL);
   struct nn_tensor *stats = nn_new(g, NN_F32, 1, NN_SHAPE(rows + 1));
   NN_NULL_IN(loss, stats);
-  g->be->loss->ce_forward(loss->data, stats->data, logits->data, targets->ptr, targets->dtype == NN_I64, rows,
-                          C, ignore_index);
+  struct nn_ce_args a = {.rows = rows, .C = C, .ignore = ignore_index, .x = logits->data, .targets = targets->ptr,
+                         .i64 = targets->dtype == NN_I64, .loss = loss->data, .stats = stats->data};
+  g->be->k->loss->ce_forward(g->be, &a);
   struct nn_node *n = nn_record(g, NN_OP_CROSS_ENTROPY, ce_backward, loss, 2, (struct nn_tensor *[]){logits, targets});
-  if (n) {
-    n->saved[0] = stats;
-    n->i[0] = ignore_index;
-  }
+  if (n) n->saved[0] = stats;
+  nn_node_attr(g, n, &a, sizeof a);
   return loss;
 }

@@ -38,29 +38,30 @@ static struct mm_dims mm_dims(const struct nn_tensor *a, const struct nn_tensor 
 
 static void matmul_backward(struct nn_graph *g, struct nn_node *n) {
   struct nn_tensor *a = n->in[0], *b = n->in[1];
-  int ta = (int)n->i[0], tb = (int)n->i[1];
+  const struct nn_gemm_args *f = n->attr; /* the forward's product: its transposes */
+  int ta = f->ta, tb = f->tb;
   struct mm_dims d = mm_dims(a, b, ta, tb);
   const float *dc = n->out->grad;
   if (a->requires_grad) {
     /* dA = dC op(B)^T, or (for ta) dA = op(B) dC^T */
     if (!ta)
-      g->be->gemm(a->grad, dc, b->data, 0, !tb, d.m, d.k, d.n, 1.0f, 1.0f, d.batch, d.sc, d.sb, d.sa);
+      nn_be_gemm(g->be, a->grad, dc, b->data, 0, !tb, d.m, d.k, d.n, 1.0f, 1.0f, d.batch, d.sc, d.sb, d.sa);
     else
-      g->be->gemm(a->grad, b->data, dc, tb, 1, d.k, d.m, d.n, 1.0f, 1.0f, d.batch, d.sb, d.sc, d.sa);
+      nn_be_gemm(g->be, a->grad, b->data, dc, tb, 1, d.k, d.m, d.n, 1.0f, 1.0f, d.batch, d.sb, d.sc, d.sa);
   }
   if (b->requires_grad) {
     if (d.sb == 0) {
       /* shared 2-D b: sum over the batch by treating (batch*M) as one matrix when a is not transposed */
       for (int64_t i = 0; i < d.batch; i++) {
         if (!tb)
-          g->be->gemm(b->grad, a->data + i * d.sa, dc + i * d.sc, !ta, 0, d.k, d.n, d.m, 1.0f, 1.0f, 1, 0, 0, 0);
+          nn_be_gemm(g->be, b->grad, a->data + i * d.sa, dc + i * d.sc, !ta, 0, d.k, d.n, d.m, 1.0f, 1.0f, 1, 0, 0, 0);
         else
-          g->be->gemm(b->grad, dc + i * d.sc, a->data + i * d.sa, 1, ta, d.n, d.k, d.m, 1.0f, 1.0f, 1, 0, 0, 0);
+          nn_be_gemm(g->be, b->grad, dc + i * d.sc, a->data + i * d.sa, 1, ta, d.n, d.k, d.m, 1.0f, 1.0f, 1, 0, 0, 0);
       }
     } else if (!tb) {
-      g->be->gemm(b->grad, a->data, dc, !ta, 0, d.k, d.n, d.m, 1.0f, 1.0f, d.batch, d.sa, d.sc, d.sb);
+      nn_be_gemm(g->be, b->grad, a->data, dc, !ta, 0, d.k, d.n, d.m, 1.0f, 1.0f, d.batch, d.sa, d.sc, d.sb);
     } else {
-      g->be->gemm(b->grad, dc, a->data, 1, ta, d.n, d.k, d.m, 1.0f, 1.0f, d.batch, d.sc, d.sa, d.sb);
+      nn_be_gemm(g->be, b->grad, dc, a->data, 1, ta, d.n, d.k, d.m, 1.0f, 1.0f, d.batch, d.sc, d.sa, d.sb);
     }
   }
 }
@@ -74,15 +75,14 @@ struct nn_tensor *nn_matmul(struct nn_graph *g, struct nn_tensor *a, struct nn_t
   shape[a->ndim - 1] = d.n;
   struct nn_tensor *c = nn_new(g, NN_F32, a->ndim, shape);
   NN_NULL_IN(c);
-  if (d.sb == 0 && !ta) /* one big product: (batch*M, K) @ op(B) */
-    g->be->gemm(c->data, a->data, b->data, 0, tb, d.batch * d.m, d.n, d.k, 1.0f, 0.0f, 1, 0, 0, 0);
-  else
-    g->be->gemm(c->data, a->data, b->data, ta, tb, d.m, d.n, d.k, 1.0f, 0.0f, d.batch, d.sa, d.sb, d.sc);
-  struct nn_node *n = nn_record(g, NN_OP_MATMUL, matmul_backward, c, 2, (struct nn_tensor *[]){a, b});
-  if (n) {
-    n->i[0] = ta;
-    n->i[1] = tb;
+  struct nn_gemm_args k = {c->data, a->data, b->data, ta, tb, d.m, d.n, d.k, 1.0f, 0.0f, d.batch, d.sa, d.sb, d.sc};
+  if (d.sb == 0 && !ta) { /* one big product: (batch*M, K) @ op(B) */
+    struct nn_gemm_args k1 = {c->data, a->data, b->data, 0, tb, d.batch * d.m, d.n, d.k, 1.0f, 0.0f, 1, 0, 0, 0};
+    g->be->k->gemm(g->be, &k1);
+  } else {
+    g->be->k->gemm(g->be, &k);
   }
+  nn_node_attr(g, nn_record(g, NN_OP_MATMUL, matmul_backward, c, 2, (struct nn_tensor *[]){a, b}), &k, sizeof k);
   return c;
 }
 
@@ -91,10 +91,13 @@ static void linear_backward(struct nn_graph *g, struct nn_node *n) {
   int64_t in = w->shape[1], out = w->shape[0], rows = x->numel / in;
   const float *dy = n->out->grad;
   if (x->requires_grad) /* dx(rows,in) += dy(rows,out) @ w(out,in) */
-    g->be->gemm(x->grad, dy, w->data, 0, 0, rows, in, out, 1.0f, 1.0f, 1, 0, 0, 0);
+    nn_be_gemm(g->be, x->grad, dy, w->data, 0, 0, rows, in, out, 1.0f, 1.0f, 1, 0, 0, 0);
   if (w->requires_grad) /* dw(out,in) += dy^T(out,rows) @ x(rows,in) */
-    g->be->gemm(w->grad, dy, x->data, 1, 0, out, in, rows, 1.0f, 1.0f, 1, 0, 0, 0);
-  if (bias && bias->requires_grad) g->be->matmul->bias_grad(bias->grad, dy, rows, out);
+    nn_be_gemm(g->be, w->grad, dy, x->data, 1, 0, out, in, rows, 1.0f, 1.0f, 1, 0, 0, 0);
+  if (bias && bias->requires_grad) {
+    struct nn_bias_args k = {.rows = rows, .cols = out, .dy = dy, .db = bias->grad};
+    g->be->k->matmul->bias_grad(g->be, &k);
+  }
 }
 
 struct nn_tensor *nn_linear(struct nn_graph *g, struct nn_tensor *x, struct nn_tensor *w, struct nn_tensor *bias) {
@@ -113,8 +116,11 @@ struct nn_tensor *nn_linear(struct nn_graph *g, struct nn_tensor *x, struct nn_t
   NN_NULL_IN(y);
   int64_t rows = x->numel / in;
   /* with a bias, y starts as the bias rows and the product accumulates onto them (no zeroing pass) */
-  if (bias) g->be->matmul->set_bias(y->data, bias->data, rows, out);
-  g->be->gemm(y->data, x->data, w->data, 0, 1, rows, out, in, 1.0f, bias ? 1.0f : 0.0f, 1, 0, 0, 0);
+  if (bias) {
+    struct nn_bias_args k = {.rows = rows, .cols = out, .b = bias->data, .y = y->data};
+    g->be->k->matmul->set_bias(g->be, &k);
+  }
+  nn_be_gemm(g->be, y->data, x->data, w->data, 0, 1, rows, out, in, 1.0f, bias ? 1.0f : 0.0f, 1, 0, 0, 0);
   nn_record(g, NN_OP_LINEAR, linear_backward, y, 3, (struct nn_tensor *[]){x, w, bias});
   return y;
 }

@@ -3,12 +3,23 @@
 #define NN_OPS_MATMUL_H
 #include "../nn_graph.h"
 
-/* Kernels of this family (the product itself is the backend's gemm). */
+struct nn_backend;
+
+/* Arguments of the bias kernels of linear (the products go through the backend's gemm). */
+struct nn_bias_args {
+  int64_t rows, cols;
+  const float *b;   /* set_bias: (cols) */
+  float *y;         /* set_bias: (rows,cols) */
+  const float *dy;  /* bias_grad: (rows,cols) */
+  float *db;        /* bias_grad: (cols) += */
+};
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_matmul, ...). */
 struct nn_k_matmul {
   /* y(rows,cols) = b(cols) broadcast over rows (a linear's product then accumulates onto it) */
-  void (*set_bias)(float *y, const float *b, int64_t rows, int64_t cols);
+  void (*set_bias)(const struct nn_backend *be, const struct nn_bias_args *a);
   /* db(cols) += sum over rows of dy(rows,cols) */
-  void (*bias_grad)(float *db, const float *dy, int64_t rows, int64_t cols);
+  void (*bias_grad)(const struct nn_backend *be, const struct nn_bias_args *a);
 };
 
 /* out(...,M,N) = op(a)(...,M,K) @ op(b)(...,K,N); op transposes the last two dims when ta/tb.

@@ -1,8 +1,8 @@
-/* pool ops: forward, backward and shape checks, calling kernels through g->be->pool. */
+/* pool ops: forward, backward and shape checks, calling kernels through g->be->k->pool. */
 #include "pool.h"
 #include "../nn_backend.h"
 
-/* Geometry of pooling x(N,C,H,W) to (ho,wo) with the node's attributes (k, stride, pad, adaptive). */
+/* Geometry of pooling x(N,C,H,W) to (ho,wo) with attributes (k, stride, pad, adaptive). */
 static struct nn_pool_geom pool_geom(const struct nn_tensor *x, int64_t ho, int64_t wo, const int64_t *attr) {
   return (struct nn_pool_geom){.planes = x->shape[0] * x->shape[1], .h = x->shape[2], .w = x->shape[3],
                                .ho = ho, .wo = wo, .k = attr[0], .stride = attr[1], .pad = attr[2],
@@ -25,9 +25,10 @@ static void pool_out_size(const char *op, const struct nn_tensor *x, int64_t k, 
 }
 
 static void maxpool2d_backward(struct nn_graph *g, struct nn_node *n) {
-  struct nn_tensor *x = n->in[0], *y = n->out;
-  struct nn_pool_geom d = pool_geom(x, y->shape[2], y->shape[3], n->i);
-  g->be->pool->max_bwd(x->grad, y->grad, n->saved[0]->i32, &d);
+  struct nn_pool_args a = *(const struct nn_pool_args *)n->attr;
+  a.dx = n->in[0]->grad;
+  a.dy = n->out->grad;
+  g->be->k->pool->max_bwd(g->be, &a);
 }
 
 struct nn_tensor *nn_maxpool2d(struct nn_graph *g, struct nn_tensor *x, int64_t k, int64_t stride, int64_t pad) {
@@ -41,19 +42,19 @@ struct nn_tensor *nn_maxpool2d(struct nn_graph *g, struct nn_tensor *x, int64_t 
   const int64_t *shape = NN_SHAPE(x->shape[0], x->shape[1], ho, wo);
   struct nn_tensor *y = nn_new(g, NN_F32, 4, shape), *arg = nn_new(g, NN_I32, 4, shape);
   NN_NULL_IN(y, arg);
-  g->be->pool->max_fwd(y->data, arg->i32, x->data, &d);
+  struct nn_pool_args a = {.d = d, .x = x->data, .y = y->data, .arg = arg->i32};
+  g->be->k->pool->max_fwd(g->be, &a);
   struct nn_node *n = nn_record(g, NN_OP_MAXPOOL2D, maxpool2d_backward, y, 1, &x);
-  if (n) {
-    for (int i = 0; i < 4; i++) n->i[i] = attr[i];
-    n->saved[0] = arg;
-  }
+  if (n) n->saved[0] = arg;
+  nn_node_attr(g, n, &a, sizeof a);
   return y;
 }
 
 static void avgpool_backward(struct nn_graph *g, struct nn_node *n) {
-  struct nn_tensor *x = n->in[0], *y = n->out;
-  struct nn_pool_geom d = pool_geom(x, y->shape[2], y->shape[3], n->i);
-  g->be->pool->avg_bwd(x->grad, y->grad, &d);
+  struct nn_pool_args a = *(const struct nn_pool_args *)n->attr;
+  a.dx = n->in[0]->grad;
+  a.dy = n->out->grad;
+  g->be->k->pool->avg_bwd(g->be, &a);
 }
 
 /* y(N,C,ho,wo) = window means of x, recorded as op. */
@@ -62,10 +63,9 @@ static struct nn_tensor *avgpool(struct nn_graph *g, enum nn_op op, struct nn_te
   struct nn_pool_geom d = pool_geom(x, ho, wo, attr);
   struct nn_tensor *y = nn_new(g, NN_F32, 4, NN_SHAPE(x->shape[0], x->shape[1], ho, wo));
   NN_NULL_IN(y);
-  g->be->pool->avg_fwd(y->data, x->data, &d);
-  struct nn_node *n = nn_record(g, op, avgpool_backward, y, 1, &x);
-  if (n)
-    for (int i = 0; i < 4; i++) n->i[i] = attr[i];
+  struct nn_pool_args a = {.d = d, .x = x->data, .y = y->data};
+  g->be->k->pool->avg_fwd(g->be, &a);
+  nn_node_attr(g, nn_record(g, op, avgpool_backward, y, 1, &x), &a, sizeof a);
   return y;
 }
 

@@ -3,6 +3,8 @@
 #define NN_OPS_POOL_H
 #include "../nn_graph.h"
 
+struct nn_backend;
+
 /* Geometry of a pooling: `planes` = N*C planes of (h,w) pooled to (ho,wo). Fixed windows
  * start at o*stride - pad and span k; adaptive windows (adaptive = 1) span
  * [floor(o*h/ho), ceil((o+1)*h/ho)) and ignore k, stride and pad. */
@@ -11,16 +13,26 @@ struct nn_pool_geom {
   int adaptive;
 };
 
+/* Arguments of the pool kernels. */
+struct nn_pool_args {
+  struct nn_pool_geom d;
+  const float *x;   /* (planes,h,w) */
+  float *y;         /* forward: (planes,ho,wo) */
+  int32_t *arg;     /* max: argmax per output, written by forward, read by backward */
+  const float *dy;  /* backward */
+  float *dx;        /* backward: += */
+};
+
 /* Kernels of this family; every backend provides one instance (nn_cpu_pool, ...). */
 struct nn_k_pool {
   /* y(planes,ho,wo) = max of x(planes,h,w) over each window; arg = its index h*w within the plane */
-  void (*max_fwd)(float *y, int32_t *arg, const float *x, const struct nn_pool_geom *d);
+  void (*max_fwd)(const struct nn_backend *be, const struct nn_pool_args *a);
   /* dx(planes,h,w) += dy(planes,ho,wo) routed to the argmax of each window */
-  void (*max_bwd)(float *dx, const float *dy, const int32_t *arg, const struct nn_pool_geom *d);
+  void (*max_bwd)(const struct nn_backend *be, const struct nn_pool_args *a);
   /* y(planes,ho,wo) = window sums of x(planes,h,w) / window size (padding counts, as torch) */
-  void (*avg_fwd)(float *y, const float *x, const struct nn_pool_geom *d);
+  void (*avg_fwd)(const struct nn_backend *be, const struct nn_pool_args *a);
   /* dx(planes,h,w) += dy(planes,ho,wo) / window size spread over each window */
-  void (*avg_bwd)(float *dx, const float *dy, const struct nn_pool_geom *d);
+  void (*avg_bwd)(const struct nn_backend *be, const struct nn_pool_args *a);
 };
 
 /* y(N,C,Ho,Wo) = max over k x k windows of x(N,C,H,W); padded positions never win;

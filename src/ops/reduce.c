@@ -1,10 +1,12 @@
-/* reduce ops: forward, backward and shape checks, calling kernels through g->be->reduce. */
+/* reduce ops: forward, backward and shape checks, calling kernels through g->be->k->reduce. */
 #include "reduce.h"
 #include "../nn_backend.h"
 
 static void reduce_backward(struct nn_graph *g, struct nn_node *n) {
-  struct nn_tensor *x = n->in[0];
-  g->be->reduce->expand(x->grad, n->out->grad, n->i[0], n->i[1], n->i[2], n->f[0]);
+  struct nn_reduce_args a = *(const struct nn_reduce_args *)n->attr;
+  a.dx = n->in[0]->grad;
+  a.dy = n->out->grad;
+  g->be->k->reduce->expand(g->be, &a);
 }
 
 /* out = alpha * sum of x(outer,n,inner) over n, shaped (ndim, shape); recorded as op. */
@@ -15,14 +17,9 @@ static struct nn_tensor *reduce(struct nn_graph *g, enum nn_op op, struct nn_ten
   struct nn_tensor *out = nn_new(g, NN_F32, ndim, shape);
   NN_NULL_IN(out);
   float alpha = mean ? 1.0f / (float)len : 1.0f;
-  g->be->reduce->sum(out->data, x->data, outer, len, inner, alpha);
-  struct nn_node *n = nn_record(g, op, reduce_backward, out, 1, &x);
-  if (n) {
-    n->i[0] = outer;
-    n->i[1] = len;
-    n->i[2] = inner;
-    n->f[0] = alpha;
-  }
+  struct nn_reduce_args a = {.outer = outer, .n = len, .inner = inner, .alpha = alpha, .x = x->data, .out = out->data};
+  g->be->k->reduce->sum(g->be, &a);
+  nn_node_attr(g, nn_record(g, op, reduce_backward, out, 1, &x), &a, sizeof a);
   return out;
 }
 

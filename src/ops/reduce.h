@@ -3,12 +3,24 @@
 #define NN_OPS_REDUCE_H
 #include "../nn_graph.h"
 
+struct nn_backend;
+
+/* Arguments of the reduce kernels: x viewed as (outer, n, inner), reduced over n. */
+struct nn_reduce_args {
+  int64_t outer, n, inner;
+  float alpha;      /* 1 for sum, 1/n for mean */
+  const float *x;
+  float *out;       /* (outer,inner) */
+  const float *dy;  /* backward: (outer,inner) */
+  float *dx;        /* backward: (outer,n,inner) += */
+};
+
 /* Kernels of this family; every backend provides one instance (nn_cpu_reduce, ...). */
 struct nn_k_reduce {
   /* out(outer,inner) = alpha * sum over k < n of x(outer,n,inner), accumulated in double */
-  void (*sum)(float *out, const float *x, int64_t outer, int64_t n, int64_t inner, float alpha);
+  void (*sum)(const struct nn_backend *be, const struct nn_reduce_args *a);
   /* dx(outer,n,inner) += alpha * dy(outer,inner) broadcast over n */
-  void (*expand)(float *dx, const float *dy, int64_t outer, int64_t n, int64_t inner, float alpha);
+  void (*expand)(const struct nn_backend *be, const struct nn_reduce_args *a);
 };
 
 /* out() = sum of all elements of x (a scalar: ndim 0, numel 1). */

@@ -1,4 +1,4 @@
-/* rnn ops: forward, backward and shape checks, calling kernels through g->be->rnn. */
+/* rnn ops: forward, backward and shape checks, calling kernels through g->be->k->rnn. */
 #include "rnn.h"
 #include "../nn_backend.h"
 
@@ -32,25 +32,32 @@ static void rnn_products_backward(struct nn_graph *g, struct nn_tensor *x, struc
                                   struct nn_tensor *b_hh, const float *dgi, const float *dgh) {
   int64_t B = x->shape[0], I = x->shape[1], H = h->shape[1], N = w_ih->shape[0];
   if (x->requires_grad) /* dx(B,I) += dgi(B,N) @ w_ih(N,I) */
-    g->be->gemm(x->grad, dgi, w_ih->data, 0, 0, B, I, N, 1.0f, 1.0f, 1, 0, 0, 0);
+    nn_be_gemm(g->be, x->grad, dgi, w_ih->data, 0, 0, B, I, N, 1.0f, 1.0f, 1, 0, 0, 0);
   if (h->requires_grad) /* dh(B,H) += dgh(B,N) @ w_hh(N,H) */
-    g->be->gemm(h->grad, dgh, w_hh->data, 0, 0, B, H, N, 1.0f, 1.0f, 1, 0, 0, 0);
+    nn_be_gemm(g->be, h->grad, dgh, w_hh->data, 0, 0, B, H, N, 1.0f, 1.0f, 1, 0, 0, 0);
   if (w_ih->requires_grad) /* dw_ih(N,I) += dgi^T(N,B) @ x(B,I) */
-    g->be->gemm(w_ih->grad, dgi, x->data, 1, 0, N, I, B, 1.0f, 1.0f, 1, 0, 0, 0);
+    nn_be_gemm(g->be, w_ih->grad, dgi, x->data, 1, 0, N, I, B, 1.0f, 1.0f, 1, 0, 0, 0);
   if (w_hh->requires_grad) /* dw_hh(N,H) += dgh^T(N,B) @ h(B,H) */
-    g->be->gemm(w_hh->grad, dgh, h->data, 1, 0, N, H, B, 1.0f, 1.0f, 1, 0, 0, 0);
-  if (b_ih && b_ih->requires_grad) g->be->rnn->bias_grad(b_ih->grad, dgi, B, N);
-  if (b_hh && b_hh->requires_grad) g->be->rnn->bias_grad(b_hh->grad, dgh, B, N);
+    nn_be_gemm(g->be, w_hh->grad, dgh, h->data, 1, 0, N, H, B, 1.0f, 1.0f, 1, 0, 0, 0);
+  if (b_ih && b_ih->requires_grad) {
+    struct nn_rnn_args a = {.rows = B, .cols = N, .dy = dgi, .db = b_ih->grad};
+    g->be->k->rnn->bias_grad(g->be, &a);
+  }
+  if (b_hh && b_hh->requires_grad) {
+    struct nn_rnn_args a = {.rows = B, .cols = N, .dy = dgh, .db = b_hh->grad};
+    g->be->k->rnn->bias_grad(g->be, &a);
+  }
 }
 
 static void lstm_backward(struct nn_graph *g, struct nn_node *n) {
-  struct nn_tensor *x = n->in[0], *h = n->in[1], *c = n->in[2], *act = n->saved[0];
-  int64_t B = x->shape[0], H = h->shape[1];
-  float *dgates = nn_scratch(g, sizeof(float) * (size_t)(B * 4 * H));
-  if (!dgates) return;
-  g->be->rnn->lstm_bwd(dgates, c->requires_grad ? c->grad : NULL, n->out->grad, act->data, c->data,
-                       n->out->data, B, H);
-  rnn_products_backward(g, x, h, n->in[3], n->in[4], n->in[5], n->in[6], dgates, dgates);
+  struct nn_tensor *x = n->in[0], *h = n->in[1], *c = n->in[2];
+  struct nn_rnn_args a = *(const struct nn_rnn_args *)n->attr;
+  a.dgates = nn_scratch(g, sizeof(float) * (size_t)(a.B * 4 * a.H));
+  if (!a.dgates) return;
+  a.dc = c->requires_grad ? c->grad : NULL;
+  a.dout = n->out->grad;
+  g->be->k->rnn->lstm_bwd(g->be, &a);
+  rnn_products_backward(g, x, h, n->in[3], n->in[4], n->in[5], n->in[6], a.dgates, a.dgates);
 }
 
 struct nn_tensor *nn_lstm_cell(struct nn_graph *g, struct nn_tensor *x, struct nn_tensor *h,
@@ -65,23 +72,28 @@ struct nn_tensor *nn_lstm_cell(struct nn_graph *g, struct nn_tensor *x, struct n
   struct nn_tensor *act = nn_new(g, NN_F32, 2, NN_SHAPE(B, 4 * H));
   NN_NULL_IN(out, act);
   /* act(B,4H) = x W_ih^T + h W_hh^T, then the gates and the new state */
-  g->be->gemm(act->data, x->data, w_ih->data, 0, 1, B, 4 * H, I, 1.0f, 0.0f, 1, 0, 0, 0);
-  g->be->gemm(act->data, h->data, w_hh->data, 0, 1, B, 4 * H, H, 1.0f, 1.0f, 1, 0, 0, 0);
-  g->be->rnn->lstm_fwd(out->data, act->data, c->data, b_ih ? b_ih->data : NULL, b_hh ? b_hh->data : NULL, B, H);
+  nn_be_gemm(g->be, act->data, x->data, w_ih->data, 0, 1, B, 4 * H, I, 1.0f, 0.0f, 1, 0, 0, 0);
+  nn_be_gemm(g->be, act->data, h->data, w_hh->data, 0, 1, B, 4 * H, H, 1.0f, 1.0f, 1, 0, 0, 0);
+  struct nn_rnn_args a = {.B = B, .H = H, .b_ih = b_ih ? b_ih->data : NULL, .b_hh = b_hh ? b_hh->data : NULL,
+                          .act = act->data, .c = c->data, .out = out->data};
+  g->be->k->rnn->lstm_fwd(g->be, &a);
   struct nn_node *n = nn_record(g, NN_OP_LSTM_CELL, lstm_backward, out, 7,
                                 (struct nn_tensor *[]){x, h, c, w_ih, w_hh, b_ih, b_hh});
   if (n) n->saved[0] = act;
+  nn_node_attr(g, n, &a, sizeof a);
   return out;
 }
 
 static void gru_backward(struct nn_graph *g, struct nn_node *n) {
-  struct nn_tensor *x = n->in[0], *h = n->in[1], *save = n->saved[0];
-  int64_t B = x->shape[0], H = h->shape[1];
-  float *dgi = nn_scratch(g, sizeof(float) * (size_t)(B * 6 * H));
-  if (!dgi) return;
-  float *dgh = dgi + B * 3 * H;
-  g->be->rnn->gru_bwd(dgi, dgh, h->requires_grad ? h->grad : NULL, n->out->grad, save->data, h->data, B, H);
-  rnn_products_backward(g, x, h, n->in[2], n->in[3], n->in[4], n->in[5], dgi, dgh);
+  struct nn_tensor *x = n->in[0], *h = n->in[1];
+  struct nn_rnn_args a = *(const struct nn_rnn_args *)n->attr;
+  a.dgi = nn_scratch(g, sizeof(float) * (size_t)(a.B * 6 * a.H));
+  if (!a.dgi) return;
+  a.dgh = a.dgi + a.B * 3 * a.H;
+  a.dh = h->requires_grad ? h->grad : NULL;
+  a.dhn = n->out->grad;
+  g->be->k->rnn->gru_bwd(g->be, &a);
+  rnn_products_backward(g, x, h, n->in[2], n->in[3], n->in[4], n->in[5], a.dgi, a.dgh);
 }
 
 struct nn_tensor *nn_gru_cell(struct nn_graph *g, struct nn_tensor *x, struct nn_tensor *h,
@@ -94,12 +106,15 @@ struct nn_tensor *nn_gru_cell(struct nn_graph *g, struct nn_tensor *x, struct nn
   float *gi = nn_scratch(g, sizeof(float) * (size_t)(B * 6 * H));
   NN_NULL_IN(hn, save, gi);
   float *gh = gi + B * 3 * H;
-  g->be->gemm(gi, x->data, w_ih->data, 0, 1, B, 3 * H, I, 1.0f, 0.0f, 1, 0, 0, 0); /* gi(B,3H) = x W_ih^T */
-  g->be->gemm(gh, h->data, w_hh->data, 0, 1, B, 3 * H, H, 1.0f, 0.0f, 1, 0, 0, 0); /* gh(B,3H) = h W_hh^T */
-  g->be->rnn->gru_fwd(hn->data, save->data, gi, gh, h->data, b_ih ? b_ih->data : NULL,
-                      b_hh ? b_hh->data : NULL, B, H);
+  nn_be_gemm(g->be, gi, x->data, w_ih->data, 0, 1, B, 3 * H, I, 1.0f, 0.0f, 1, 0, 0, 0); /* gi(B,3H) = x W_ih^T */
+  nn_be_gemm(g->be, gh, h->data, w_hh->data, 0, 1, B, 3 * H, H, 1.0f, 0.0f, 1, 0, 0, 0); /* gh(B,3H) = h W_hh^T */
+  struct nn_rnn_args a = {.B = B, .H = H, .b_ih = b_ih ? b_ih->data : NULL, .b_hh = b_hh ? b_hh->data : NULL,
+                          .gi = gi, .gh = gh, .h = h->data, .hn = hn->data, .save = save->data};
+  g->be->k->rnn->gru_fwd(g->be, &a);
   struct nn_node *n = nn_record(g, NN_OP_GRU_CELL, gru_backward, hn, 6,
                                 (struct nn_tensor *[]){x, h, w_ih, w_hh, b_ih, b_hh});
   if (n) n->saved[0] = save;
+  a.gi = a.gh = NULL; /* scratch of this call; the backward does not read them */
+  nn_node_attr(g, n, &a, sizeof a);
   return hn;
 }

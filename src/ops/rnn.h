@@ -3,26 +3,48 @@
 #define NN_OPS_RNN_H
 #include "../nn_graph.h"
 
-/* Kernels of this family (the input and hidden products are the backend's gemm). */
+struct nn_backend;
+
+/* Arguments of the rnn cell kernels (LSTM and GRU share the struct; each uses its fields). */
+struct nn_rnn_args {
+  int64_t B, H;                  /* batch, hidden size */
+  const float *b_ih, *b_hh;      /* biases, may be NULL */
+  /* LSTM */
+  float *act;                    /* (B,4H): gate pre-activations in, activations out */
+  const float *c;                /* (B,H) previous cell */
+  float *out;                    /* (2,B,H): h', c' */
+  const float *dout;             /* backward: (2,B,H) */
+  float *dgates;                 /* backward: (B,4H) */
+  float *dc;                     /* backward: (B,H) +=, may be NULL */
+  /* GRU */
+  const float *gi, *gh, *h;      /* (B,3H), (B,3H), (B,H) */
+  float *hn;                     /* (B,H) */
+  float *save;                   /* (B,4H) */
+  const float *dhn;              /* backward: (B,H) */
+  float *dgi, *dgh;              /* backward: (B,3H) */
+  float *dh;                     /* backward: (B,H) +=, may be NULL */
+  /* bias gradient: db(cols) += column sums of dy(rows,cols) */
+  int64_t rows, cols;
+  const float *dy;
+  float *db;
+};
+
+/* Kernels of this family; every backend provides one instance (nn_cpu_rnn, ...). */
 struct nn_k_rnn {
   /* act(B,4H) = sigmoid/tanh of the gate pre-activations act(B,4H) (+ b_ih + b_hh when not NULL),
    * gates i,f,g,o; out(2,B,H): out[0] = h' = o*tanh(c'), out[1] = c' = f*c(B,H) + i*g */
-  void (*lstm_fwd)(float *out, float *act, const float *c, const float *b_ih, const float *b_hh,
-                   int64_t B, int64_t H);
+  void (*lstm_fwd)(const struct nn_backend *be, const struct nn_rnn_args *a);
   /* dgates(B,4H) = d pre-activations from dout(2,B,H), act(B,4H), c(B,H), out(2,B,H);
    * dc(B,H) += d c when dc is not NULL */
-  void (*lstm_bwd)(float *dgates, float *dc, const float *dout, const float *act, const float *c,
-                   const float *out, int64_t B, int64_t H);
+  void (*lstm_bwd)(const struct nn_backend *be, const struct nn_rnn_args *a);
   /* hn(B,H) = (1-z)*n + z*h from gi(B,3H) = x W_ih^T and gh(B,3H) = h W_hh^T (+ biases when not
    * NULL, gates r,z,n); save(B,4H) = r, z, n, W_hn h + b_hn per row, for the backward */
-  void (*gru_fwd)(float *hn, float *save, const float *gi, const float *gh, const float *h,
-                  const float *b_ih, const float *b_hh, int64_t B, int64_t H);
+  void (*gru_fwd)(const struct nn_backend *be, const struct nn_rnn_args *a);
   /* dgi(B,3H), dgh(B,3H) = d pre-activations of the input and hidden products from dhn(B,H),
    * save(B,4H) and h(B,H); dh(B,H) += the direct path z*dhn when dh is not NULL */
-  void (*gru_bwd)(float *dgi, float *dgh, float *dh, const float *dhn, const float *save,
-                  const float *h, int64_t B, int64_t H);
+  void (*gru_bwd)(const struct nn_backend *be, const struct nn_rnn_args *a);
   /* db(cols) += sum over rows of dy(rows,cols) */
-  void (*bias_grad)(float *db, const float *dy, int64_t rows, int64_t cols);
+  void (*bias_grad)(const struct nn_backend *be, const struct nn_rnn_args *a);
 };
 
 /* out(2,B,H) = torch.nn.LSTMCell: out[0] = h', out[1] = c' from x(B,I), h(B,H), c(B,H),

@@ -1,12 +1,14 @@
-/* rope ops: forward, backward and shape checks, calling kernels through g->be->rope. */
+/* rope ops: forward, backward and shape checks, calling kernels through g->be->k->rope. */
 #include "rope.h"
 #include "../nn_backend.h"
 
 static void rope_backward(struct nn_graph *g, struct nn_node *n) {
-  struct nn_tensor *x = n->in[0];
-  int64_t H = n->i[0], half = x->shape[2] / H / 2;
-  g->be->rope->rotate(x->grad, n->out->grad, n->saved[0]->data, n->saved[0]->data + x->shape[1] * half,
-                      x->shape[0], x->shape[1], H, half, -1.0f, 1);
+  struct nn_rope_args a = *(const struct nn_rope_args *)n->attr;
+  a.out = n->in[0]->grad; /* dx += dy rotated back */
+  a.x = n->out->grad;
+  a.sign = -1.0f;
+  a.accumulate = 1;
+  g->be->k->rope->rotate(g->be, &a);
 }
 
 struct nn_tensor *nn_rope(struct nn_graph *g, struct nn_tensor *x, int heads, int64_t pos0, float base) {
@@ -20,12 +22,12 @@ struct nn_tensor *nn_rope(struct nn_graph *g, struct nn_tensor *x, int heads, in
   int64_t half = C / heads / 2;
   struct nn_tensor *y = nn_new_like(g, x), *tab = nn_new(g, NN_F32, 3, NN_SHAPE(2, T, half));
   NN_NULL_IN(y, tab);
-  g->be->rope->tables(tab->data, tab->data + T * half, T, half, pos0, base);
-  g->be->rope->rotate(y->data, x->data, tab->data, tab->data + T * half, B, T, heads, half, 1.0f, 0);
+  struct nn_rope_args a = {.B = B, .T = T, .H = heads, .half = half, .pos0 = pos0, .base = base, .sign = 1.0f,
+                           .cos = tab->data, .sin = tab->data + T * half, .x = x->data, .out = y->data};
+  g->be->k->rope->tables(g->be, &a);
+  g->be->k->rope->rotate(g->be, &a);
   struct nn_node *n = nn_record(g, NN_OP_ROPE, rope_backward, y, 1, (struct nn_tensor *[]){x});
-  if (n) {
-    n->saved[0] = tab; /* (2,T,half): cos, sin */
-    n->i[0] = heads;
-  }
+  if (n) n->saved[0] = tab; /* (2,T,half): cos, sin */
+  nn_node_attr(g, n, &a, sizeof a);
   return y;
 }

@@ -3,14 +3,26 @@
 #define NN_OPS_ROPE_H
 #include "../nn_graph.h"
 
+struct nn_backend;
+
+/* Arguments of the rope kernels. */
+struct nn_rope_args {
+  int64_t B, T, H, half; /* x(B,T,H*2half) */
+  int64_t pos0;          /* position of row t = 0 */
+  float base;            /* angle of pair i: base^(-i/half) per position */
+  float sign;            /* +1 rotate, -1 rotate back */
+  int accumulate;        /* rotate: out += instead of = */
+  float *cos, *sin;      /* (T,half) tables */
+  const float *x;
+  float *out;
+};
+
 /* Kernels of this family; every backend provides one instance (nn_cpu_rope, ...). */
 struct nn_k_rope {
   /* cos(T,half), sin(T,half) of angle (pos0 + t) * base^(-i/half), i < half */
-  void (*tables)(float *cos, float *sin, int64_t T, int64_t half, int64_t pos0, float base);
-  /* out(B,T,H*2half) [+]= x rotated per head by the angles (sign +1) or back by them (sign -1);
-   * accumulate adds into out instead of writing */
-  void (*rotate)(float *out, const float *x, const float *cos, const float *sin, int64_t B, int64_t T,
-                 int64_t H, int64_t half, float sign, int accumulate);
+  void (*tables)(const struct nn_backend *be, const struct nn_rope_args *a);
+  /* out(B,T,H*2half) [+]= x rotated per head by the angles (sign +1) or back by them (sign -1) */
+  void (*rotate)(const struct nn_backend *be, const struct nn_rope_args *a);
 };
 
 /* out(B,T,C) = x with each head's D = C/heads dims rotated: x1, x2 = first, second half;

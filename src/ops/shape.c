@@ -1,4 +1,4 @@
-/* shape ops: forward, backward and shape checks, calling kernels through g->be->shape. */
+/* shape ops: forward, backward and shape checks, calling kernels through g->be->k->shape. */
 #include "shape.h"
 #include "../nn_backend.h"
 
@@ -33,9 +33,15 @@ static void outer_inner(const struct nn_tensor *x, int d, int64_t *outer, int64_
 
 /* ---- reshape ---- */
 
-/* dx += dy, element for element (the node's i[0] is the element offset of out in x) */
+/* Attributes of an op whose output shares x's memory from an element offset (reshape, narrow). */
+struct alias_attr {
+  int64_t offset;
+};
+
+/* dx += dy, element for element, from the alias's offset in x */
 static void offset_backward(struct nn_graph *g, struct nn_node *n) {
-  g->be->axpy(n->in[0]->grad + n->i[0], 1.0f, n->out->grad, n->out->numel);
+  const struct alias_attr *a = n->attr;
+  nn_be_axpy(g->be, n->in[0]->grad + a->offset, 1.0f, n->out->grad, n->out->numel);
 }
 
 struct nn_tensor *nn_reshape(struct nn_graph *g, struct nn_tensor *x, int ndim, const int64_t *shape) {
@@ -65,7 +71,10 @@ struct nn_tensor *nn_reshape(struct nn_graph *g, struct nn_tensor *x, int ndim, 
             nn_shape_str(x, s, 64), (long long)x->numel, (long long)known);
   struct nn_tensor *out = alias(g, x, ndim, sh, 0);
   NN_NULL_IN(out);
-  if (x->dtype == NN_F32) nn_record(g, NN_OP_RESHAPE, offset_backward, out, 1, &x);
+  if (x->dtype == NN_F32) {
+    struct alias_attr a = {0};
+    nn_node_attr(g, nn_record(g, NN_OP_RESHAPE, offset_backward, out, 1, &x), &a, sizeof a);
+  }
   return out;
 }
 
@@ -99,12 +108,10 @@ static void perm_geom(int nd, const int64_t *xshape, const int *perm, int64_t sh
 }
 
 static void permute_backward(struct nn_graph *g, struct nn_node *n) {
-  struct nn_tensor *x = n->in[0];
-  int inv[NN_MAX_DIM];
-  int64_t sh[4], xs[4];
-  for (int k = 0; k < x->ndim; k++) inv[n->i[k]] = k;
-  perm_geom(x->ndim, n->out->shape, inv, sh, xs); /* x = out with dims reordered by inv */
-  g->be->shape->permute(x->grad, n->out->grad, sh, xs, 1);
+  struct nn_shape_args a = *(const struct nn_shape_args *)n->attr; /* the backward's geometry */
+  a.out = n->in[0]->grad;
+  a.x = n->out->grad;
+  g->be->k->shape->permute(g->be, &a);
 }
 
 struct nn_tensor *nn_permute(struct nn_graph *g, struct nn_tensor *x, const int *perm) {
@@ -112,7 +119,7 @@ struct nn_tensor *nn_permute(struct nn_graph *g, struct nn_tensor *x, const int 
   char s[64];
   NN_ASSERT(x->dtype == NN_F32, "permute: x %s must be float32", nn_shape_str(x, s, 64));
   int seen = 0;
-  int64_t shape[NN_MAX_DIM], sh[4], xs[4];
+  int64_t shape[NN_MAX_DIM];
   for (int k = 0; k < x->ndim; k++) {
     NN_ASSERT(perm[k] >= 0 && perm[k] < x->ndim && !(seen >> perm[k] & 1),
               "permute: perm is not a permutation of the %d dims of x %s (entry %d is %d)", x->ndim,
@@ -122,11 +129,17 @@ struct nn_tensor *nn_permute(struct nn_graph *g, struct nn_tensor *x, const int 
   }
   struct nn_tensor *out = nn_new(g, NN_F32, x->ndim, shape);
   NN_NULL_IN(out);
-  perm_geom(x->ndim, x->shape, perm, sh, xs);
-  g->be->shape->permute(out->data, x->data, sh, xs, 0);
+  struct nn_shape_args a = {.out = out->data, .x = x->data};
+  perm_geom(x->ndim, x->shape, perm, a.shape, a.xstr);
+  g->be->k->shape->permute(g->be, &a);
   struct nn_node *n = nn_record(g, NN_OP_PERMUTE, permute_backward, out, 1, &x);
-  if (n)
-    for (int k = 0; k < x->ndim; k++) n->i[k] = perm[k];
+  if (n) { /* the backward permutes dy back: x = out with dims reordered by the inverse of perm */
+    int inv[NN_MAX_DIM];
+    for (int k = 0; k < x->ndim; k++) inv[perm[k]] = k;
+    struct nn_shape_args b = {.accumulate = 1};
+    perm_geom(x->ndim, out->shape, inv, b.shape, b.xstr);
+    nn_node_attr(g, n, &b, sizeof b);
+  }
   return out;
 }
 
@@ -142,10 +155,10 @@ struct nn_tensor *nn_transpose(struct nn_graph *g, struct nn_tensor *x, int d0, 
 /* ---- narrow ---- */
 
 static void narrow_backward(struct nn_graph *g, struct nn_node *n) {
-  struct nn_tensor *x = n->in[0];
-  int64_t outer, inner, d = n->i[0], start = n->i[1], len = n->out->shape[d];
-  outer_inner(x, (int)d, &outer, &inner);
-  g->be->shape->copy_slab(x->grad, x->shape[d], start, n->out->grad, len, 0, outer, len, inner, 1);
+  struct nn_shape_args a = *(const struct nn_shape_args *)n->attr; /* the backward's slab copy */
+  a.dst = n->in[0]->grad;
+  a.src = n->out->grad;
+  g->be->k->shape->copy_slab(g->be, &a);
 }
 
 /* Words per element of dt for the 32-bit copy kernels. */
@@ -167,31 +180,42 @@ struct nn_tensor *nn_narrow(struct nn_graph *g, struct nn_tensor *x, int dim, in
     out = alias(g, x, x->ndim, shape, start * inner);
     NN_NULL_IN(out);
     n = x->dtype == NN_F32 ? nn_record(g, NN_OP_NARROW, offset_backward, out, 1, &x) : NULL;
-    if (n) n->i[0] = start * inner;
+    struct alias_attr a = {start * inner};
+    nn_node_attr(g, n, &a, sizeof a);
     return out;
   }
   out = nn_new(g, x->dtype, x->ndim, shape);
   NN_NULL_IN(out);
-  g->be->shape->copy_slab(out->data, len, 0, x->data, x->shape[d], start, outer, len, inner * words(x->dtype), 0);
+  struct nn_shape_args a = {.dst = out->data, .dn = len, .doff = 0, .src = x->data, .sn = x->shape[d],
+                            .soff = start, .outer = outer, .len = len, .inner = inner * words(x->dtype)};
+  g->be->k->shape->copy_slab(g->be, &a);
   n = x->dtype == NN_F32 ? nn_record(g, NN_OP_NARROW, narrow_backward, out, 1, &x) : NULL;
-  if (n) {
-    n->i[0] = d;
-    n->i[1] = start;
-  }
+  /* backward: dx[:, start:start+len, :] += dy */
+  struct nn_shape_args b = {.accumulate = 1, .dn = x->shape[d], .doff = start, .sn = len, .soff = 0,
+                            .outer = outer, .len = len, .inner = inner};
+  nn_node_attr(g, n, &b, sizeof b);
   return out;
 }
 
 /* ---- concat ---- */
 
+/* Attributes of concat. */
+struct concat_attr {
+  int dim;
+};
+
 static void concat_backward(struct nn_graph *g, struct nn_node *n) {
-  int d = (int)n->i[0];
+  int d = ((const struct concat_attr *)n->attr)->dim;
   int64_t outer, inner, total = n->out->shape[d], off = 0;
   outer_inner(n->out, d, &outer, &inner);
   for (int k = 0; k < n->nin; k++) {
     struct nn_tensor *x = n->in[k];
     int64_t len = x->shape[d];
-    if (x->requires_grad)
-      g->be->shape->copy_slab(x->grad, len, 0, n->out->grad, total, off, outer, len, inner, 1);
+    if (x->requires_grad) {
+      struct nn_shape_args a = {.accumulate = 1, .dst = x->grad, .dn = len, .doff = 0, .src = n->out->grad,
+                                .sn = total, .soff = off, .outer = outer, .len = len, .inner = inner};
+      g->be->k->shape->copy_slab(g->be, &a);
+    }
     off += len;
   }
 }
@@ -217,10 +241,13 @@ struct nn_tensor *nn_concat(struct nn_graph *g, int n, struct nn_tensor **xs, in
   int64_t off = 0;
   for (int k = 0; k < n; k++) {
     int64_t len = xs[k]->shape[d];
-    g->be->shape->copy_slab(out->data, total, off, xs[k]->data, len, 0, outer, len, inner * words(x0->dtype), 0);
+    struct nn_shape_args a = {.dst = out->data, .dn = total, .doff = off, .src = xs[k]->data, .sn = len, .soff = 0,
+                              .outer = outer, .len = len, .inner = inner * words(x0->dtype)};
+    g->be->k->shape->copy_slab(g->be, &a);
     off += len;
   }
   struct nn_node *nd = x0->dtype == NN_F32 ? nn_record(g, NN_OP_CONCAT, concat_backward, out, n, xs) : NULL;
-  if (nd) nd->i[0] = d;
+  struct concat_attr a = {d};
+  nn_node_attr(g, nd, &a, sizeof a);
   return out;
 }

@@ -3,14 +3,27 @@
 #define NN_OPS_SHAPE_H
 #include "../nn_graph.h"
 
+struct nn_backend;
+
+/* Arguments of the shape kernels. */
+struct nn_shape_args {
+  int accumulate;             /* out += instead of = */
+  /* permute: out(shape) element (i0,i1,i2,i3) reads x[sum ik * xstr[k]] */
+  int64_t shape[4], xstr[4];
+  const float *x;
+  float *out;
+  /* copy_slab: dst(outer,dn,inner)[:, doff:doff+len, :] = [dst +] src(outer,sn,inner)[:, soff:soff+len, :] */
+  float *dst;
+  const float *src;
+  int64_t dn, doff, sn, soff, outer, len, inner;
+};
+
 /* Kernels of this family; every backend provides one instance (nn_cpu_shape, ...). */
 struct nn_k_shape {
-  /* out(shape) = [out +] x, where out element (i0,i1,i2,i3) reads x[sum ik * xstr[k]] */
-  void (*permute)(float *out, const float *x, const int64_t shape[4], const int64_t xstr[4], int accumulate);
-  /* dst(outer,dn,inner)[:, doff:doff+len, :] = [dst +] src(outer,sn,inner)[:, soff:soff+len, :];
-   * with accumulate 0 a plain copy of 32-bit words (so int32 / int64 data move too) */
-  void (*copy_slab)(float *dst, int64_t dn, int64_t doff, const float *src, int64_t sn, int64_t soff,
-                    int64_t outer, int64_t len, int64_t inner, int accumulate);
+  /* out(shape) = [out +] x permuted */
+  void (*permute)(const struct nn_backend *be, const struct nn_shape_args *a);
+  /* the slab copy; with accumulate 0 a plain copy of 32-bit words (so int32 / int64 data move too) */
+  void (*copy_slab)(const struct nn_backend *be, const struct nn_shape_args *a);
 };
 
 /* out(shape) = x with a new shape of the same size, sharing x's data (one size may be -1; any dtype). */

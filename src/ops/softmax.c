@@ -1,11 +1,12 @@
-/* softmax ops: forward, backward and shape checks, calling kernels through g->be->softmax. */
+/* softmax ops: forward, backward and shape checks, calling kernels through g->be->k->softmax. */
 #include "softmax.h"
 #include "../nn_backend.h"
 
 static void softmax_backward(struct nn_graph *g, struct nn_node *n) {
-  struct nn_tensor *x = n->in[0], *y = n->out;
-  int64_t S = nn_last_dim(x);
-  g->be->softmax->backward(x->grad, y->data, y->grad, x->numel / S, S);
+  struct nn_softmax_args a = *(const struct nn_softmax_args *)n->attr;
+  a.dx = n->in[0]->grad;
+  a.dy = n->out->grad;
+  g->be->k->softmax->backward(g->be, &a);
 }
 
 struct nn_tensor *nn_softmax(struct nn_graph *g, struct nn_tensor *x, struct nn_tensor *mask, int causal) {
@@ -25,8 +26,9 @@ struct nn_tensor *nn_softmax(struct nn_graph *g, struct nn_tensor *x, struct nn_
   }
   struct nn_tensor *y = nn_new_like(g, x);
   NN_NULL_IN(y);
-  g->be->softmax->forward(y->data, x->data, mask ? mask->data : NULL, mask_rows, rows, T, S, causal);
-  struct nn_node *n = nn_record(g, NN_OP_SOFTMAX, softmax_backward, y, 1, (struct nn_tensor *[]){x});
-  if (n) n->i[0] = causal;
+  struct nn_softmax_args a = {.rows = rows, .T = T, .S = S, .causal = causal, .mask = mask ? mask->data : NULL,
+                              .mask_rows = mask_rows, .x = x->data, .y = y->data};
+  g->be->k->softmax->forward(g->be, &a);
+  nn_node_attr(g, nn_record(g, NN_OP_SOFTMAX, softmax_backward, y, 1, (struct nn_tensor *[]){x}), &a, sizeof a);
   return y;
 }

@@ -3,15 +3,27 @@
 #define NN_OPS_SOFTMAX_H
 #include "../nn_graph.h"
 
+struct nn_backend;
+
+/* Arguments of the softmax kernels. */
+struct nn_softmax_args {
+  int64_t rows, T, S;    /* x(rows,S); row r is query r % T */
+  int causal;            /* entries s > r % T + S - T excluded */
+  const float *mask;     /* additive (mask_rows,S), row r uses r % mask_rows; may be NULL */
+  int64_t mask_rows;
+  const float *x;
+  float *y;              /* forward output (may alias x); read by backward */
+  const float *dy;
+  float *dx;             /* backward: += */
+};
+
 /* Kernels of this family; every backend provides one instance (nn_cpu_softmax, ...). */
 struct nn_k_softmax {
-  /* y(rows,S) = softmax over S of x(rows,S) + mask(row % mask_rows, S) (mask may be NULL);
-   * causal: entries s > row % T + S - T are excluded (probability 0); y may alias x;
+  /* y(rows,S) = softmax over S of x + mask, causal entries excluded (probability 0);
    * a row with every entry excluded or -inf gives zeros */
-  void (*forward)(float *y, const float *x, const float *mask, int64_t mask_rows, int64_t rows,
-                  int64_t T, int64_t S, int causal);
+  void (*forward)(const struct nn_backend *be, const struct nn_softmax_args *a);
   /* dx(rows,S) += y * (dy - rowsum(dy * y)) */
-  void (*backward)(float *dx, const float *y, const float *dy, int64_t rows, int64_t S);
+  void (*backward)(const struct nn_backend *be, const struct nn_softmax_args *a);
 };
 
 /* out(...,T,S) = softmax over S of x + mask, causal: s > t + (S - T) masked out (bottom-right

@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
   }
   if (steps < 1) steps = 1;
   const struct model_def *def = model_find(model);
-  if (!def || def->data_kind != DS_TEXT) {
+  if (!def || def->task != &task_lm) {
     fprintf(stderr, "bench_gpt: --model %s is not a text model\n", model);
     return 2;
   }
@@ -82,7 +82,7 @@ int main(int argc, char **argv) {
   if (batch) check(cfg_set(&c, "batch", batch, "option --batch"), "--batch");
   if (block) check(cfg_set(&c, "block", block, "option --block"), "--block");
   def->preset(&c);
-  nn_cpu_backend.set_threads(threads);
+  nn_backend_set_threads(&nn_cpu_backend, threads);
 
   struct ds_meta meta = {.kind = DS_TEXT, .vocab_size = 65};
   struct nn_params P;
@@ -101,7 +101,7 @@ int main(int argc, char **argv) {
   g.training = 1;
   g.seed = 1;
 
-  int64_t B = c.batch, T = c.block, C = c.n_embd, L = c.n_layer, V = meta.vocab_size;
+  int64_t B = c.batch, T = cfg_int(&c, "block"), C = cfg_int(&c, "n_embd"), L = cfg_int(&c, "n_layer"), V = meta.vocab_size;
   int32_t *tokens = malloc(sizeof(int32_t) * (size_t)(B * (T + 1)));
   struct ds_batch b = {.n = B, .tokens = tokens};
   uint32_t h = 12345u;
@@ -126,7 +126,7 @@ int main(int argc, char **argv) {
       tc[s] = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
     }
     float lv;
-    nn_cpu_backend.to_host(&lv, out.loss->data, sizeof lv);
+    nn_be_to_host(&nn_cpu_backend, &lv, out.loss->data, sizeof lv);
     if (s == -2) loss0 = lv;
     loss1 = lv;
   }

@@ -26,14 +26,14 @@ static struct nn_tensor *bench_tensor(int ndim, const int64_t *shape, int grad) 
   nn_tensor_set_shape(t, ndim, shape);
   t->dtype = NN_F32;
   t->param_index = -1;
-  t->data = nn_cpu_backend.alloc(sizeof(float) * (size_t)t->numel);
+  t->data = nn_be_alloc(&nn_cpu_backend, sizeof(float) * (size_t)t->numel);
   uint32_t h = 12345u;
   for (int64_t i = 0; i < t->numel; i++) { /* a cheap LCG: the values do not matter, only their range */
     h = h * 1664525u + 1013904223u;
     t->data[i] = (float)(h >> 8) * (2.0f / 16777216.0f) - 1.0f;
   }
   if (grad) {
-    t->grad = nn_cpu_backend.alloc(sizeof(float) * (size_t)t->numel);
+    t->grad = nn_be_alloc(&nn_cpu_backend, sizeof(float) * (size_t)t->numel);
     memset(t->grad, 0, sizeof(float) * (size_t)t->numel);
     t->requires_grad = 1;
   }
@@ -42,8 +42,8 @@ static struct nn_tensor *bench_tensor(int ndim, const int64_t *shape, int grad) 
 
 static void bench_tensor_free(struct nn_tensor *t) {
   if (!t) return;
-  nn_cpu_backend.free(t->data);
-  nn_cpu_backend.free(t->grad);
+  nn_be_free(&nn_cpu_backend, t->data);
+  nn_be_free(&nn_cpu_backend, t->grad);
   free(t);
 }
 
@@ -174,7 +174,7 @@ int main(int argc, char **argv) {
     }
   }
   if (reps < 1) reps = 1;
-  nn_cpu_backend.set_threads(threads);
+  nn_backend_set_threads(&nn_cpu_backend, threads);
   sgemm_gflops = bench_sgemm_gflops(1024, threads, reps < 11 ? 11 : reps);
   printf("bench_ops: %d thread(s), median of %d runs\n", threads, reps);
   bench_row("cblas_sgemm 1024x1024x1024 (reference)", 2.0 * 1024 * 1024 * 1024 / (sgemm_gflops * 1e6),

@@ -10,6 +10,8 @@ set -eu
 BUILD=${1:-build}; DEPTH=${DEPTH:-50}; STEM=${STEM:-cifar}; BATCH=${BATCH:-128}; STEPS=${STEPS:-4}
 THREADS=${THREADS:-"1 2"}
 REF=${TORCH_REF:-$(dirname "$0")/../../../shared/bench/torch_ref.py}
+[ -e "$REF" ] || REF=/work/shared/bench/torch_ref.py
+[ -e "$REF" ] || { echo "bench_resnet: torch_ref.py not found: set TORCH_REF"; exit 2; }
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 /usr/bin/python3 - "$T/cifar" "$BATCH" <<'PY'
 import os, sys, numpy as np
@@ -35,8 +37,10 @@ ours() { # threads -> images/s
   python3 -c "print(round($BATCH / $(median_step "$T/r/metrics.jsonl"), 1))"
 }
 theirs() { # threads -> images/s (torch_ref pins its OpenBLAS to --threads)
-  /usr/bin/python3 "$REF" resnet --threads $1 --steps $STEPS depth=$DEPTH stem=$STEM batch=$BATCH |
-    sed 's/.* \([0-9.]*\) img\/s.*/\1/'
+  local ms
+  ms=$(/usr/bin/python3 "$REF" resnet --threads $1 --steps $STEPS depth=$DEPTH stem=$STEM batch=$BATCH |
+    sed 's/.*median_ms=\([0-9.]*\).*/\1/')
+  python3 -c "print(round($BATCH * 1000 / $ms, 1))"
 }
 printf "%-40s %10s %10s %7s\n" "resnet$DEPTH stem=$STEM batch $BATCH (img/s)" "attn_train" "pytorch" "ratio"
 for th in $THREADS; do

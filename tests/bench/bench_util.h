@@ -35,8 +35,8 @@ static inline double bench_median(double *t, int n) {
  * its setting is restored afterwards). */
 static inline double bench_sgemm_gflops(int64_t n, int threads, int runs) {
   openblas_set_num_threads(threads);
-  float *a = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n)), *b = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n));
-  float *c = nn_cpu_backend.alloc(sizeof(float) * (size_t)(n * n));
+  float *a = nn_be_alloc(&nn_cpu_backend, sizeof(float) * (size_t)(n * n)), *b = nn_be_alloc(&nn_cpu_backend, sizeof(float) * (size_t)(n * n));
+  float *c = nn_be_alloc(&nn_cpu_backend, sizeof(float) * (size_t)(n * n));
   double *t = malloc(sizeof(double) * (size_t)runs);
   for (int64_t i = 0; i < n * n; i++) a[i] = b[i] = 1.0f / (float)(1 + i % 13);
   for (int r = -1; r < runs; r++) {
@@ -47,10 +47,10 @@ static inline double bench_sgemm_gflops(int64_t n, int threads, int runs) {
   }
   double ms = bench_median(t, runs);
   free(t);
-  nn_cpu_backend.free(a);
-  nn_cpu_backend.free(b);
-  nn_cpu_backend.free(c);
-  nn_cpu_backend.set_threads(threads);
+  nn_be_free(&nn_cpu_backend, a);
+  nn_be_free(&nn_cpu_backend, b);
+  nn_be_free(&nn_cpu_backend, c);
+  nn_backend_set_threads(&nn_cpu_backend, threads);
   return 2.0 * (double)n * (double)n * (double)n / (ms * 1e6);
 }
 #endif

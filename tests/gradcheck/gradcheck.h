@@ -1,6 +1,7 @@
-/* Gradient check: a case builds one op's output from inputs it asks the harness for; the
- * harness compares the tape's gradients with central finite differences of
- * L = sum(out * R) (R fixed random), accumulated in double precision. */
+/* Gradient check and cross-backend harness: a case builds one op's output from inputs it asks the
+ * harness for; the harness compares the tape's gradients with central finite differences of
+ * L = sum(out * R) (R fixed random), accumulated in double precision, and compares the output and
+ * every input gradient, element by element, between each available backend and the CPU one. */
 #ifndef GRADCHECK_H
 #define GRADCHECK_H
 #include "nn.h"
@@ -24,8 +25,14 @@ struct nn_tensor *gc_const(struct gc_ctx *c, struct nn_graph *g, int ndim, const
 /* An index tensor (NN_I32 or NN_I64) with values uniform in [0, hi). */
 struct nn_tensor *gc_index(struct gc_ctx *c, struct nn_graph *g, enum nn_dtype dt, int ndim, const int64_t *shape, int64_t hi);
 
-/* Run one case; returns 0 when every checked gradient matches, prints the worst mismatch otherwise. */
-int gc_run(const struct gc_case *k, int verbose);
+/* Run one case on backend be against finite differences (sampled elements plus each input's last
+ * ones); returns 0 when every checked gradient matches, prints the worst mismatch otherwise. */
+int gc_run(const struct gc_case *k, const struct nn_backend *be, int verbose);
+/* Run one case on backends ref and be (forward, then backward of L = sum(out * R)) and compare the
+ * output and every input gradient element by element: fails when an element differs by more than
+ * tol * (|ref| + 1e-3 max|ref|); returns the number of mismatching tensors. */
+int gc_compare(const struct gc_case *k, const struct nn_backend *ref, const struct nn_backend *be, double tol,
+               int verbose);
 
 /* Case tables, one per op family (tests/gradcheck/gc_<family>.c), each ending with {0}. */
 extern const struct gc_case gc_matmul[], gc_binary[], gc_act[], gc_softmax[], gc_loss[],
