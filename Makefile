@@ -5,7 +5,8 @@ JOBS       ?= $(shell nproc)
 NP         ?= 2
 # Debian packages the build, the tests and the demo need (CUDA/NCCL come from /usr/local/cuda when present)
 PACKAGES = cmake make gcc pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools \
-           libopenblas-dev libcunit1-dev zlib1g-dev python3-h5py python3-numpy dataset-fashion-mnist procps
+           libopenblas-dev libcunit1-dev zlib1g-dev python3-h5py python3-numpy dataset-fashion-mnist procps \
+           libcairo2-dev fonts-dejavu-core
 # only to regenerate tests/ref fixtures and run the PyTorch benchmarks
 TORCH_PACKAGES = python3-torch python3-h5py python3-numpy
 

@@ -68,6 +68,34 @@ static nn_status default_threads(struct comm *c) {
   return NN_OK;
 }
 
+/* Rank, size, node communicator and thread default of c from its world communicator. */
+static nn_status comm_fill(struct comm *c) {
+  MPI_Comm_set_errhandler(c->world, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(c->world, &c->rank);
+  MPI_Comm_size(c->world, &c->size);
+  int rc = MPI_Comm_split_type(c->world, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->node);
+  if (rc != MPI_SUCCESS) return comm_mpi_fail(c, rc, "MPI_Comm_split_type (ranks of this node)");
+  MPI_Comm_set_errhandler(c->node, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(c->node, &c->local_rank);
+  MPI_Comm_size(c->node, &c->local_size);
+  return default_threads(c);
+}
+
+nn_status comm_split(const struct comm *parent, int color, struct comm *out) {
+  memset(out, 0, sizeof *out);
+  out->world = out->node = MPI_COMM_NULL;
+  out->timeout_s = parent->timeout_s;
+  out->thread_level = parent->thread_level;
+  int rc = MPI_Comm_split(parent->world, color, parent->rank, &out->world);
+  if (rc != MPI_SUCCESS) return comm_mpi_fail(parent, rc, "MPI_Comm_split (sweep groups)");
+  return comm_fill(out);
+}
+
+nn_status comm_gather_bytes(struct comm *c, const void *send, int bytes, void *recv, int root) {
+  MPI_Request r;
+  return wait1(c, MPI_Igather(send, bytes, MPI_BYTE, recv, bytes, MPI_BYTE, root, c->world, &r), &r, "gather");
+}
+
 nn_status comm_init(struct comm *c, int *argc, char ***argv) {
   memset(c, 0, sizeof *c);
   c->world = c->node = MPI_COMM_NULL;
@@ -83,15 +111,7 @@ nn_status comm_init(struct comm *c, int *argc, char ***argv) {
   }
   rc = MPI_Comm_dup(MPI_COMM_WORLD, &c->world);
   if (rc != MPI_SUCCESS) return nn_fail(NN_ERR_MPI, "MPI_Comm_dup of MPI_COMM_WORLD failed (code %d)", rc);
-  MPI_Comm_set_errhandler(c->world, MPI_ERRORS_RETURN);
-  MPI_Comm_rank(c->world, &c->rank);
-  MPI_Comm_size(c->world, &c->size);
-  rc = MPI_Comm_split_type(c->world, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->node);
-  if (rc != MPI_SUCCESS) return comm_mpi_fail(c, rc, "MPI_Comm_split_type (ranks of this node)");
-  MPI_Comm_set_errhandler(c->node, MPI_ERRORS_RETURN);
-  MPI_Comm_rank(c->node, &c->local_rank);
-  MPI_Comm_size(c->node, &c->local_size);
-  return default_threads(c);
+  return comm_fill(c);
 }
 
 void comm_finalize(struct comm *c) {

@@ -1,6 +1,6 @@
 /* comm: the process group over MPI. Start-up (mpirun, srun or no launcher), broadcast,
  * small allreduces, agreement on errors, replica checksums, and the gradient buckets that
- * average the flat gradient buffer while backward runs (DESIGN.md invariant 5).
+ * average the flat gradient buffer while backward runs (docs/ARCHITECTURE.md invariant 5).
  * Every collective is bounded by c->timeout_s and returns NN_ERR_MPI with a message naming
  * the rank, the collective and the step; only comm_abort ends the job. */
 #ifndef COMM_H
@@ -26,6 +26,11 @@ struct comm {
 
 /* Start MPI (asks MPI_THREAD_MULTIPLE), fill rank/size/local rank; collective over all ranks. */
 nn_status comm_init(struct comm *c, int *argc, char ***argv);
+/* A process group of the ranks of parent with the same color (MPI_Comm_split; rank order kept),
+ * with its own node communicator and thread default; freed with comm_finalize (MPI stays up). */
+nn_status comm_split(const struct comm *parent, int color, struct comm *out);
+/* Root gets every rank's bytes of send, rank r's at recv + r * bytes (recv ignored elsewhere). */
+nn_status comm_gather_bytes(struct comm *c, const void *send, int bytes, void *recv, int root);
 /* Free the communicators and finalize MPI (if comm_init started it). */
 void comm_finalize(struct comm *c);
 /* End the whole job with exit code `code` (MPI_Abort); the only way a job ends on error. */

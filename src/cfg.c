@@ -341,3 +341,13 @@ nn_status cfg_load_json(struct cfg *c, const char *json, const char *source) {
   }
   return nn_fail(NN_ERR_FORMAT, "%s: malformed configuration JSON near '%.20s'", source, p);
 }
+
+nn_status cfg_from_args(struct cfg *c, int argc, char **argv, int first, int *help) {
+  struct cfg flags;
+  cfg_defaults(c);
+  cfg_defaults(&flags);
+  nn_status st = cfg_parse_args(&flags, argc, argv, first, help);
+  if (st == NN_OK && flags.config[0]) st = cfg_load_file(c, flags.config);
+  if (st == NN_OK) st = cfg_parse_args(c, argc, argv, first, help);
+  return st;
+}

@@ -71,6 +71,8 @@ void cfg_defaults(struct cfg *c);
 nn_status cfg_set(struct cfg *c, const char *key, const char *value, const char *source);
 /* Parse argv[first..argc): --key value / --key=value; --help sets *help. Non-flag words are errors. */
 nn_status cfg_parse_args(struct cfg *c, int argc, char **argv, int first, int *help);
+/* The configuration of a command line: defaults < --config file < flags of argv[first..argc). */
+nn_status cfg_from_args(struct cfg *c, int argc, char **argv, int first, int *help);
 /* Apply "key = value" lines of a config file (# comments, blank lines). */
 nn_status cfg_load_file(struct cfg *c, const char *path);
 /* 1 if key was set by a flag or the config file. */

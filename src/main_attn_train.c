@@ -10,6 +10,8 @@
 #include "model.h"
 #include "ckpt.h"
 #include "generate.h"
+#include "plot.h"
+#include "sweep.h"
 #include "train.h"
 
 static void usage(FILE *out) {
@@ -18,7 +20,9 @@ static void usage(FILE *out) {
           "       attn_train --model NAME --data DIR [options]     (single-process debug run)\n"
           "       attn_train generate --ckpt DIR|OUT.h5 [--prompt TEXT ...] (sample text; generate --help)\n"
           "       attn_train export CKPT OUT.h5                      (one plain HDF5 file: a dataset per parameter,\n"
-          "                                                            the configuration and the vocabulary)\n\n"
+          "                                                            the configuration and the vocabulary)\n"
+          "       attn_train plot LOGDIR... --out FILE.png|.svg      (training curves; plot --help)\n"
+          "       mpirun -np N attn_train sweep --grid lr=1e-4,3e-4 ... [--ranks-per-run R] [options] (sweep --help)\n\n"
           "models:\n");
   model_list(out);
   fprintf(out, "\noptions (also accepted as 'key = value' lines in --config FILE; flags override the file):\n");
@@ -32,9 +36,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   /* subcommands */
-  if (argc > 1 && (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "export") == 0)) {
+  if (argc > 1 && (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "export") == 0 || strcmp(argv[1], "plot") == 0)) {
     nn_status st;
     if (strcmp(argv[1], "generate") == 0) st = generate_main(&comm, argc, argv, 2);
+    else if (strcmp(argv[1], "plot") == 0) st = comm.rank == 0 ? plot_main(argc, argv, 2) : NN_OK;
     else if (argc != 4) st = nn_fail(NN_ERR_ARG, "usage: attn_train export CKPT OUT.h5");
     else st = ckpt_export(argv[2], argv[3]);
     if (st == NN_OK && strcmp(argv[1], "export") == 0 && comm.rank == 0) printf("exported %s to %s\n", argv[2], argv[3]);
@@ -42,14 +47,21 @@ int main(int argc, char **argv) {
     comm_finalize(&comm);
     return st == NN_OK ? 0 : 2;
   }
+  if (argc > 1 && strcmp(argv[1], "sweep") == 0) { /* a grid of runs over groups of ranks */
+    int code = 2;
+    nn_status st = sweep_main(&comm, argc, argv, 2, &code);
+    if (st != NN_OK && code == 2 && comm.rank == 0) fprintf(stderr, "attn_train sweep: %s\n", nn_errmsg());
+    if (st != NN_OK && code == 1) {
+      fprintf(stderr, "attn_train sweep: rank %d: %s\n", comm.rank, nn_errmsg());
+      if (comm.size > 1) comm_abort(&comm, 1);
+    }
+    comm_finalize(&comm);
+    return code;
+  }
   /* configuration: defaults < config file < flags (the model preset fills what is left) */
-  struct cfg c, flags;
+  struct cfg c;
   int help = 0;
-  cfg_defaults(&c);
-  cfg_defaults(&flags);
-  nn_status st = cfg_parse_args(&flags, argc, argv, 1, &help);
-  if (st == NN_OK && flags.config[0]) st = cfg_load_file(&c, flags.config);
-  if (st == NN_OK) st = cfg_parse_args(&c, argc, argv, 1, &help);
+  nn_status st = cfg_from_args(&c, argc, argv, 1, &help);
   if (help) {
     if (comm.rank == 0) usage(stdout);
     comm_finalize(&comm);
