@@ -69,6 +69,7 @@ static const struct cfg_key keys[] = {
     F(comm_timeout, 0, 1e7, "300", "seconds a collective may wait before the job aborts (0 = forever)"),
     S(nan_policy, "stop|skip", "stop", "on a NaN/Inf loss or gradient: stop the job | skip the step"),
     S(augment, "none|flip|crop|crop-flip", "none", "image augmentation in the loader: random crop with 4-pixel zero padding and/or horizontal flip"),
+    I(sync_bn, 0, 1, "0", "batch norm: 1 = statistics of the global batch (an allreduce per BN layer each way) | 0 = per rank (DDP)"),
     F(dropout, -1, 1, "-1", "dropout probability (-1 = model preset)"),
 };
 #define NGENERAL ((int)(sizeof keys / sizeof keys[0]))

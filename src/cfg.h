@@ -59,6 +59,7 @@ struct cfg {
   double bucket_mb, first_bucket_mb, comm_timeout;
   char nan_policy[16];
   char augment[16]; /* image augmentation in the loader: none | flip | crop | crop-flip */
+  int64_t sync_bn;
   /* models: dropout here, the rest owned by the families (cfg_int(c, "n_embd"), ...) */
   double dropout;
   struct cfg_value model_keys[CFG_MODEL_KEYS];

@@ -29,6 +29,8 @@ struct nn_node {
 
 /* Called from backward when the gradient of parameter `index` is final for this step. */
 typedef void (*nn_grad_ready_fn)(void *ctx, int param_index);
+/* Sum x(n) over the ranks of a data-parallel job, in place (synchronised batch norm). */
+typedef nn_status (*nn_reduce_fn)(void *ctx, double *x, int n);
 
 struct nn_graph {
   const struct nn_backend *be;
@@ -51,6 +53,10 @@ struct nn_graph {
   int32_t *param_uses;        /* per parameter: nodes of this step still to run backward */
   nn_grad_ready_fn grad_ready;
   void *grad_ready_ctx;
+  /* cross-rank reduction for ops whose statistics span the global batch (batch norm with
+   * --sync-bn); NULL: this process's batch is the whole batch. Set by the trainer. */
+  nn_reduce_fn reduce;
+  void *reduce_ctx;
 };
 
 /* Set up a graph over backend be (arena chunks of chunk_bytes, 0 for a default). */

@@ -44,6 +44,11 @@ struct trainer {
   const struct task *task; /* what the model learns: batches, metrics, evaluation (src/task.h) */
   int64_t len;              /* tokens per sample (task->sample_len): text window - 1, pair length; 0 images */
   struct task_batch eval;   /* evaluation batch buffers */
+  struct comm bn_comm;   /* --sync-bn: a copy of comm over its own communicator (BN reductions run
+                            in backward, beside the gradient buckets' collectives) */
+  int bn_comm_on;
+  float *buf_stage;      /* host staging of the buffers (running statistics) broadcast each step */
+  int64_t buf_total;     /* their elements (0: the model has none) */
 };
 
 static double now_s(void) {
@@ -253,6 +258,30 @@ static nn_status train_step(struct trainer *T, double *stats /* TASK_NACC: loss 
   return NN_OK;
 }
 
+/* nn_reduce_fn of --sync-bn: sum over the ranks on the BN communicator. */
+static nn_status bn_reduce(void *ctx, double *x, int n) { return comm_allreduce_double(ctx, x, n); }
+
+/* Without --sync-bn each rank's running statistics follow its own batches: make them rank 0's after
+ * every step (DDP's broadcast_buffers), so replicas, evaluation and checkpoints agree. */
+static nn_status sync_buffers(struct trainer *T) {
+  if (!T->buf_total || T->comm->size < 2 || T->bn_comm_on) return NN_OK;
+  struct nn_params *P = &T->P;
+  int64_t o = 0;
+  for (int i = 0; i < P->n; i++)
+    if (P->p[i].buffer) {
+      nn_be_to_host(P->be, T->buf_stage + o, P->p[i].t.data, sizeof(float) * (size_t)P->p[i].t.numel);
+      o += P->p[i].t.numel;
+    }
+  NN_TRY(comm_bcast(T->comm, T->buf_stage, (int64_t)sizeof(float) * T->buf_total, 0));
+  o = 0;
+  for (int i = 0; i < P->n; i++)
+    if (P->p[i].buffer) {
+      nn_be_to_device(P->be, P->p[i].t.data, T->buf_stage + o, sizeof(float) * (size_t)P->p[i].t.numel);
+      o += P->p[i].t.numel;
+    }
+  return NN_OK;
+}
+
 /* SIGTERM / SIGUSR1 (what Slurm sends before it stops or requeues a job): finish the step, then
  * checkpoint and exit with TRAIN_EXIT_PREEMPTED; the ranks agree on the step collectively. */
 static volatile sig_atomic_t stop_signal;
@@ -363,6 +392,7 @@ static nn_status train_loop(struct trainer *T) {
     if (c->clip_value > 0) nn_clip_grad_value(&T->P, (float)c->clip_value);
     float lr = nn_sched_lr(&T->sched, T->step, T->epoch);
     nn_optim_step(&T->opt, lr);
+    NN_TRY(sync_buffers(T));
     nn_fault_diverge(&T->P, cm->rank, T->step);
     stats[TASK_NACC] = stop_signal != 0;
     NN_TRY(comm_allreduce_double(cm, stats, TASK_NACC + 1));
@@ -511,6 +541,19 @@ static nn_status train_setup_collective(struct trainer *T) {
   if (cm->rank == 0) NN_TRY(metrics_open_for_resume(T));
   struct ds_augment aug = {.pad = strstr(c->augment, "crop") ? 4 : 0, .flip = strstr(c->augment, "flip") != NULL, .seed = (uint64_t)c->seed};
   NN_TRY(ds_loader_start_aug(&T->loader, T->train, &T->sampler, c->batch, T->len, &aug));
+  for (int i = 0; i < T->P.n; i++)
+    if (T->P.p[i].buffer) T->buf_total += T->P.p[i].t.numel;
+  if (cm->size > 1 && c->sync_bn) {
+    T->bn_comm = *cm;
+    if (MPI_Comm_dup(cm->world, &T->bn_comm.world) != MPI_SUCCESS)
+      return nn_fail(NN_ERR_MPI, "option --sync-bn: MPI_Comm_dup failed");
+    T->bn_comm_on = 1;
+    T->g.reduce = bn_reduce;
+    T->g.reduce_ctx = &T->bn_comm;
+  } else if (cm->size > 1 && T->buf_total) {
+    T->buf_stage = malloc(sizeof(float) * (size_t)T->buf_total);
+    if (!T->buf_stage) return nn_fail(NN_ERR_OOM, "out of memory staging %lld buffer values", (long long)T->buf_total);
+  }
   if (cm->size > 1) {
     struct comm_grads_opts go = {c->bucket_mb, c->first_bucket_mb,
                                  strcmp(c->comm_mode, "thread") == 0 ? COMM_THREAD : COMM_NONBLOCKING};
@@ -558,6 +601,8 @@ static void train_teardown(struct trainer *T) {
   nn_params_free(&T->P);
   nn_backend_close(T->be);
   task_batch_free(&T->eval);
+  free(T->buf_stage);
+  if (T->bn_comm_on) MPI_Comm_free(&T->bn_comm.world);
 }
 
 nn_status train_run(struct cfg *c, struct comm *comm, int *agreed, int *preempted) {

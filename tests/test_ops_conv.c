@@ -91,6 +91,7 @@ static const struct conv_cfg conv_cfgs[] = {
     {2, 3, 7, 6, 4, 3, 3, 1, 1, 1},  {3, 2, 9, 8, 5, 5, 5, 1, 0, 0}, {2, 3, 8, 7, 4, 3, 3, 2, 1, 1},
     {3, 5, 6, 6, 3, 1, 1, 1, 0, 1},  {2, 4, 7, 7, 3, 1, 1, 2, 0, 1}, {1, 2, 10, 9, 3, 4, 4, 3, 2, 1},
     {2, 3, 6, 9, 2, 2, 3, 1, 1, 0},  {5, 1, 12, 12, 6, 5, 5, 1, 2, 1},
+    {5, 4, 6, 6, 3, 1, 1, 1, 0, 1},  {7, 3, 5, 5, 4, 3, 3, 2, 1, 0}, /* image groups with a short last group */
 };
 
 /* conv2d = the naive loops, forward and backward, with 1 thread (images one after another) and 2 and

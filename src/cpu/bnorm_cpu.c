@@ -104,4 +104,19 @@ static void k_bwd(const struct nn_backend *be, const struct nn_bnorm_args *a) {
   (void)be;
   bwd(a->dx, a->dw, a->db, a->dy, a->x, a->mean, a->invstd, a->w, a->n, a->c, a->hw, a->batch);
 }
-const struct nn_k_bnorm nn_cpu_bnorm = {.fwd = k_fwd, .bwd = k_bwd};
+static void k_sums(const struct nn_backend *be, const struct nn_bnorm_args *a) {
+  (void)be;
+#pragma omp parallel for schedule(static) if (a->n * a->c * a->hw > BN_PAR_WORK)
+  for (int64_t ch = 0; ch < a->c; ch++)
+    bn_sums(&a->s1[ch], &a->s2[ch], a->x, a->dy, a->shift ? a->shift[ch] : 0.0f, a->n, a->c, a->hw, ch);
+}
+static void k_bwd_dx(const struct nn_backend *be, const struct nn_bnorm_args *a) {
+  (void)be;
+#pragma omp parallel for schedule(static) if (a->n * a->c * a->hw > BN_PAR_WORK)
+  for (int64_t ch = 0; ch < a->c; ch++) {
+    float is = a->invstd[ch], k = is * (a->w ? a->w[ch] : 1.0f);
+    bn_affine(a->dx, a->dy, a->x, k, (float)(-k * is * is * a->s2[ch] / a->m), (float)(-k * a->s1[ch] / a->m),
+              a->mean[ch], 1, a->n, a->c, a->hw, ch);
+  }
+}
+const struct nn_k_bnorm nn_cpu_bnorm = {.fwd = k_fwd, .bwd = k_bwd, .sums = k_sums, .bwd_dx = k_bwd_dx};

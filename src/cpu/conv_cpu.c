@@ -1,6 +1,9 @@
-/* CPU kernels of the conv ops: per image, im2col into a cache-sized column matrix and one sgemm.
- * With T > 1 threads and at least T images, images are spread over the threads (each with its
- * own columns, weight-gradient partial and a single-threaded sgemm); otherwise images run one
+/* CPU kernels of the conv ops: images in groups of G, each group one column matrix
+ * cols(c*kh*kw, G*ho*wo) (image g in columns [g*P, (g+1)*P)) and one sgemm, so the small maps of a
+ * ResNet's late stages still make wide products (G*P near CONV_GROUP_COLS). A pointwise conv (1x1,
+ * stride 1, no padding) of a group of one image multiplies the image itself (no copy).
+ * With T > 1 threads and at least T images, groups are spread over the threads (each with its own
+ * columns, staging, weight-gradient partial and a single-threaded sgemm); otherwise groups run one
  * after another with nn_cpu_sgemm over the threads and im2col parallel over channels. */
 #include "../ops/conv.h"
 #include <omp.h>
@@ -14,18 +17,34 @@ static int conv_pointwise(const struct nn_conv_geom *d) {
   return d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0;
 }
 
-/* Floats of one image's column matrix cols(c*kh*kw, ho*wo) (0 for pointwise convolutions). */
-static int64_t conv_cols(const struct nn_conv_geom *d) {
-  return conv_pointwise(d) ? 0 : d->c * d->kh * d->kw * d->ho * d->wo;
-}
+#define CONV_GROUP_COLS 1024      /* columns G*P a group aims at */
+#define CONV_GROUP_FLOATS (1 << 22) /* most floats of one group's column matrix */
 
-/* Threads of the image-parallel scheme for d, or 1 for images one after another. */
+/* Threads of the image-parallel scheme for d, or 1 for groups one after another. */
 static int conv_threads(const struct nn_conv_geom *d, int bwd) {
   int t = omp_get_max_threads();
   if (t < 2 || d->n < t) return 1;
   if (bwd && (int64_t)t * d->o * d->c * d->kh * d->kw > CONV_PARTIAL_MAX) return 1;
   return t;
 }
+
+/* Images per group for t threads: G*P near CONV_GROUP_COLS, the columns within CONV_GROUP_FLOATS,
+ * and at least t groups when t > 1. */
+static int64_t conv_group(const struct nn_conv_geom *d, int t) {
+  int64_t P = d->ho * d->wo, K = d->c * d->kh * d->kw, g = CONV_GROUP_COLS / P;
+  if (g > CONV_GROUP_FLOATS / (K * P)) g = CONV_GROUP_FLOATS / (K * P);
+  if (t > 1 && g > d->n / t) g = d->n / t;
+  if (g > d->n) g = d->n;
+  return g < 1 ? 1 : g;
+}
+
+/* Floats of one group's column matrix (0 for a pointwise convolution of single images). */
+static int64_t conv_cols(const struct nn_conv_geom *d, int64_t G) {
+  return G == 1 && conv_pointwise(d) ? 0 : d->c * d->kh * d->kw * G * d->ho * d->wo;
+}
+
+/* Floats of one group's output staging yg(o, G*P) (0 for single images, which use y directly). */
+static int64_t conv_stage(const struct nn_conv_geom *d, int64_t G) { return G == 1 ? 0 : d->o * G * d->ho * d->wo; }
 
 /* c(m,n) = alpha * op(a) op(b) + beta * c, row-major with leading dimensions (backend_cpu.c: over the
  * OpenMP threads outside a parallel region, single-threaded inside one) */
@@ -61,15 +80,23 @@ static inline void conv_row(float *col, float *xrow, int64_t kw, int64_t lo, int
   for (int64_t ow = hi; ow < d->wo; ow++) col[ow] = 0.0f;
 }
 
-/* The kh*kw rows of cols(c*kh*kw, ho*wo) that come from channel c, gathered from (back: scattered
- * back onto) the plane x(h,w) of that channel. */
-static void conv_plane(float *cols, float *x, const struct nn_conv_geom *d, int64_t c, int back) {
-  int64_t P = d->ho * d->wo;
+/* The kh*kw rows (row stride ld) of cols(c*kh*kw, ho*wo) that come from channel c, gathered from
+ * (back: scattered back onto) the plane x(h,w) of that channel. */
+static void conv_plane(float *cols, int64_t ld, float *x, const struct nn_conv_geom *d, int64_t c, int back) {
+  if (d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0) { /* pointwise: a copy */
+    int64_t P = d->h * d->w;
+    float *col = cols + c * ld;
+    if (back)
+      for (int64_t p = 0; p < P; p++) x[p] += col[p];
+    else
+      memcpy(col, x, sizeof(float) * (size_t)P);
+    return;
+  }
   for (int64_t kh = 0; kh < d->kh; kh++) {
     int64_t lo, hi;
     conv_valid(d->pad, kh, d->stride, d->h, d->ho, &lo, &hi);
     for (int64_t kw = 0; kw < d->kw; kw++) {
-      float *col = cols + ((c * d->kh + kh) * d->kw + kw) * P;
+      float *col = cols + ((c * d->kh + kh) * d->kw + kw) * ld;
       int64_t wlo, whi;
       conv_valid(d->pad, kw, d->stride, d->w, d->wo, &wlo, &whi);
       if (!back && lo > 0) memset(col, 0, sizeof(float) * (size_t)(lo * d->wo));
@@ -80,67 +107,98 @@ static void conv_plane(float *cols, float *x, const struct nn_conv_geom *d, int6
   }
 }
 
-/* cols(c*kh*kw, ho*wo) = patches of one image x(c,h,w), zero where padded; threads over channels when par */
-static void im2col(float *cols, const float *x, const struct nn_conv_geom *d, int par) {
-#pragma omp parallel for schedule(static) if (par && conv_cols(d) > CONV_PAR_WORK)
-  for (int64_t c = 0; c < d->c; c++) conv_plane(cols, (float *)x + c * d->h * d->w, d, c, 0);
+/* cols(c*kh*kw, ld) columns [0, ho*wo) = patches of one image x(c,h,w), zero where padded; threads
+ * over channels when par */
+static void im2col(float *cols, int64_t ld, const float *x, const struct nn_conv_geom *d, int par) {
+#pragma omp parallel for schedule(static) if (par && d->c * d->kh * d->kw * d->ho * d->wo > CONV_PAR_WORK)
+  for (int64_t c = 0; c < d->c; c++) conv_plane(cols, ld, (float *)x + c * d->h * d->w, d, c, 0);
 }
 
-/* dx(c,h,w) += cols(c*kh*kw, ho*wo) summed back onto the pixels each column came from */
-static void col2im(float *dx, const float *cols, const struct nn_conv_geom *d, int par) {
-#pragma omp parallel for schedule(static) if (par && conv_cols(d) > CONV_PAR_WORK)
-  for (int64_t c = 0; c < d->c; c++) conv_plane((float *)cols, dx + c * d->h * d->w, d, c, 1);
+/* dx(c,h,w) += cols(c*kh*kw, ld) columns [0, ho*wo) summed back onto the pixels each column came from */
+static void col2im(float *dx, const float *cols, int64_t ld, const struct nn_conv_geom *d, int par) {
+#pragma omp parallel for schedule(static) if (par && d->c * d->kh * d->kw * d->ho * d->wo > CONV_PAR_WORK)
+  for (int64_t c = 0; c < d->c; c++) conv_plane((float *)cols, ld, dx + c * d->h * d->w, d, c, 1);
 }
 
-/* y(o,p) = w(o,K) @ cols(K,p) + b(o) for one image x(c,h,w) */
-static void conv_image_fwd(float *y, const float *x, const float *w, const float *b, const struct nn_conv_geom *d,
-                           float *cols, int par) {
-  int64_t K = d->c * d->kh * d->kw, P = d->ho * d->wo;
-  const float *src = x;
-  if (!conv_pointwise(d)) {
-    im2col(cols, x, d, par);
-    src = cols;
+/* The column matrix of the G images x(G,c,h,w): cols(K, G*P), or x itself for one pointwise image */
+static const float *group_cols(float *cols, const float *x, const struct nn_conv_geom *d, int64_t G, int par) {
+  int64_t P = d->ho * d->wo, xs = d->c * d->h * d->w;
+  if (G == 1 && conv_pointwise(d)) return x;
+  for (int64_t g = 0; g < G; g++) im2col(cols + g * P, G * P, x + g * xs, d, par);
+  return cols;
+}
+
+/* y(G,o,p) = w(o,K) @ cols(K, G*P) + b(o) for the G images x(G,c,h,w) */
+static void conv_group_fwd(float *y, const float *x, const float *w, const float *b, const struct nn_conv_geom *d,
+                           int64_t G, float *cols, float *stage, int par) {
+  int64_t K = d->c * d->kh * d->kw, P = d->ho * d->wo, GP = G * P;
+  const float *src = group_cols(cols, x, d, G, par);
+  float *dst = G == 1 ? y : stage;
+  nn_cpu_sgemm(0, 0, d->o, GP, K, 1.0f, w, K, src, GP, 0.0f, dst, GP);
+  if (G == 1 && !b) return;
+#pragma omp parallel for schedule(static) if (par && d->o * GP > CONV_PAR_WORK)
+  for (int64_t o = 0; o < d->o; o++) {
+    float bo = b ? b[o] : 0.0f;
+    for (int64_t g = 0; g < G; g++) {
+      float *yr = y + (g * d->o + o) * P;
+      const float *sr = dst + o * GP + g * P;
+      for (int64_t p = 0; p < P; p++) yr[p] = sr[p] + bo;
+    }
   }
-  nn_cpu_sgemm(0, 0, d->o, P, K, 1.0f, w, K, src, P, 0.0f, y, P);
-  if (!b) return;
-#pragma omp parallel for schedule(static) if (par && d->o * P > CONV_PAR_WORK)
-  for (int64_t o = 0; o < d->o; o++)
-    for (int64_t p = 0; p < P; p++) y[o * P + p] += b[o];
 }
 
-/* For one image: dw(o,K) += dy(o,p) @ cols(K,p)^T and dx(c,h,w) += col2im(w^T @ dy); NULL: skipped */
-static void conv_image_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
-                           const struct nn_conv_geom *d, float *cols, int par) {
-  int64_t K = d->c * d->kh * d->kw, P = d->ho * d->wo;
+/* For the G images of a group: dw(o,K) += dy(o, G*P) @ cols(K, G*P)^T and dx(G,c,h,w) += col2im(w^T @ dy);
+ * NULL: skipped */
+static void conv_group_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                           const struct nn_conv_geom *d, int64_t G, float *cols, float *stage, int par) {
+  int64_t K = d->c * d->kh * d->kw, P = d->ho * d->wo, GP = G * P, xs = d->c * d->h * d->w;
   int pw = conv_pointwise(d);
-  if (dw) {
-    if (!pw) im2col(cols, x, d, par);
-    nn_cpu_sgemm(0, 1, d->o, K, P, 1.0f, dy, P, pw ? x : cols, P, 1.0f, dw, K);
+  const float *dyg = dy;
+  if (G > 1) { /* dy(G,o,P) -> stage(o, G*P) */
+#pragma omp parallel for schedule(static) if (par && d->o * GP > CONV_PAR_WORK)
+    for (int64_t o = 0; o < d->o; o++)
+      for (int64_t g = 0; g < G; g++) memcpy(stage + o * GP + g * P, dy + (g * d->o + o) * P, sizeof(float) * (size_t)P);
+    dyg = stage;
   }
-  if (dx) {
-    nn_cpu_sgemm(1, 0, K, P, d->o, 1.0f, w, K, dy, P, pw ? 1.0f : 0.0f, pw ? dx : cols, P);
-    if (!pw) col2im(dx, cols, d, par);
+  if (dw) nn_cpu_sgemm(0, 1, d->o, K, GP, 1.0f, dyg, GP, group_cols(cols, x, d, G, par), GP, 1.0f, dw, K);
+  if (!dx) return;
+  if (G == 1 && pw) { /* dx(c,P) += w^T @ dy directly */
+    nn_cpu_sgemm(1, 0, K, P, d->o, 1.0f, w, K, dyg, P, 1.0f, dx, P);
+    return;
   }
+  nn_cpu_sgemm(1, 0, K, GP, d->o, 1.0f, w, K, dyg, GP, 0.0f, cols, GP);
+  for (int64_t g = 0; g < G; g++) col2im(dx + g * xs, cols + g * P, GP, d, par);
 }
+
+/* Per-thread scratch of the group scheme: columns, then staging. */
+static int64_t thread_floats(const struct nn_conv_geom *d, int64_t G) { return conv_cols(d, G) + conv_stage(d, G); }
 
 static int64_t scratch_floats(const struct nn_conv_geom *d, int bwd) {
   int t = conv_threads(d, bwd);
-  return t * conv_cols(d) + (bwd && t > 1 ? (int64_t)t * d->o * d->c * d->kh * d->kw : 0);
+  int64_t G = conv_group(d, t);
+  return t * thread_floats(d, G) + (bwd && t > 1 ? (int64_t)t * d->o * d->c * d->kh * d->kw : 0);
 }
 
 static void fwd(float *y, const float *x, const float *w, const float *b, const struct nn_conv_geom *d,
                 float *scratch) {
-  int64_t xs = d->c * d->h * d->w, ys = d->o * d->ho * d->wo, cs = conv_cols(d);
+  int64_t xs = d->c * d->h * d->w, ys = d->o * d->ho * d->wo;
   int t = conv_threads(d, 0);
+  int64_t G = conv_group(d, t), tf = thread_floats(d, G), cs = conv_cols(d, G), ng = (d->n + G - 1) / G;
   if (t == 1) {
-    for (int64_t i = 0; i < d->n; i++) conv_image_fwd(y + i * ys, x + i * xs, w, b, d, scratch, 1);
+    for (int64_t i = 0; i < d->n; i += G) {
+      int64_t gi = d->n - i < G ? d->n - i : G;
+      conv_group_fwd(y + i * ys, x + i * xs, w, b, d, gi, scratch, scratch ? scratch + cs : NULL, 1);
+    }
     return;
   }
 #pragma omp parallel num_threads(t)
   {
-    float *cols = scratch ? scratch + omp_get_thread_num() * cs : NULL;
+    float *mine = scratch ? scratch + omp_get_thread_num() * tf : NULL;
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < d->n; i++) conv_image_fwd(y + i * ys, x + i * xs, w, b, d, cols, 0);
+    for (int64_t j = 0; j < ng; j++) {
+      int64_t i = j * G, gi = d->n - i < G ? d->n - i : G;
+      conv_group_fwd(y + i * ys, x + i * xs, w, b, d, gi, mine, mine ? mine + cs : NULL, 0);
+    }
   }
 }
 
@@ -163,24 +221,30 @@ static void bias_grad(float *db, const float *dy, const struct nn_conv_geom *d) 
 
 static void bwd(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                 const struct nn_conv_geom *d, float *scratch) {
-  int64_t xs = d->c * d->h * d->w, ys = d->o * d->ho * d->wo, cs = conv_cols(d), wk = d->o * d->c * d->kh * d->kw;
+  int64_t xs = d->c * d->h * d->w, ys = d->o * d->ho * d->wo, wk = d->o * d->c * d->kh * d->kw;
   if (db) bias_grad(db, dy, d);
   if (!dx && !dw) return;
   int t = conv_threads(d, 1);
+  int64_t G = conv_group(d, t), tf = thread_floats(d, G), cs = conv_cols(d, G), ng = (d->n + G - 1) / G;
   if (t == 1) {
-    for (int64_t i = 0; i < d->n; i++)
-      conv_image_bwd(dx ? dx + i * xs : NULL, dw, dy + i * ys, x + i * xs, w, d, scratch, 1);
+    for (int64_t i = 0; i < d->n; i += G) {
+      int64_t gi = d->n - i < G ? d->n - i : G;
+      conv_group_bwd(dx ? dx + i * xs : NULL, dw, dy + i * ys, x + i * xs, w, d, gi, scratch,
+                     scratch ? scratch + cs : NULL, 1);
+    }
     return;
   }
-  float *parts = scratch + t * cs; /* t weight-gradient partials of wk floats */
+  float *parts = scratch + t * tf; /* t weight-gradient partials of wk floats */
 #pragma omp parallel num_threads(t)
   {
     int me = omp_get_thread_num(), nt = omp_get_num_threads();
-    float *cols = cs ? scratch + me * cs : NULL, *part = dw ? parts + me * wk : NULL;
+    float *mine = tf ? scratch + me * tf : NULL, *part = dw ? parts + me * wk : NULL;
     if (part) memset(part, 0, sizeof(float) * (size_t)wk);
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < d->n; i++)
-      conv_image_bwd(dx ? dx + i * xs : NULL, part, dy + i * ys, x + i * xs, w, d, cols, 0);
+    for (int64_t j = 0; j < ng; j++) {
+      int64_t i = j * G, gi = d->n - i < G ? d->n - i : G;
+      conv_group_bwd(dx ? dx + i * xs : NULL, part, dy + i * ys, x + i * xs, w, d, gi, mine, mine ? mine + cs : NULL, 0);
+    }
     if (dw) { /* after the loop's barrier: sum the partials in thread order (deterministic) */
 #pragma omp for schedule(static)
       for (int64_t j = 0; j < wk; j++) {

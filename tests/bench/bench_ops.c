@@ -1,6 +1,8 @@
 /* bench_ops: median time and achieved GFLOP/s of matmul, conv2d and attention forward+backward at
  * realistic shapes, next to plain cblas_sgemm at 1024^3 measured in the same run.
- * Usage: bench_ops [--threads N] [--reps N] [--only SUBSTRING]
+ * Usage: bench_ops [--threads N] [--reps N] [--only SUBSTRING] [--cpu-clock]
+ * --cpu-clock times with this process's CPU clock (1 thread on a loaded machine; both the sgemm
+ * reference and the rows).
  * FLOP counts: 2*M*N*K per gemm; conv 2*N*O*Ho*Wo*C*KH*KW forward, x3 forward+backward (x2 when
  * the input takes no gradient, as a network's first layer);
  * attention 4*B*T*S*C forward, x3 forward+backward (causal: half). */
@@ -129,7 +131,7 @@ static struct nn_tensor *build_conv(struct nn_graph *g, struct bench_case *c) {
 /* conv2d x(n,cin,h,w) with w(cout,cin,k,k) + bias forward+backward; x takes a gradient when xgrad */
 static void bench_conv(const char *tag, int64_t n, int64_t cin, int64_t h, int64_t cout, int64_t k, int64_t stride,
                        int64_t pad, int xgrad) {
-  char name[96];
+  char name[112];
   int64_t ho = (h + 2 * pad - k) / stride + 1;
   snprintf(name, sizeof name, "conv2d %s N%lld %lldx%lld %lld->%lld k%lld s%lld p%lld%s", tag, (long long)n,
            (long long)h, (long long)h, (long long)cin, (long long)cout, (long long)k, (long long)stride,
@@ -165,8 +167,9 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    else if (!strcmp(argv[i], "--cpu-clock")) bench_cpu_clock = 1;
     else {
-      fprintf(stderr, "usage: %s [--threads N] [--reps N] [--only SUBSTRING]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--threads N] [--reps N] [--only SUBSTRING] [--cpu-clock]\n", argv[0]);
       return 2;
     }
   }
@@ -190,6 +193,19 @@ int main(int argc, char **argv) {
   bench_conv("resnet", 8, 64, 56, 128, 3, 2, 1, 1);
   bench_conv("resnet", 8, 64, 56, 128, 1, 2, 0, 1);
   bench_conv("cifar", 128, 16, 32, 16, 3, 1, 1, 1);
+  /* ResNet-50, cifar stem (32x32 input), batch 32: the 3x3 of each stage, its strided first 3x3, and the 1x1s */
+  bench_conv("r50 3x3", 32, 64, 32, 64, 3, 1, 1, 1);
+  bench_conv("r50 3x3", 32, 128, 16, 128, 3, 1, 1, 1);
+  bench_conv("r50 3x3", 32, 256, 8, 256, 3, 1, 1, 1);
+  bench_conv("r50 3x3", 32, 512, 4, 512, 3, 1, 1, 1);
+  bench_conv("r50 3x3", 32, 128, 32, 128, 3, 2, 1, 1);
+  bench_conv("r50 3x3", 32, 512, 8, 512, 3, 2, 1, 1);
+  bench_conv("r50 1x1", 32, 64, 32, 256, 1, 1, 0, 1);
+  bench_conv("r50 1x1", 32, 256, 32, 64, 1, 1, 0, 1);
+  bench_conv("r50 1x1", 32, 512, 16, 128, 1, 1, 0, 1);
+  bench_conv("r50 1x1", 32, 256, 8, 1024, 1, 1, 0, 1);
+  bench_conv("r50 1x1", 32, 2048, 4, 512, 1, 1, 0, 1);
+  bench_conv("r50 1x1", 32, 1024, 8, 2048, 1, 2, 0, 1);
 
   /* ---- attention (placeholder until nn_attention is tuned; shapes of minGPT and a translation encoder) ---- */
   bench_attn(8, 256, 512, 8, 1);
