@@ -74,6 +74,10 @@ static nn_status parse_gen(struct gen_opts *o, int argc, char **argv, int first,
 
 /* Map the UTF-8 prompt to vocabulary ids (longest match); error names the first unknown character. */
 static nn_status encode(const struct ds_meta *m, const char *text, int32_t *ids, int64_t *n, const char *data) {
+  return gen_encode(m, text, ids, n, data, "--prompt");
+}
+
+nn_status gen_encode(const struct ds_meta *m, const char *text, int32_t *ids, int64_t *n, const char *data, const char *flag) {
   *n = 0;
   for (const char *p = text; *p;) {
     int best = -1;
@@ -84,13 +88,13 @@ static nn_status encode(const struct ds_meta *m, const char *text, int32_t *ids,
     }
     if (best < 0) {
       int clen = ((unsigned char)*p >= 0xf0) ? 4 : ((unsigned char)*p >= 0xe0) ? 3 : ((unsigned char)*p >= 0xc0) ? 2 : 1;
-      return nn_fail(NN_ERR_ARG, "option --prompt: character '%.*s' (byte %ld) is not in the vocabulary of %s", clen, p,
+      return nn_fail(NN_ERR_ARG, "option %s: character '%.*s' (byte %ld) is not in the vocabulary of %s", flag, clen, p,
                      (long)(p - text), data);
     }
     ids[(*n)++] = best;
     p += blen;
   }
-  if (*n == 0) return nn_fail(NN_ERR_ARG, "option --prompt: empty prompt");
+  if (*n == 0) return nn_fail(NN_ERR_ARG, "option %s: empty text", flag);
   return NN_OK;
 }
 
@@ -313,4 +317,42 @@ nn_status generate_main(struct comm *c, int argc, char **argv, int first) {
   struct generator G;
   memset(&G, 0, sizeof G);
   return run(&G, &o, c);
+}
+
+/* ---- a model for inference tools (attn_train attention) ---- */
+
+nn_status gen_model_open(struct gen_model *M, struct comm *c, const char *ckpt, const char *data, const char *device,
+                         int threads) {
+  memset(M, 0, sizeof *M);
+  nn_params_init(&M->P);
+  struct source *src = calloc(1, sizeof *src);
+  if (!src) return nn_fail(NN_ERR_OOM, "out of memory");
+  M->src = src;
+  cfg_defaults(&M->cfg);
+  NN_TRY(open_source(src, ckpt, c, &M->cfg));
+  M->def = model_find(M->cfg.model);
+  if (!M->def) return nn_fail(NN_ERR_FORMAT, "%s holds model '%s', which this build does not know", ckpt, M->cfg.model);
+  M->meta = &src->meta;
+  if (data || !src->have_meta) {
+    const char *d = data ? data : M->cfg.data;
+    nn_status st = ds_open(&M->reader, d, "train");
+    if (st != NN_OK)
+      return nn_fail(st, "%s has no data description (written before exports kept it) and the training data is unreadable (%s); give --data DIR",
+                     ckpt, nn_errmsg());
+    M->meta = ds_get_meta(M->reader);
+  }
+  NN_TRY(nn_backend_open(device, &(struct nn_backend_opts){.threads = threads, .local_rank = c->local_rank}, &M->be));
+  NN_TRY(M->def->build(&M->model, &M->cfg, M->meta, &M->P));
+  NN_TRY(nn_params_alloc(&M->P, M->be));
+  return load_params(src, &M->P, c, M->cfg.model);
+}
+
+void gen_model_close(struct gen_model *M) {
+  if (M->model) M->def->destroy(M->model);
+  nn_params_free(&M->P);
+  nn_backend_close(M->be);
+  if (M->reader) ds_close(M->reader);
+  if (M->src) task_meta_free(&((struct source *)M->src)->meta);
+  free(M->src);
+  memset(M, 0, sizeof *M);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cfg.h"
+#include "attnmap.h"
 #include "comm.h"
 #include "model.h"
 #include "ckpt.h"
@@ -22,6 +23,7 @@ static void usage(FILE *out) {
           "       attn_train export CKPT OUT.h5                      (one plain HDF5 file: a dataset per parameter,\n"
           "                                                            the configuration and the vocabulary)\n"
           "       attn_train plot LOGDIR... --out FILE.png|.svg      (training curves; plot --help)\n"
+          "       attn_train attention --ckpt D --input X --out F.png (attention maps as pictures; attention --help)\n"
           "       mpirun -np N attn_train sweep --grid lr=1e-4,3e-4 ... [--ranks-per-run R] [options] (sweep --help)\n\n"
           "models:\n");
   model_list(out);
@@ -36,10 +38,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   /* subcommands */
-  if (argc > 1 && (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "export") == 0 || strcmp(argv[1], "plot") == 0)) {
+  if (argc > 1 && (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "export") == 0 || strcmp(argv[1], "plot") == 0 ||
+                   strcmp(argv[1], "attention") == 0)) {
     nn_status st;
     if (strcmp(argv[1], "generate") == 0) st = generate_main(&comm, argc, argv, 2);
     else if (strcmp(argv[1], "plot") == 0) st = comm.rank == 0 ? plot_main(argc, argv, 2) : NN_OK;
+    else if (strcmp(argv[1], "attention") == 0) st = attn_main(&comm, argc, argv, 2);
     else if (argc != 4) st = nn_fail(NN_ERR_ARG, "usage: attn_train export CKPT OUT.h5");
     else st = ckpt_export(argv[2], argv[3]);
     if (st == NN_OK && strcmp(argv[1], "export") == 0 && comm.rank == 0) printf("exported %s to %s\n", argv[2], argv[3]);

@@ -29,6 +29,10 @@ struct nn_node {
 
 /* Called from backward when the gradient of parameter `index` is final for this step. */
 typedef void (*nn_grad_ready_fn)(void *ctx, int param_index);
+/* Attention probe (inference tools: attn_train attention, src/attnmap.h): called by attention layers
+ * with their name (the layer's parameter prefix, e.g. "blocks.2.attn") and probabilities p(B,H,T,S)
+ * (backend memory, valid until the next nn_graph_reset). */
+typedef void (*nn_probe_fn)(void *ctx, struct nn_graph *g, const char *name, const struct nn_tensor *p);
 
 struct nn_graph {
   const struct nn_backend *be;
@@ -51,6 +55,9 @@ struct nn_graph {
   int32_t *param_uses;        /* per parameter: nodes of this step still to run backward */
   nn_grad_ready_fn grad_ready;
   void *grad_ready_ctx;
+  /* attention probe: NULL (the default, kept by nn_graph_reset) = off, one pointer test per call */
+  nn_probe_fn probe;
+  void *probe_ctx;
 };
 
 /* Set up a graph over backend be (arena chunks of chunk_bytes, 0 for a default). */
@@ -85,6 +92,13 @@ float *nn_grad(struct nn_graph *g, struct nn_tensor *t);
 nn_status nn_backward(struct nn_graph *g, struct nn_tensor *loss);
 /* Backpropagate from any tensor t with d(loss)/dt = seed (host array of t->numel floats). */
 nn_status nn_backward_from(struct nn_graph *g, struct nn_tensor *t, const float *seed);
+
+/* Hand attention probabilities p(B,H,T,S) of the layer called name to g's probe, if one is set.
+ * Models whose attention does not go through blk_mha_fwd (additive attention, a translator's
+ * cross-attention) call this with their own probabilities (H = 1 when there are no heads). */
+static inline void nn_probe(struct nn_graph *g, const char *name, const struct nn_tensor *p) {
+  if (g->probe && p) g->probe(g->probe_ctx, g, name, p);
+}
 
 /* Return NULL from an op builder when any of its inputs is NULL (an earlier op ran out of memory). */
 #define NN_NULL_IN(...)                                                              \
