@@ -11,6 +11,7 @@
 #include <string.h>
 #include "ds_h5.h"
 #include "generate.h"
+#include "model.h"
 #include "plot.h"
 
 /* ---- the recorder (g->probe) ---- */

@@ -156,17 +156,7 @@ static nn_status refeed(struct generator *G, const int32_t *window, int64_t n) {
   return feed(G, window, n);
 }
 
-/* What a model needs besides its weights: configuration, decoding metadata, the parameters.
- * src is a checkpoint (directory) or an export (.h5 file). */
-struct source {
-  char path[1024];
-  int is_export;
-  struct ckpt_state s;
-  struct ds_meta meta;
-  int have_meta;
-};
-
-static nn_status open_source(struct source *src, const char *ckpt, struct comm *c, struct cfg *cfg) {
+nn_status gen_open_source(struct source *src, const char *ckpt, struct comm *c, struct cfg *cfg) {
   struct stat sb;
   src->is_export = stat(ckpt, &sb) == 0 && S_ISREG(sb.st_mode);
   char meta_path[1100];
@@ -184,8 +174,7 @@ static nn_status open_source(struct source *src, const char *ckpt, struct comm *
   return NN_OK;
 }
 
-/* The parameters of src into the allocated P (names and shapes must all match). */
-static nn_status load_params(struct source *src, struct nn_params *P, struct comm *c, const char *model) {
+nn_status gen_load_params(struct source *src, struct nn_params *P, struct comm *c, const char *model) {
   if (!src->is_export) {
     snprintf(src->s.model, sizeof src->s.model, "%s", model);
     return ckpt_load(c, src->path, &src->s, P, NULL);
@@ -203,7 +192,7 @@ static nn_status run(struct generator *G, const struct gen_opts *o, struct comm 
   memset(&src, 0, sizeof src);
   struct cfg cfg;
   cfg_defaults(&cfg);
-  NN_TRY(open_source(&src, o->ckpt, c, &cfg));
+  NN_TRY(gen_open_source(&src, o->ckpt, c, &cfg));
   G->def = model_find(cfg.model);
   if (!G->def || !G->def->dec_open || G->def->task != &task_lm) {
     task_meta_free(&src.meta);
@@ -228,7 +217,7 @@ static nn_status run(struct generator *G, const struct gen_opts *o, struct comm 
     st = nn_backend_open(o->device, &(struct nn_backend_opts){.threads = (int)o->threads, .local_rank = c->local_rank}, &G->be);
   if (st == NN_OK) st = G->def->build(&G->model, &cfg, m, &G->P);
   if (st == NN_OK) st = nn_params_alloc(&G->P, G->be);
-  if (st == NN_OK) st = load_params(&src, &G->P, c, cfg.model);
+  if (st == NN_OK) st = gen_load_params(&src, &G->P, c, cfg.model);
   int32_t *ids = malloc(sizeof(int32_t) * (strlen(o->prompt) + 1));
   int64_t n = 0;
   if (st == NN_OK) st = ids ? encode(m, o->prompt, ids, &n, r ? data : o->ckpt) : nn_fail(NN_ERR_OOM, "out of memory");
@@ -329,7 +318,7 @@ nn_status gen_model_open(struct gen_model *M, struct comm *c, const char *ckpt, 
   if (!src) return nn_fail(NN_ERR_OOM, "out of memory");
   M->src = src;
   cfg_defaults(&M->cfg);
-  NN_TRY(open_source(src, ckpt, c, &M->cfg));
+  NN_TRY(gen_open_source(src, ckpt, c, &M->cfg));
   M->def = model_find(M->cfg.model);
   if (!M->def) return nn_fail(NN_ERR_FORMAT, "%s holds model '%s', which this build does not know", ckpt, M->cfg.model);
   M->meta = &src->meta;
@@ -344,7 +333,7 @@ nn_status gen_model_open(struct gen_model *M, struct comm *c, const char *ckpt, 
   NN_TRY(nn_backend_open(device, &(struct nn_backend_opts){.threads = threads, .local_rank = c->local_rank}, &M->be));
   NN_TRY(M->def->build(&M->model, &M->cfg, M->meta, &M->P));
   NN_TRY(nn_params_alloc(&M->P, M->be));
-  return load_params(src, &M->P, c, M->cfg.model);
+  return gen_load_params(src, &M->P, c, M->cfg.model);
 }
 
 void gen_model_close(struct gen_model *M) {
@@ -352,7 +341,7 @@ void gen_model_close(struct gen_model *M) {
   nn_params_free(&M->P);
   nn_backend_close(M->be);
   if (M->reader) ds_close(M->reader);
-  if (M->src) task_meta_free(&((struct source *)M->src)->meta);
+  if (M->src) task_meta_free(&M->src->meta);
   free(M->src);
   memset(M, 0, sizeof *M);
 }

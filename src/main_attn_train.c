@@ -23,8 +23,8 @@ static void usage(FILE *out) {
           "       attn_train export CKPT OUT.h5                      (one plain HDF5 file: a dataset per parameter,\n"
           "                                                            the configuration and the vocabulary)\n"
           "       attn_train plot LOGDIR... --out FILE.png|.svg      (training curves; plot --help)\n"
-          "       attn_train attention --ckpt D --input X --out F.png (attention maps as pictures; attention --help)\n"
-          "       mpirun -np N attn_train sweep --grid lr=1e-4,3e-4 ... [--ranks-per-run R] [options] (sweep --help)\n\n"
+          "       mpirun -np N attn_train sweep --grid lr=1e-4,3e-4 ... [--ranks-per-run R] [options] (sweep --help)\n"
+          "       attn_train attention --ckpt D --input X --out F.png (attention maps as pictures; attention --help)\n\n"
           "models:\n");
   model_list(out);
   fprintf(out, "\noptions (also accepted as 'key = value' lines in --config FILE; flags override the file):\n");
@@ -38,16 +38,20 @@ int main(int argc, char **argv) {
     return 1;
   }
   /* subcommands */
-  if (argc > 1 && (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "export") == 0 || strcmp(argv[1], "plot") == 0 ||
-                   strcmp(argv[1], "attention") == 0)) {
+  if (argc > 1 && (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "export") == 0 || strcmp(argv[1], "plot") == 0)) {
     nn_status st;
     if (strcmp(argv[1], "generate") == 0) st = generate_main(&comm, argc, argv, 2);
     else if (strcmp(argv[1], "plot") == 0) st = comm.rank == 0 ? plot_main(argc, argv, 2) : NN_OK;
-    else if (strcmp(argv[1], "attention") == 0) st = attn_main(&comm, argc, argv, 2);
     else if (argc != 4) st = nn_fail(NN_ERR_ARG, "usage: attn_train export CKPT OUT.h5");
     else st = ckpt_export(argv[2], argv[3]);
     if (st == NN_OK && strcmp(argv[1], "export") == 0 && comm.rank == 0) printf("exported %s to %s\n", argv[2], argv[3]);
     if (st != NN_OK) fprintf(stderr, "attn_train %s: %s\n", argv[1], nn_errmsg());
+    comm_finalize(&comm);
+    return st == NN_OK ? 0 : 2;
+  }
+  if (argc > 1 && strcmp(argv[1], "attention") == 0) { /* attention maps: one process */
+    nn_status st = attn_main(&comm, argc, argv, 2);
+    if (st != NN_OK) fprintf(stderr, "attn_train attention: %s\n", nn_errmsg());
     comm_finalize(&comm);
     return st == NN_OK ? 0 : 2;
   }

@@ -58,6 +58,7 @@ struct nn_graph {
   /* attention probe: NULL (the default, kept by nn_graph_reset) = off, one pointer test per call */
   nn_probe_fn probe;
   void *probe_ctx;
+  struct nn_tensor *attn_probs; /* probabilities (B,H,T,S) of the newest nn_attention call of this step */
 };
 
 /* Set up a graph over backend be (arena chunks of chunk_bytes, 0 for a default). */
@@ -94,8 +95,9 @@ nn_status nn_backward(struct nn_graph *g, struct nn_tensor *loss);
 nn_status nn_backward_from(struct nn_graph *g, struct nn_tensor *t, const float *seed);
 
 /* Hand attention probabilities p(B,H,T,S) of the layer called name to g's probe, if one is set.
- * Models whose attention does not go through blk_mha_fwd (additive attention, a translator's
- * cross-attention) call this with their own probabilities (H = 1 when there are no heads). */
+ * blk_mha_fwd does this for its layers; a model whose attention does not go through it (a
+ * translator's cross-attention) calls nn_probe(g, "decoder.attn", g->attn_probs) right after its
+ * nn_attention, or passes its own probabilities (H = 1 when there are no heads). */
 static inline void nn_probe(struct nn_graph *g, const char *name, const struct nn_tensor *p) {
   if (g->probe && p) g->probe(g->probe_ctx, g, name, p);
 }

@@ -41,13 +41,6 @@ static void attn_backward(struct nn_graph *g, struct nn_node *n) {
 
 struct nn_tensor *nn_attention(struct nn_graph *g, struct nn_tensor *q, struct nn_tensor *k, struct nn_tensor *v,
                                int heads, int causal, float dropout_p) {
-  struct nn_tensor *p;
-  return nn_attention_p(g, q, k, v, heads, causal, dropout_p, &p);
-}
-
-struct nn_tensor *nn_attention_p(struct nn_graph *g, struct nn_tensor *q, struct nn_tensor *k, struct nn_tensor *v,
-                                 int heads, int causal, float dropout_p, struct nn_tensor **probs) {
-  *probs = NULL;
   NN_NULL_IN(q, k, v);
   struct attn_dims d = attn_dims(q, k, v, heads);
   NN_ASSERT(dropout_p >= 0.0f && dropout_p < 1.0f, "attention: dropout_p %g must be in [0,1)", dropout_p);
@@ -65,7 +58,7 @@ struct nn_tensor *nn_attention_p(struct nn_graph *g, struct nn_tensor *q, struct
   }
   struct nn_tensor *out = nn_new_like(g, q), *p = nn_new(g, NN_F32, 4, NN_SHAPE(d.B, d.H, d.T, d.S));
   NN_NULL_IN(out, p);
-  *probs = p;
+  g->attn_probs = p; /* for an attention probe (nn_probe) */
   int64_t nw = g->be->k->attn->work(g->be, &a, 0);
   a.work = nn_scratch(g, sizeof(float) * (size_t)(nw ? nw : 1));
   NN_NULL_IN(a.work);

@@ -43,8 +43,5 @@ struct nn_k_attn {
  * the probabilities (g->training only), @ v. */
 struct nn_tensor *nn_attention(struct nn_graph *g, struct nn_tensor *q, struct nn_tensor *k, struct nn_tensor *v,
                                int heads, int causal, float dropout_p);
-/* The same, also giving its probabilities *p(B,H,T,S) (a dropped entry negated; for nn_probe). */
-struct nn_tensor *nn_attention_p(struct nn_graph *g, struct nn_tensor *q, struct nn_tensor *k, struct nn_tensor *v,
-                                 int heads, int causal, float dropout_p, struct nn_tensor **p);
 
 #endif
