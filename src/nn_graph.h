@@ -14,6 +14,10 @@ struct nn_node;
 #define NN_MAX_IN 8
 
 typedef void (*nn_backward_fn)(struct nn_graph *g, struct nn_node *n);
+/* Attention probe (inference tools: attn_train attention, src/attnmap.h): called by attention layers
+ * with their name (the layer's parameter prefix, e.g. "blocks.2.attn") and probabilities p(B,H,T,S)
+ * (backend memory, valid until the next nn_graph_reset). */
+typedef void (*nn_probe_fn)(void *ctx, struct nn_graph *g, const char *name, const struct nn_tensor *p);
 
 struct nn_node {
   enum nn_op op;
@@ -29,10 +33,6 @@ struct nn_node {
 
 /* Called from backward when the gradient of parameter `index` is final for this step. */
 typedef void (*nn_grad_ready_fn)(void *ctx, int param_index);
-/* Attention probe (inference tools: attn_train attention, src/attnmap.h): called by attention layers
- * with their name (the layer's parameter prefix, e.g. "blocks.2.attn") and probabilities p(B,H,T,S)
- * (backend memory, valid until the next nn_graph_reset). */
-typedef void (*nn_probe_fn)(void *ctx, struct nn_graph *g, const char *name, const struct nn_tensor *p);
 
 struct nn_graph {
   const struct nn_backend *be;
@@ -50,15 +50,15 @@ struct nn_graph {
                                  under a DistributedSampler, so N ranks match 1 rank on N x batch) */
   int64_t rng_calls;          /* random ops so far in this step (the stream of the next one) */
   nn_status status;           /* sticky error (out of memory) */
+  /* attention probe: NULL (the default, kept by nn_graph_reset) = off, one pointer test per call */
+  nn_probe_fn probe;
+  void *probe_ctx;
+  struct nn_tensor *attn_probs; /* probabilities (B,H,T,S) of the newest nn_attention call of this step */
   /* parameter readiness, used by comm to start bucket reductions during backward */
   int nparams;
   int32_t *param_uses;        /* per parameter: nodes of this step still to run backward */
   nn_grad_ready_fn grad_ready;
   void *grad_ready_ctx;
-  /* attention probe: NULL (the default, kept by nn_graph_reset) = off, one pointer test per call */
-  nn_probe_fn probe;
-  void *probe_ctx;
-  struct nn_tensor *attn_probs; /* probabilities (B,H,T,S) of the newest nn_attention call of this step */
 };
 
 /* Set up a graph over backend be (arena chunks of chunk_bytes, 0 for a default). */
