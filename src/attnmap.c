@@ -12,6 +12,7 @@
 #include "ds_h5.h"
 #include "generate.h"
 #include "model.h"
+#include "nn_fs.h"
 #include "plot.h"
 
 /* ---- the recorder (g->probe) ---- */
@@ -634,6 +635,8 @@ static nn_status run_attention(const struct attn_opts *o, struct comm *c) {
                    (long long)map->T, (long long)map->S);
     if (st == NN_OK) st = parse_queries(o, gr, map->name, q, &nq);
   }
+  if (st == NN_OK && o->out) st = nn_mkdirs_parent(o->out, "option --out");
+  if (st == NN_OK && o->out_h5) st = nn_mkdirs_parent(o->out_h5, "option --out-h5");
   if (st == NN_OK && o->out) {
     st = text ? attn_render_text(o->out, map, 0, toks, toks) : attn_render_image(o->out, img, m->c, m->h, m->w, map, 0, gr, q, nq);
     if (st == NN_OK)
