@@ -43,6 +43,12 @@ struct nn_tensor *blk_mha_fwd(struct nn_graph *g, struct nn_params *P, const str
     v = cache_append(g, cache->v, cache->len, v);
   }
   struct nn_tensor *y = nn_attention(g, q, k, v, a->heads, causal, attn_dropout);
+  if (g->probe) { /* attention maps (attn_train attention): the layer's name is its parameters' prefix */
+    const char *w = P->p[a->query.weight].name, *dot = strrchr(w, '.');
+    char name[NN_NAME_MAX];
+    snprintf(name, sizeof name, "%.*s", dot && dot - w >= 6 ? (int)(dot - w - 6) : 0, w); /* minus ".query" */
+    if (y) nn_probe(g, name, g->attn_probs);
+  }
   return nn_linear_fwd(g, P, &a->proj, y);
 }
 

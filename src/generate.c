@@ -74,6 +74,10 @@ static nn_status parse_gen(struct gen_opts *o, int argc, char **argv, int first,
 
 /* Map the UTF-8 prompt to vocabulary ids (longest match); error names the first unknown character. */
 static nn_status encode(const struct ds_meta *m, const char *text, int32_t *ids, int64_t *n, const char *data) {
+  return gen_encode(m, text, ids, n, data, "--prompt");
+}
+
+nn_status gen_encode(const struct ds_meta *m, const char *text, int32_t *ids, int64_t *n, const char *data, const char *flag) {
   *n = 0;
   for (const char *p = text; *p;) {
     int best = -1;
@@ -84,13 +88,13 @@ static nn_status encode(const struct ds_meta *m, const char *text, int32_t *ids,
     }
     if (best < 0) {
       int clen = ((unsigned char)*p >= 0xf0) ? 4 : ((unsigned char)*p >= 0xe0) ? 3 : ((unsigned char)*p >= 0xc0) ? 2 : 1;
-      return nn_fail(NN_ERR_ARG, "option --prompt: character '%.*s' (byte %ld) is not in the vocabulary of %s", clen, p,
+      return nn_fail(NN_ERR_ARG, "option %s: character '%.*s' (byte %ld) is not in the vocabulary of %s", flag, clen, p,
                      (long)(p - text), data);
     }
     ids[(*n)++] = best;
     p += blen;
   }
-  if (*n == 0) return nn_fail(NN_ERR_ARG, "option --prompt: empty prompt");
+  if (*n == 0) return nn_fail(NN_ERR_ARG, "option %s: empty text", flag);
   return NN_OK;
 }
 
@@ -152,17 +156,7 @@ static nn_status refeed(struct generator *G, const int32_t *window, int64_t n) {
   return feed(G, window, n);
 }
 
-/* What a model needs besides its weights: configuration, decoding metadata, the parameters.
- * src is a checkpoint (directory) or an export (.h5 file). */
-struct source {
-  char path[1024];
-  int is_export;
-  struct ckpt_state s;
-  struct ds_meta meta;
-  int have_meta;
-};
-
-static nn_status open_source(struct source *src, const char *ckpt, struct comm *c, struct cfg *cfg) {
+nn_status gen_open_source(struct source *src, const char *ckpt, struct comm *c, struct cfg *cfg) {
   struct stat sb;
   src->is_export = stat(ckpt, &sb) == 0 && S_ISREG(sb.st_mode);
   char meta_path[1100];
@@ -180,8 +174,7 @@ static nn_status open_source(struct source *src, const char *ckpt, struct comm *
   return NN_OK;
 }
 
-/* The parameters of src into the allocated P (names and shapes must all match). */
-static nn_status load_params(struct source *src, struct nn_params *P, struct comm *c, const char *model) {
+nn_status gen_load_params(struct source *src, struct nn_params *P, struct comm *c, const char *model) {
   if (!src->is_export) {
     snprintf(src->s.model, sizeof src->s.model, "%s", model);
     return ckpt_load(c, src->path, &src->s, P, NULL);
@@ -199,7 +192,7 @@ static nn_status run(struct generator *G, const struct gen_opts *o, struct comm 
   memset(&src, 0, sizeof src);
   struct cfg cfg;
   cfg_defaults(&cfg);
-  NN_TRY(open_source(&src, o->ckpt, c, &cfg));
+  NN_TRY(gen_open_source(&src, o->ckpt, c, &cfg));
   G->def = model_find(cfg.model);
   if (!G->def || !G->def->dec_open || G->def->task != &task_lm) {
     task_meta_free(&src.meta);
@@ -224,7 +217,7 @@ static nn_status run(struct generator *G, const struct gen_opts *o, struct comm 
     st = nn_backend_open(o->device, &(struct nn_backend_opts){.threads = (int)o->threads, .local_rank = c->local_rank}, &G->be);
   if (st == NN_OK) st = G->def->build(&G->model, &cfg, m, &G->P);
   if (st == NN_OK) st = nn_params_alloc(&G->P, G->be);
-  if (st == NN_OK) st = load_params(&src, &G->P, c, cfg.model);
+  if (st == NN_OK) st = gen_load_params(&src, &G->P, c, cfg.model);
   int32_t *ids = malloc(sizeof(int32_t) * (strlen(o->prompt) + 1));
   int64_t n = 0;
   if (st == NN_OK) st = ids ? encode(m, o->prompt, ids, &n, r ? data : o->ckpt) : nn_fail(NN_ERR_OOM, "out of memory");
@@ -313,4 +306,42 @@ nn_status generate_main(struct comm *c, int argc, char **argv, int first) {
   struct generator G;
   memset(&G, 0, sizeof G);
   return run(&G, &o, c);
+}
+
+/* ---- a model for inference tools (attn_train attention) ---- */
+
+nn_status gen_model_open(struct gen_model *M, struct comm *c, const char *ckpt, const char *data, const char *device,
+                         int threads) {
+  memset(M, 0, sizeof *M);
+  nn_params_init(&M->P);
+  struct source *src = calloc(1, sizeof *src);
+  if (!src) return nn_fail(NN_ERR_OOM, "out of memory");
+  M->src = src;
+  cfg_defaults(&M->cfg);
+  NN_TRY(gen_open_source(src, ckpt, c, &M->cfg));
+  M->def = model_find(M->cfg.model);
+  if (!M->def) return nn_fail(NN_ERR_FORMAT, "%s holds model '%s', which this build does not know", ckpt, M->cfg.model);
+  M->meta = &src->meta;
+  if (data || !src->have_meta) {
+    const char *d = data ? data : M->cfg.data;
+    nn_status st = ds_open(&M->reader, d, "train");
+    if (st != NN_OK)
+      return nn_fail(st, "%s has no data description (written before exports kept it) and the training data is unreadable (%s); give --data DIR",
+                     ckpt, nn_errmsg());
+    M->meta = ds_get_meta(M->reader);
+  }
+  NN_TRY(nn_backend_open(device, &(struct nn_backend_opts){.threads = threads, .local_rank = c->local_rank}, &M->be));
+  NN_TRY(M->def->build(&M->model, &M->cfg, M->meta, &M->P));
+  NN_TRY(nn_params_alloc(&M->P, M->be));
+  return gen_load_params(src, &M->P, c, M->cfg.model);
+}
+
+void gen_model_close(struct gen_model *M) {
+  if (M->model) M->def->destroy(M->model);
+  nn_params_free(&M->P);
+  nn_backend_close(M->be);
+  if (M->reader) ds_close(M->reader);
+  if (M->src) task_meta_free(&M->src->meta);
+  free(M->src);
+  memset(M, 0, sizeof *M);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cfg.h"
+#include "attnmap.h"
 #include "comm.h"
 #include "model.h"
 #include "ckpt.h"
@@ -27,8 +28,8 @@ static void usage(FILE *out) {
           "       attn_train ckpt list DIR                           (every checkpoint: step, time, ranks, model, complete or why not)\n"
           "       attn_train ckpt verify DIR [--data D]               (every shard and checksum, the parameter table against the model)\n"
           "       attn_train ckpt raw CKPT OUT                       (the flat buffers as raw float32, for cmp)\n"
-
-          "       attn_train features --layer NAME --data D --out F  (a layer's activations as a dataset; features --help)\n\n"
+          "       attn_train features --layer NAME --data D --out F  (a layer's activations as a dataset; features --help)\n"
+          "       attn_train attention --ckpt D --input X --out F.png (attention maps as pictures; attention --help)\n\n"
           "models:\n");
   model_list(out);
   fprintf(out, "\noptions (also accepted as 'key = value' lines in --config FILE; flags override the file):\n");
@@ -84,6 +85,12 @@ int main(int argc, char **argv) {
     else st = ckpt_export(argv[2], argv[3]);
     if (st == NN_OK && strcmp(argv[1], "export") == 0 && comm.rank == 0) printf("exported %s to %s\n", argv[2], argv[3]);
     if (st != NN_OK) fprintf(stderr, "attn_train %s: %s\n", argv[1], nn_errmsg());
+    comm_finalize(&comm);
+    return st == NN_OK ? 0 : 2;
+  }
+  if (argc > 1 && strcmp(argv[1], "attention") == 0) { /* attention maps: one process */
+    nn_status st = attn_main(&comm, argc, argv, 2);
+    if (st != NN_OK) fprintf(stderr, "attn_train attention: %s\n", nn_errmsg());
     comm_finalize(&comm);
     return st == NN_OK ? 0 : 2;
   }

@@ -35,6 +35,7 @@ void nn_graph_reset(struct nn_graph *g) {
   g->last = NULL;
   g->nnodes = 0;
   g->rng_calls = 0;
+  g->attn_probs = NULL;
   g->status = NN_OK;
   nn_backend_use(g->be);
   if (g->param_uses) memset(g->param_uses, 0, sizeof(int32_t) * (size_t)g->nparams);

@@ -14,6 +14,10 @@ struct nn_node;
 #define NN_MAX_IN 8
 
 typedef void (*nn_backward_fn)(struct nn_graph *g, struct nn_node *n);
+/* Attention probe (inference tools: attn_train attention, src/attnmap.h): called by attention layers
+ * with their name (the layer's parameter prefix, e.g. "blocks.2.attn") and probabilities p(B,H,T,S)
+ * (backend memory, valid until the next nn_graph_reset). */
+typedef void (*nn_probe_fn)(void *ctx, struct nn_graph *g, const char *name, const struct nn_tensor *p);
 
 struct nn_node {
   enum nn_op op;
@@ -48,6 +52,10 @@ struct nn_graph {
                                  under a DistributedSampler, so N ranks match 1 rank on N x batch) */
   int64_t rng_calls;          /* random ops so far in this step (the stream of the next one) */
   nn_status status;           /* sticky error (out of memory) */
+  /* attention probe: NULL (the default, kept by nn_graph_reset) = off, one pointer test per call */
+  nn_probe_fn probe;
+  void *probe_ctx;
+  struct nn_tensor *attn_probs; /* probabilities (B,H,T,S) of the newest nn_attention call of this step */
   /* parameter readiness, used by comm to start bucket reductions during backward */
   int nparams;
   int32_t *param_uses;        /* per parameter: nodes of this step still to run backward */
@@ -91,6 +99,14 @@ float *nn_grad(struct nn_graph *g, struct nn_tensor *t);
 nn_status nn_backward(struct nn_graph *g, struct nn_tensor *loss);
 /* Backpropagate from any tensor t with d(loss)/dt = seed (host array of t->numel floats). */
 nn_status nn_backward_from(struct nn_graph *g, struct nn_tensor *t, const float *seed);
+
+/* Hand attention probabilities p(B,H,T,S) of the layer called name to g's probe, if one is set.
+ * blk_mha_fwd does this for its layers; a model whose attention does not go through it (a
+ * translator's cross-attention) calls nn_probe(g, "decoder.attn", g->attn_probs) right after its
+ * nn_attention, or passes its own probabilities (H = 1 when there are no heads). */
+static inline void nn_probe(struct nn_graph *g, const char *name, const struct nn_tensor *p) {
+  if (g->probe && p) g->probe(g->probe_ctx, g, name, p);
+}
 
 /* Return NULL from an op builder when any of its inputs is NULL (an earlier op ran out of memory). */
 #define NN_NULL_IN(...)                                                              \

@@ -55,7 +55,7 @@ static void fit_ranges(struct plot_panel *p) {
   p->ylo = floor(yl / sy) * sy, p->yhi = ceil(yh / sy) * sy;
 }
 
-static void text_at(cairo_t *cr, double x, double y, const char *s, double ax, double ay) {
+void plot_text(cairo_t *cr, double x, double y, const char *s, double ax, double ay) {
   cairo_text_extents_t e;
   cairo_text_extents(cr, s, &e);
   cairo_move_to(cr, x - e.width * ax - e.x_bearing, y + e.height * ay);
@@ -84,7 +84,7 @@ static void draw_panel(cairo_t *cr, const struct plot_panel *p, double x0, doubl
     cairo_move_to(cr, x0, floor(y) + 0.5), cairo_line_to(cr, x1, floor(y) + 0.5), cairo_stroke(cr);
     cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
     fmt_tick(b, sizeof b, t, sy, p->logy);
-    text_at(cr, x0 - 6, y, b, 1.0, 0.5);
+    plot_text(cr, x0 - 6, y, b, 1.0, 0.5);
   }
   for (double t = ceil(p->xlo / sx - 1e-9) * sx; t <= p->xhi + sx * 1e-9; t += sx) {
     double x = x0 + (t - p->xlo) / (p->xhi - p->xlo) * (x1 - x0);
@@ -92,16 +92,16 @@ static void draw_panel(cairo_t *cr, const struct plot_panel *p, double x0, doubl
     cairo_move_to(cr, floor(x) + 0.5, y0), cairo_line_to(cr, floor(x) + 0.5, y1), cairo_stroke(cr);
     cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
     fmt_tick(b, sizeof b, t, sx, 0);
-    text_at(cr, x, y1 + 8, b, 0.5, 1.0);
+    plot_text(cr, x, y1 + 8, b, 0.5, 1.0);
   }
   cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
   cairo_rectangle(cr, floor(x0) + 0.5, floor(y0) + 0.5, floor(x1) - floor(x0), floor(y1) - floor(y0));
   cairo_stroke(cr);
   cairo_set_font_size(cr, 14);
   cairo_set_source_rgb(cr, 0, 0, 0);
-  if (p->title) text_at(cr, (x0 + x1) / 2, y0 - 20, p->title, 0.5, 0.5);
+  if (p->title) plot_text(cr, (x0 + x1) / 2, y0 - 20, p->title, 0.5, 0.5);
   cairo_set_font_size(cr, 12);
-  if (p->xlabel) text_at(cr, (x0 + x1) / 2, y1 + 28, p->xlabel, 0.5, 1.0);
+  if (p->xlabel) plot_text(cr, (x0 + x1) / 2, y1 + 28, p->xlabel, 0.5, 1.0);
   /* curves, clipped to the plotting area */
   cairo_save(cr);
   cairo_rectangle(cr, x0, y0, x1 - x0, y1 - y0);

@@ -31,6 +31,10 @@ void plot_panel_rect(int width, int height, int np, int i, double *x0, double *y
 /* Draw np panels side by side into path (.png or .svg by extension), width x height pixels;
  * a panel without fixed ranges gets "nice" ranges fitted to its data. */
 nn_status plot_render(const char *path, struct plot_panel *panels, int np, int width, int height);
+/* Shared drawing helper (plot, attention maps): text s at (x, y) in cr's current font and colour;
+ * ax 0 / 0.5 / 1 puts x at its left / centre / right, ay 0 / 0.5 / 1 puts y at its bottom / middle / top. */
+typedef struct _cairo cairo_t;
+void plot_text(cairo_t *cr, double x, double y, const char *s, double ax, double ay);
 /* The `attn_train plot` subcommand: argv[first..argc). */
 nn_status plot_main(int argc, char **argv, int first);
 

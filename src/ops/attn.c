@@ -58,6 +58,7 @@ struct nn_tensor *nn_attention(struct nn_graph *g, struct nn_tensor *q, struct n
   }
   struct nn_tensor *out = nn_new_like(g, q), *p = nn_new(g, NN_F32, 4, NN_SHAPE(d.B, d.H, d.T, d.S));
   NN_NULL_IN(out, p);
+  g->attn_probs = p; /* for an attention probe (nn_probe) */
   int64_t nw = g->be->k->attn->work(g->be, &a, 0);
   a.work = nn_scratch(g, sizeof(float) * (size_t)(nw ? nw : 1));
   NN_NULL_IN(a.work);
