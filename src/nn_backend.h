@@ -113,6 +113,11 @@ int nn_backend_register(const struct nn_kernels *k);
 /* The registered table named name ("cpu", "cuda"), NULL when this build has none. */
 const struct nn_kernels *nn_backend_find(const char *name);
 
+/* Entries that ref fills (the CPU table) and k leaves NULL: their count, and their names in buf
+ * ("rnn_seq (whole family)", "bnorm (kernel 3 of 4)", ...; buf may be NULL). nn_backend_open refuses a
+ * type with missing entries, naming them. */
+int nn_backend_missing(const struct nn_kernels *k, const struct nn_kernels *ref, char *buf, size_t n);
+
 /* The CPU kernel table, and a ready CPU instance (OpenMP's default threads) for tests and tools. */
 extern const struct nn_kernels nn_cpu_kernels;
 extern struct nn_backend nn_cpu_backend;

@@ -348,6 +348,7 @@ extern const struct nn_k_attn nn_cuda_attn;
 extern const struct nn_k_rope nn_cuda_rope;
 extern const struct nn_k_rnn nn_cuda_rnn;
 extern const struct nn_k_optim nn_cuda_optim;
+extern const struct nn_k_rnn_seq nn_cuda_rnn_seq;
 
 /* C++20 designated initializers: a member out of declaration order is a compile error */
 const struct nn_kernels nn_cuda_kernels = {
@@ -383,5 +384,6 @@ const struct nn_kernels nn_cuda_kernels = {
     .rope = &nn_cuda_rope,
     .rnn = &nn_cuda_rnn,
     .optim = &nn_cuda_optim,
+    .rnn_seq = &nn_cuda_rnn_seq,
 };
 }

@@ -324,6 +324,57 @@ static void bn_bwd(const struct nn_backend *be, const struct nn_bnorm_args *a) {
   CU_LAUNCHED();
 }
 
+/* --sync-bn: per-channel sums (block per channel, double, fixed order): without dy s1 = sum (x - shift),
+ * s2 = sum (x - shift)^2; with dy s1 = sum dy, s2 = sum dy * (x - shift) (shift NULL: 0) */
+__global__ void k_bn_sums(double *s1, double *s2, const float *x, const float *dy, const float *shift, int64_t n,
+                          int64_t c, int64_t hw) {
+  __shared__ double sh[32];
+  int64_t ch = blockIdx.x, m = n * hw;
+  float sf = shift ? shift[ch] : 0.0f;
+  double a = 0.0, b = 0.0;
+  for (int64_t i = threadIdx.x; i < m; i += blockDim.x) {
+    int64_t o = ((i / hw) * c + ch) * hw + i % hw;
+    float v = x[o] - sf;
+    if (dy) {
+      a += dy[o];
+      b += (double)(dy[o] * v);
+    } else {
+      a += v;
+      b += (double)(v * v);
+    }
+  }
+  a = cu_block_sum(a, sh);
+  b = cu_block_sum(b, sh);
+  if (threadIdx.x == 0) {
+    s1[ch] = a;
+    s2[ch] = b;
+  }
+}
+static void bn_sums(const struct nn_backend *be, const struct nn_bnorm_args *a) {
+  if (a->c <= 0) return;
+  k_bn_sums<<<(unsigned)a->c, ROW_THREADS, 0, cu_of(be)->stream>>>(a->s1, a->s2, a->x, a->dy, a->shift, a->n, a->c,
+                                                                  a->hw);
+  CU_LAUNCHED();
+}
+/* --sync-bn: dx += k * (dy - s1/m - (x - mean) * invstd^2 * s2/m), k = invstd * w, global sums s1, s2 */
+__global__ void k_bn_bwd_dx(float *dx, const float *dy, const float *x, const float *mean, const float *invstd,
+                            const float *w, const double *s1, const double *s2, double mg, int64_t n, int64_t c,
+                            int64_t hw) {
+  int64_t ch = blockIdx.x, m = n * hw;
+  float mu = mean[ch], is = invstd[ch], k = is * (w ? w[ch] : 1.0f);
+  float beta = (float)(-k * is * is * s2[ch] / mg), gamma = (float)(-k * s1[ch] / mg);
+  for (int64_t i = threadIdx.x; i < m; i += blockDim.x) {
+    int64_t o = ((i / hw) * c + ch) * hw + i % hw;
+    dx[o] += k * dy[o] + beta * (x[o] - mu) + gamma;
+  }
+}
+static void bn_bwd_dx(const struct nn_backend *be, const struct nn_bnorm_args *a) {
+  if (a->c <= 0 || !a->dx) return;
+  k_bn_bwd_dx<<<(unsigned)a->c, ROW_THREADS, 0, cu_of(be)->stream>>>(a->dx, a->dy, a->x, a->mean, a->invstd, a->w,
+                                                                    a->s1, a->s2, a->m, a->n, a->c, a->hw);
+  CU_LAUNCHED();
+}
+
 extern "C" {
 extern const struct nn_k_softmax nn_cuda_softmax;
 const struct nn_k_softmax nn_cuda_softmax = {.forward = softmax_forward, .backward = softmax_backward};
@@ -333,5 +384,5 @@ extern const struct nn_k_layernorm nn_cuda_layernorm;
 const struct nn_k_layernorm nn_cuda_layernorm = {
     .forward = ln_forward, .backward_work = ln_backward_work, .backward = ln_backward};
 extern const struct nn_k_bnorm nn_cuda_bnorm;
-const struct nn_k_bnorm nn_cuda_bnorm = {.fwd = bn_fwd, .bwd = bn_bwd};
+const struct nn_k_bnorm nn_cuda_bnorm = {.fwd = bn_fwd, .bwd = bn_bwd, .sums = bn_sums, .bwd_dx = bn_bwd_dx};
 }

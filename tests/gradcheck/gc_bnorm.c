@@ -21,8 +21,22 @@ static struct nn_tensor *bn_no_running(struct nn_graph *g, struct gc_ctx *c) {
   g->training = 0;
   return nn_batchnorm2d(g, x, gc_input(c, g, 1, S(2), 1), gc_input(c, g, 1, S(2), 1), NULL, NULL, 0.1f, 1e-5f);
 }
+/* --sync-bn's path on one rank (the reduction hook leaves the sums as they are): statistics from the
+ * bnorm sums kernel, dx from bwd_dx; the same values as batchnorm2d_train_affine */
+static nn_status one_rank(void *ctx, double *x, int n) {
+  (void)ctx;
+  (void)x;
+  (void)n;
+  return NN_OK;
+}
+static struct nn_tensor *bn_train_sync(struct nn_graph *g, struct gc_ctx *c) {
+  g->reduce = one_rank;
+  g->reduce_ctx = NULL;
+  return bn_case(g, c, 1, 1);
+}
 
 const struct gc_case gc_bnorm[] = {
+    {"batchnorm2d_train_sync_one_rank", NN_OP_BATCHNORM2D, bn_train_sync},
     {"batchnorm2d_train_affine", NN_OP_BATCHNORM2D, bn_train_affine},
     {"batchnorm2d_train_plain", NN_OP_BATCHNORM2D, bn_train_plain},
     {"batchnorm2d_eval_affine", NN_OP_BATCHNORM2D, bn_eval_affine},
