@@ -3,9 +3,11 @@
 #include "model.h"
 
 extern const struct model_def model_cnn, model_gpt, model_gpt_small, model_transformer, model_transformer_small;
+extern const struct model_def model_seq2seq; /* issue 11 */
 
 static const struct model_def *const models[] = {&model_cnn, &model_gpt, &model_gpt_small, &model_transformer,
-                                                 &model_transformer_small};
+                                                 &model_transformer_small,
+                                                 &model_seq2seq};
 #define NMODELS (sizeof models / sizeof models[0])
 
 /* The distinct key sets of the models, in registry order (cfg.c lists and parses them). */

@@ -152,17 +152,7 @@ static nn_status refeed(struct generator *G, const int32_t *window, int64_t n) {
   return feed(G, window, n);
 }
 
-/* What a model needs besides its weights: configuration, decoding metadata, the parameters.
- * src is a checkpoint (directory) or an export (.h5 file). */
-struct source {
-  char path[1024];
-  int is_export;
-  struct ckpt_state s;
-  struct ds_meta meta;
-  int have_meta;
-};
-
-static nn_status open_source(struct source *src, const char *ckpt, struct comm *c, struct cfg *cfg) {
+nn_status gen_open_source(struct source *src, const char *ckpt, struct comm *c, struct cfg *cfg) {
   struct stat sb;
   src->is_export = stat(ckpt, &sb) == 0 && S_ISREG(sb.st_mode);
   char meta_path[1100];
@@ -180,8 +170,7 @@ static nn_status open_source(struct source *src, const char *ckpt, struct comm *
   return NN_OK;
 }
 
-/* The parameters of src into the allocated P (names and shapes must all match). */
-static nn_status load_params(struct source *src, struct nn_params *P, struct comm *c, const char *model) {
+nn_status gen_load_params(struct source *src, struct nn_params *P, struct comm *c, const char *model) {
   if (!src->is_export) {
     snprintf(src->s.model, sizeof src->s.model, "%s", model);
     return ckpt_load(c, src->path, &src->s, P, NULL);
@@ -199,7 +188,7 @@ static nn_status run(struct generator *G, const struct gen_opts *o, struct comm 
   memset(&src, 0, sizeof src);
   struct cfg cfg;
   cfg_defaults(&cfg);
-  NN_TRY(open_source(&src, o->ckpt, c, &cfg));
+  NN_TRY(gen_open_source(&src, o->ckpt, c, &cfg));
   G->def = model_find(cfg.model);
   if (!G->def || !G->def->dec_open || G->def->task != &task_lm) {
     task_meta_free(&src.meta);
@@ -224,7 +213,7 @@ static nn_status run(struct generator *G, const struct gen_opts *o, struct comm 
     st = nn_backend_open(o->device, &(struct nn_backend_opts){.threads = (int)o->threads, .local_rank = c->local_rank}, &G->be);
   if (st == NN_OK) st = G->def->build(&G->model, &cfg, m, &G->P);
   if (st == NN_OK) st = nn_params_alloc(&G->P, G->be);
-  if (st == NN_OK) st = load_params(&src, &G->P, c, cfg.model);
+  if (st == NN_OK) st = gen_load_params(&src, &G->P, c, cfg.model);
   int32_t *ids = malloc(sizeof(int32_t) * (strlen(o->prompt) + 1));
   int64_t n = 0;
   if (st == NN_OK) st = ids ? encode(m, o->prompt, ids, &n, r ? data : o->ckpt) : nn_fail(NN_ERR_OOM, "out of memory");

@@ -87,6 +87,12 @@ nn_status task_s2s_batch(struct nn_graph *g, const struct ds_batch *b, const str
 int64_t task_s2s_host(const struct ds_batch *b, int pad, int sos, int64_t L, int32_t *dec_in, int32_t *targets,
                       float *src_mask, int32_t *src_len, int32_t *tgt_len);
 
+/* The first member of every seq2seq model's struct: the direction it translates (reverse: the
+ * dataset's target side is the source), read by the task's evaluation and by translate. */
+struct task_s2s_model {
+  int reverse;
+};
+
 /* Greedy decoding of one source sentence src[0..n) through the model's decoding state: at most
  * max_len target ids into out (EOS not written); returns their count, or -1 on error (message set). */
 int64_t task_s2s_greedy(const struct task_model *m, const int32_t *src, int64_t n, int64_t max_len, int32_t *out);
