@@ -54,6 +54,10 @@ struct task {
   /* format a report of acc (summed over ranks): json gets ', "key": value' pairs after loss,
    * line gets ' | key value' parts for the console. training: the progress line, else evaluation. */
   void (*report)(const double *acc, int training, const char *split, char *line, size_t llen, char *json, size_t jlen);
+  /* 1: out.count differs between ranks (seq2seq: non-PAD target tokens), so the trainer weights each
+   * rank's mean loss by count * nranks / (global count) before backward (one scalar allreduce per
+   * micro-batch): the gradient is that of the global mean, np=N equals np=1. 0: equal counts. */
+  int count_varies;
   /* Bucketed sampling hook (seq2seq: batches of similar lengths): NULL = the DistributedSampler's
    * random order. Reserved for the seq2seq model (issue 11); the trainer does not call it yet. */
   void (*bucket)(void);

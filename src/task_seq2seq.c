@@ -144,6 +144,7 @@ const struct task task_seq2seq = {
     .unit = "tok/s",
     .data_unit = "pairs",
     .count_name = "tokens",
+    .count_varies = 1,
     .sample_len = s2s_sample_len,
     .eval_count = s2s_eval_count,
     .eval_read = s2s_eval_read,
