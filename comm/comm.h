@@ -1,6 +1,6 @@
 /* comm: the process group over MPI. Start-up (mpirun, srun or no launcher), broadcast,
  * small allreduces, agreement on errors, replica checksums, and the gradient buckets that
- * average the flat gradient buffer while backward runs (DESIGN.md invariant 5).
+ * average the flat gradient buffer while backward runs (docs/ARCHITECTURE.md invariant 5).
  * Every collective is bounded by c->timeout_s and returns NN_ERR_MPI with a message naming
  * the rank, the collective and the step; only comm_abort ends the job. */
 #ifndef COMM_H

@@ -1,4 +1,4 @@
-/* comm_buckets.c: gradient buckets over the flat gradient buffer (DESIGN.md invariant 5).
+/* comm_buckets.c: gradient buckets over the flat gradient buffer (docs/ARCHITECTURE.md invariant 5).
  * Buckets are fixed at creation (trainable params in reverse declaration order, a small first
  * bucket, then up to the cap) and launched strictly in bucket order as backward finishes them:
  * MPI_Iallreduce progressed by MPI_Test from grad_ready (COMM_NONBLOCKING), or a communication

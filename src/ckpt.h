@@ -1,4 +1,4 @@
-/* ckpt: sharded HDF5 checkpoints of the flat parameter and optimizer buffers (DESIGN.md, "Files on
+/* ckpt: sharded HDF5 checkpoints of the flat parameter and optimizer buffers (docs/ARCHITECTURE.md, "Files on
  * disk"), resume on any rank count, export to one plain HDF5 file and import by parameter name.
  *
  * On disk, DIR/step_00001000/ holds
