@@ -47,7 +47,7 @@ demo: build
 # fra-eng.zip -> fra.txt, or data/eng-fra.txt of https://download.pytorch.org/tutorial/data.zip); converts,
 # trains on 2 ranks for a few minutes, prints the validation BLEU and a few translations (greedy, beam 4)
 PAIRS ?=
-TRANSLATE_STEPS ?= 1500
+TRANSLATE_STEPS ?= 600
 demo-translate: build
 	@if [ -z "$(PAIRS)" ] || [ ! -f "$(PAIRS)" ]; then \
 	  echo "demo-translate needs PAIRS=FILE, tab-separated English<TAB>French sentence pairs (the Tatoeba corpus):"; \
