@@ -79,6 +79,13 @@ printf 'we like the apple .\n\nthey eat .\n' >"$T/in.txt"
 "$TRAIN" translate --ckpt "$T/m.h5" --input "$T/in.txt" >"$T/t6" 2>"$T/e6"; rc=$?
 check "--input: an empty line gives its message, the others are translated (rc=$rc)" \
   "[ $rc = 2 ] && grep -q 'line 2: empty sentence' $T/e6 && [ \$(wc -l <$T/t6) = 3 ] && [ -s $T/t6 ]"
+# --- --reverse 1: the dataset's French side is the source (vocabularies and BLEU references swapped)
+mv "$T/p_moved" "$T/p"
+$MPI -np 1 "$TRAIN" --model seq2seq --data "$T/p" --reverse 1 --hidden 16 --n-head 2 --steps 20 --batch 16 --threads 1 \
+  --eval-every 20 --save-params "$T/rev.h5" --log-dir "$T/lrev" >"$T/orev" 2>&1; rc=$?
+"$TRAIN" translate --ckpt "$T/rev.h5" --text "elle mange le chat rouge ." >"$T/trev" 2>"$T/erev"; rc2=$?
+check "--reverse 1 trains and translates French (rc=$rc/$rc2, no unknown words): $(cat $T/trev)" \
+  "[ $rc = 0 ] && [ $rc2 = 0 ] && ! grep -q unknown $T/erev && grep -q 'BLEU' $T/orev"
 $MPI -np 1 "$TRAIN" --model gpt-small --data "$T/txt" --n-layer 1 --n-embd 8 --n-head 2 --block 8 --steps 1 --batch 2 \
   --eval-batches 1 --save-params "$T/gpt.h5" --log-dir "$T/lgpt" >/dev/null 2>&1
 "$TRAIN" translate --ckpt "$T/gpt.h5" --text "they eat ." >/dev/null 2>"$T/e7"; rc=$?
