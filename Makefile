@@ -6,13 +6,14 @@ NP         ?= 2
 # Debian packages the build, the tests and the demo need (CUDA/NCCL come from /usr/local/cuda when present)
 PACKAGES = cmake make gcc pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools \
            libopenblas-dev libcunit1-dev zlib1g-dev python3-h5py python3-numpy dataset-fashion-mnist procps \
-           libcairo2-dev fonts-dejavu-core
+           libcairo2-dev fonts-dejavu-core \
+           clang libomp-dev
 # only to regenerate tests/ref fixtures and run the PyTorch benchmarks
 TORCH_PACKAGES = python3-torch python3-h5py python3-numpy
 
 MPIRUN = mpirun $(if $(filter 0,$(shell id -u)),--allow-run-as-root) --oversubscribe
 
-.PHONY: all deps torch-deps configure build test test-asan demo demo-translate bench clean
+.PHONY: all deps torch-deps configure build test test-asan test-tsan fuzz demo demo-translate bench clean
 
 all: build
 
@@ -32,11 +33,26 @@ build: configure
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 1
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-tsan
 
 test-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DATTN_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -L unit -j 1
+
+# the comm suite under ThreadSanitizer (clang; Open MPI's own reports suppressed: tests/tsan.supp, tests/tsan_comm.sh)
+test-tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTN_TSAN=ON >/dev/null
+	@cmake --build build-tsan -j $(JOBS) --target mpi_comm
+	bash tests/tsan_comm.sh build-tsan
+
+# a longer fuzzing session of every reader in the ASan build (FUZZ_SECONDS each; findings -> tests/fuzz/corpus)
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DATTN_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target fuzz_readers
+	for t in idx cifar text pairs shards meta config import; do \
+	  ASAN_OPTIONS=detect_leaks=0 ./$(ASAN_BUILD)/fuzz_readers $$t $(FUZZ_SECONDS) tests/fuzz/seeds tests/fuzz/corpus || exit 1; done
 
 # the quick start: Fashion-MNIST in 2 shards, the CNN with spatial self-attention, 1 epoch on 2 ranks
 demo: build
@@ -66,4 +82,4 @@ bench: build torch-deps
 	./$(BUILD)/bench_ops
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-tsan

@@ -11,6 +11,7 @@
 #include "comm_impl.h"
 #include "nn_backend.h"
 #include "nn_params.h"
+#include "nn_fault.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,11 +198,15 @@ void comm_buckets_begin(struct comm_buckets *B) {
   if (B->c->size == 1 || get_err(B) != NN_OK) return;
   for (int i = 0; i < B->nb; i++) B->b[i].pending = B->b[i].nparams;
   memset(B->signalled, 0, (size_t)B->P->n);
-  B->launched = B->done = 0;
+  B->done = 0;
   if (B->mode == COMM_THREAD) {
+    /* launched and th_done together, under the lock: the thread waits on th_done == launched, so a
+     * spurious wake-up between two separate resets would start bucket th_done (== nb, out of range) */
     pthread_mutex_lock(&B->mu);
     B->launched = B->th_done = 0;
     pthread_mutex_unlock(&B->mu);
+  } else {
+    B->launched = 0;
   }
   B->active = 1;
 }
@@ -226,6 +231,15 @@ nn_status comm_buckets_finish(struct comm_buckets *B) {
     if (!B->active) comm_buckets_begin(B); /* no begin: everything is launched here */
     for (int i = 0; i < B->nb; i++) B->b[i].pending = 0;
     launch_ready(B);
+    if (nn_fault_at(NN_FAULT_ALLREDUCE, c->rank, c->step)) {
+      char what[96];
+      bucket_what(B, 0, what, sizeof what);
+      nn_status s = nn_fail(NN_ERR_MPI, "rank %d: MPI error in %s at step %lld: injected by ATTN_FAULT=allreduce_at_step",
+                            c->rank, what, (long long)c->step);
+      if (B->th_started) pthread_mutex_lock(&B->mu);
+      set_error(B, s);
+      if (B->th_started) pthread_mutex_unlock(&B->mu);
+    }
     if (B->mode == COMM_THREAD)
       thread_wait(B);
     else

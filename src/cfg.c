@@ -346,7 +346,11 @@ nn_status cfg_from_args(struct cfg *c, int argc, char **argv, int first, int *he
   cfg_defaults(c);
   cfg_defaults(&flags);
   nn_status st = cfg_parse_args(&flags, argc, argv, first, help);
-  if (st == NN_OK && flags.config[0]) st = cfg_load_file(c, flags.config);
+  if (st == NN_OK && flags.config[0] && (st = cfg_load_file(c, flags.config)) != NN_OK && !strstr(nn_errmsg(), "--config")) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", nn_errmsg());
+    st = nn_fail(st, "option --config: %s", msg);
+  }
   if (st == NN_OK) st = cfg_parse_args(c, argc, argv, first, help);
   return st;
 }

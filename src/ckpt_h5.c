@@ -14,6 +14,7 @@
 #include "task.h"
 #include "ds_h5.h"
 #include "nn_backend.h"
+#include <zlib.h>
 
 static const char *const BUF_NAMES[CKPT_NBUF] = {"params", "opt_m", "opt_v"};
 static const char *const HAS_ATTR[CKPT_NBUF] = {"has_params", "has_opt_m", "has_opt_v"};
@@ -60,15 +61,21 @@ static nn_status close_written(hid_t f, const char *path, nn_status st) {
   return st;
 }
 
-/* Dataset creation list: chunks of at most `chunk` rows (n > 0) with a Fletcher32 checksum. */
-static hid_t checked_dcpl(int64_t n, int64_t chunk) {
+/* Dataset creation list: chunks of at most `chunk` rows (n > 0) with a Fletcher32 checksum; an HDF5
+ * without the filter is an error naming path (never a silent loss of the checksums). */
+static nn_status checked_dcpl(int64_t n, int64_t chunk, const char *path, hid_t *out) {
   hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+  *out = p;
+  if (p < 0) return nn_fail(NN_ERR_HDF5, "%s: cannot create a dataset property list: %s", path, ds_h5_errdesc());
   if (n > 0) {
     hsize_t c = (hsize_t)(n < chunk ? n : chunk);
-    H5Pset_chunk(p, 1, &c);
-    H5Pset_fletcher32(p);
+    if (H5Pset_chunk(p, 1, &c) < 0)
+      return nn_fail(NN_ERR_HDF5, "%s: cannot set the chunk size: %s", path, ds_h5_errdesc());
+    if (H5Zfilter_avail(H5Z_FILTER_FLETCHER32) <= 0 || H5Pset_fletcher32(p) < 0)
+      return nn_fail(NN_ERR_HDF5, "%s: this HDF5 library cannot add the Fletcher32 checksum filter: "
+                                  "checkpoints would be written without checksums", path);
   }
-  return p;
+  return NN_OK;
 }
 
 static nn_status put_u64(hid_t loc, const char *path, const char *name, uint64_t v) {
@@ -97,8 +104,8 @@ static nn_status check_format(hid_t f, const char *path, const char *want) {
   if (strcmp(fmt, want) != 0)
     return nn_fail(NN_ERR_FORMAT, "%s: format is '%s', expected '%s'", path, fmt, want);
   NN_TRY(ds_attr_get_i64(f, path, "version", &ver));
-  if (ver != CKPT_VERSION)
-    return nn_fail(NN_ERR_FORMAT, "%s: checkpoint format version %lld, this program reads %d", path,
+  if (ver < 1 || ver > CKPT_VERSION)
+    return nn_fail(NN_ERR_FORMAT, "%s: checkpoint format version %lld, this program reads 1 to %d", path,
                    (long long)ver, CKPT_VERSION);
   return NN_OK;
 }
@@ -164,7 +171,27 @@ static nn_status meta_attrs_write(hid_t f, const char *path, const struct ckpt_m
   NN_TRY(ds_attr_put_i64(f, path, "total", m->total));
   NN_TRY(ds_attr_put_i64(f, path, "trainable", m->trainable));
   for (int b = CKPT_OPT_M; b < CKPT_NBUF; b++) NN_TRY(ds_attr_put_i64(f, path, HAS_ATTR[b], m->has[b]));
+  NN_TRY(ds_attr_put_str(f, path, "run_id", s->run_id));
+  NN_TRY(ds_attr_put_i64(f, path, "seq", s->seq));
+  NN_TRY(ds_attr_put_i64(f, path, "time_us", (int64_t)(m->time * 1e6)));
   return NN_OK;
+}
+
+/* The shard table: dataset "shards" (nranks x 2 int64: size in bytes, CRC-32). */
+static nn_status meta_shards_write(hid_t f, const char *path, const struct ckpt_meta *m) {
+  int n = m->s.nranks;
+  int64_t *v = malloc(sizeof *v * 2 * (size_t)n);
+  if (!v) return nn_fail(NN_ERR_OOM, "%s: out of memory", path);
+  for (int r = 0; r < n; r++) v[2 * r] = m->shard_bytes[r], v[2 * r + 1] = m->shard_crc[r];
+  hsize_t dims[2] = {(hsize_t)n, 2};
+  hid_t sp = H5Screate_simple(2, dims, NULL), d = H5Dcreate2(f, "shards", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  nn_status st = NN_OK;
+  if (d < 0 || H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
+    st = nn_fail(NN_ERR_IO, "%s: cannot write the shard table: %s", path, ds_h5_errdesc());
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(sp);
+  free(v);
+  return st;
 }
 
 static nn_status meta_table_write(hid_t f, const char *path, const struct ckpt_meta *m) {
@@ -183,13 +210,14 @@ static nn_status meta_table_write(hid_t f, const char *path, const struct ckpt_m
     r->buffer = p->buffer;
   }
   hsize_t n = (hsize_t)m->n;
-  hid_t mt = row_type(0), ft = row_type(1), sp = H5Screate_simple(1, &n, NULL), dcpl = checked_dcpl(m->n, 4096);
-  hid_t d = H5Dcreate2(f, "params", ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  nn_status st = NN_OK;
-  if (d < 0 || H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0)
+  hid_t mt = row_type(0), ft = row_type(1), sp = H5Screate_simple(1, &n, NULL), dcpl;
+  nn_status st = checked_dcpl(m->n, 4096, path, &dcpl);
+  hid_t d = st != NN_OK ? H5I_INVALID_HID : H5Dcreate2(f, "params", ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  if (st != NN_OK) {
+  } else if (d < 0 || H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0)
     st = nn_fail(NN_ERR_IO, "%s: cannot write the parameter table: %s", path, ds_h5_errdesc());
   if (d >= 0) H5Dclose(d);
-  H5Pclose(dcpl);
+  if (dcpl >= 0) H5Pclose(dcpl);
   H5Sclose(sp);
   H5Tclose(ft);
   H5Tclose(mt);
@@ -207,6 +235,7 @@ nn_status ckpt_meta_write(const char *dir, const struct ckpt_meta *m) {
   else {
     st = meta_attrs_write(f, path, m);
     if (st == NN_OK) st = meta_table_write(f, path, m);
+    if (st == NN_OK && m->shard_bytes) st = meta_shards_write(f, path, m);
     if (st == NN_OK && m->s.data) st = task_meta_write(f, path, m->s.data);
     st = close_written(f, path, st);
   }
@@ -218,6 +247,8 @@ static nn_status meta_attrs_read(hid_t f, const char *path, struct ckpt_meta *m)
   struct ckpt_state *s = &m->s;
   int64_t v;
   NN_TRY(check_format(f, path, CKPT_FORMAT));
+  NN_TRY(ds_attr_get_i64(f, path, "version", &v));
+  m->version = (int)v;
   NN_TRY(ds_attr_get_str(f, path, "model", s->model, sizeof s->model));
   NN_TRY(ds_attr_get_str(f, path, "config", s->config_json, sizeof s->config_json));
   NN_TRY(ds_attr_get_i64(f, path, "step", &s->step));
@@ -240,7 +271,41 @@ static nn_status meta_attrs_read(hid_t f, const char *path, struct ckpt_meta *m)
     NN_TRY(ds_attr_get_i64(f, path, HAS_ATTR[b], &v));
     m->has[b] = v != 0;
   }
+  if (m->version < 2) return NN_OK;
+  NN_TRY(ds_attr_get_str(f, path, "run_id", s->run_id, sizeof s->run_id));
+  NN_TRY(ds_attr_get_i64(f, path, "seq", &s->seq));
+  NN_TRY(ds_attr_get_i64(f, path, "time_us", &v));
+  m->time = (double)v / 1e6;
   return NN_OK;
+}
+
+static nn_status meta_shards_read(hid_t f, const char *path, struct ckpt_meta *m) {
+  int n = m->s.nranks;
+  if (H5Lexists(f, "shards", H5P_DEFAULT) <= 0)
+    return nn_fail(NN_ERR_FORMAT, "%s: no dataset 'shards' (the shard sizes and checksums)", path);
+  hid_t d = H5Dopen2(f, "shards", H5P_DEFAULT), sp = d < 0 ? -1 : H5Dget_space(d);
+  hsize_t dims[2] = {0, 0};
+  int nd = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+  if (nd == 2) H5Sget_simple_extent_dims(sp, dims, NULL);
+  if (sp >= 0) H5Sclose(sp);
+  int64_t *v = NULL;
+  nn_status st = NN_OK;
+  if (d < 0 || nd != 2 || dims[0] != (hsize_t)n || dims[1] != 2)
+    st = nn_fail(NN_ERR_FORMAT, "%s: the shard table is not %d x 2", path, n);
+  else if (!(v = malloc(sizeof *v * 2 * (size_t)n)) || !(m->shard_bytes = malloc(sizeof *m->shard_bytes * (size_t)n)) ||
+           !(m->shard_crc = malloc(sizeof *m->shard_crc * (size_t)n)))
+    st = nn_fail(NN_ERR_OOM, "%s: out of memory", path);
+  else if (H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
+    st = nn_fail(NN_ERR_FORMAT, "%s: cannot read the shard table: %s", path, ds_h5_errdesc());
+  for (int r = 0; st == NN_OK && r < n; r++) {
+    if (v[2 * r] < 0 || v[2 * r + 1] < 0 || v[2 * r + 1] > 0xffffffffll)
+      st = nn_fail(NN_ERR_FORMAT, "%s: shard table row %d is damaged", path, r);
+    m->shard_bytes[r] = v[2 * r];
+    m->shard_crc[r] = (uint32_t)v[2 * r + 1];
+  }
+  if (d >= 0) H5Dclose(d);
+  free(v);
+  return st;
 }
 
 /* Check one stored row and turn it into m->table[i]: its view must lie in the flat buffer (trainable
@@ -304,6 +369,7 @@ nn_status ckpt_meta_read(const char *dir, struct ckpt_meta *m) {
   hid_t f = open_read(path);
   nn_status st = f < 0 ? open_fail(path) : meta_attrs_read(f, path, m);
   if (st == NN_OK) st = meta_table_read(f, path, m);
+  if (st == NN_OK && m->version >= 2) st = meta_shards_read(f, path, m);
   if (f >= 0) H5Fclose(f);
   ds_h5_unlock();
   if (st != NN_OK) ckpt_meta_free(m);
@@ -312,6 +378,10 @@ nn_status ckpt_meta_read(const char *dir, struct ckpt_meta *m) {
 
 void ckpt_meta_free(struct ckpt_meta *m) {
   free(m->table);
+  free(m->shard_bytes);
+  free(m->shard_crc);
+  m->shard_bytes = NULL;
+  m->shard_crc = NULL;
   m->table = NULL;
   m->n = 0;
 }
@@ -322,9 +392,10 @@ void ckpt_meta_free(struct ckpt_meta *m) {
 static nn_status slice_write(hid_t f, const char *path, const char *name, const struct ckpt_slice *sl,
                              const struct nn_backend *be, float *tmp) {
   hsize_t n = (hsize_t)sl->count;
-  hid_t sp = H5Screate_simple(1, &n, NULL), dcpl = checked_dcpl(sl->count, CKPT_CHUNK);
-  hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  nn_status st = d < 0 ? nn_fail(NN_ERR_IO, "%s: cannot create dataset '%s': %s", path, name, ds_h5_errdesc()) : NN_OK;
+  hid_t sp = H5Screate_simple(1, &n, NULL), dcpl, d = H5I_INVALID_HID;
+  nn_status st = checked_dcpl(sl->count, CKPT_CHUNK, path, &dcpl);
+  if (st == NN_OK) d = H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  if (st == NN_OK && d < 0) st = nn_fail(NN_ERR_IO, "%s: cannot create dataset '%s': %s", path, name, ds_h5_errdesc());
   for (int64_t i = 0; st == NN_OK && i < sl->count; i += CKPT_CHUNK) {
     hsize_t off = (hsize_t)i, k = (hsize_t)(sl->count - i < CKPT_CHUNK ? sl->count - i : CKPT_CHUNK);
     nn_be_to_host(be, tmp, sl->x + i, sizeof(float) * k);
@@ -338,7 +409,7 @@ static nn_status slice_write(hid_t f, const char *path, const char *name, const 
   if (st == NN_OK) st = ds_attr_put_i64(d, path, "count", sl->count);
   if (st == NN_OK) st = ds_attr_put_i64(d, path, "total", sl->total);
   if (d >= 0) H5Dclose(d);
-  H5Pclose(dcpl);
+  if (dcpl >= 0) H5Pclose(dcpl);
   H5Sclose(sp);
   return st;
 }
@@ -503,4 +574,50 @@ nn_status ckpt_shard_verify(const char *dir, const struct ckpt_meta *m, int r) {
   ds_h5_unlock();
   free(tmp);
   return st;
+}
+
+nn_status ckpt_file_crc(const char *path, int64_t *bytes, uint32_t *crc) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return nn_fail(NN_ERR_IO, "%s: missing (%s)", path, strerror(errno));
+  unsigned char *buf = malloc(1 << 20);
+  if (!buf) {
+    fclose(f);
+    return nn_fail(NN_ERR_OOM, "%s: out of memory", path);
+  }
+  uLong c = crc32(0L, Z_NULL, 0);
+  int64_t total = 0;
+  for (size_t k; (k = fread(buf, 1, 1 << 20, f)) > 0;) {
+    c = crc32(c, buf, (uInt)k);
+    total += (int64_t)k;
+  }
+  int err = ferror(f);
+  fclose(f);
+  free(buf);
+  if (err) return nn_fail(NN_ERR_IO, "%s: read error", path);
+  *bytes = total;
+  *crc = (uint32_t)c;
+  return NN_OK;
+}
+
+nn_status ckpt_check_complete(const char *dir, struct ckpt_meta *m, int first, int stride) {
+  NN_TRY(ckpt_meta_read(dir, m));
+  for (int r = first; r < m->s.nranks; r += stride) {
+    if (!m->shard_bytes) { /* version 1: no shard table, read every dataset */
+      NN_TRY(ckpt_shard_verify(dir, m, r));
+      continue;
+    }
+    char path[CKPT_PATH];
+    struct stat sb;
+    ckpt_shard_path(path, sizeof path, dir, r, m->s.nranks);
+    if (stat(path, &sb) != 0) return nn_fail(NN_ERR_IO, "%s: missing (%s)", path, strerror(errno));
+    if ((int64_t)sb.st_size != m->shard_bytes[r])
+      return nn_fail(NN_ERR_FORMAT, "%s: %lld bytes, meta.h5 records %lld (truncated or replaced)", path,
+                     (long long)sb.st_size, (long long)m->shard_bytes[r]);
+    int64_t bytes;
+    uint32_t crc;
+    NN_TRY(ckpt_file_crc(path, &bytes, &crc));
+    if (bytes != m->shard_bytes[r] || crc != m->shard_crc[r])
+      return nn_fail(NN_ERR_FORMAT, "%s: CRC-32 %08x, meta.h5 records %08x (checksum mismatch: damaged)", path, crc, m->shard_crc[r]);
+  }
+  return NN_OK;
 }

@@ -7,7 +7,7 @@
 #define CKPT_PATH 1024            /* longest path handled */
 #define CKPT_FORMAT "attn_train-checkpoint"
 #define CKPT_SHARD_FORMAT "attn_train-checkpoint-shard"
-#define CKPT_VERSION 1
+#define CKPT_VERSION 2            /* 2: run_id, seq, time and the shard table in meta.h5; 1 is still read */
 #define CKPT_CHUNK ((int64_t)1 << 20) /* elements per chunk of a shard dataset (4 MiB) */
 
 /* The flat buffers a checkpoint may hold. */
@@ -20,6 +20,10 @@ struct ckpt_meta {
   char optimizer[16];          /* nn_optim_name of the kind, or "none" */
   int64_t opt_t;               /* optimizer updates taken */
   int has[CKPT_NBUF];          /* which buffers the shards hold */
+  int version;                 /* format version read (CKPT_VERSION when written) */
+  double time;                 /* when it was written (seconds since 1970; 0 in version 1) */
+  int64_t *shard_bytes;        /* s.nranks entries (malloc'd; NULL in version 1): each shard's size, */
+  uint32_t *shard_crc;         /* and the CRC-32 of its bytes */
   struct nn_param *table;      /* n entries: name, t.ndim / t.shape / t.numel, offset, flags (malloc'd) */
   int n;
 };
@@ -56,6 +60,13 @@ nn_status ckpt_read_range(const char *dir, const struct ckpt_meta *m, enum ckpt_
                           float *host);
 /* Open shard r of checkpoint dir and read every dataset in full (checksums verified). */
 nn_status ckpt_shard_verify(const char *dir, const struct ckpt_meta *m, int r);
+
+/* Size and CRC-32 (zlib) of the bytes of file path. */
+nn_status ckpt_file_crc(const char *path, int64_t *bytes, uint32_t *crc);
+/* Checkpoint dir is complete: meta.h5 readable (into m, caller frees) and every shard present with the
+ * size and CRC-32 meta.h5 records (version 1: every dataset of every shard read, Fletcher32 checked).
+ * Shards r = first, first+stride, ... only (a rank's share when verifying in parallel). */
+nn_status ckpt_check_complete(const char *dir, struct ckpt_meta *m, int first, int stride);
 
 /* path itself if it holds meta.h5, else the target of path/latest, into out (no MPI). */
 nn_status ckpt_resolve_path(const char *path, char *out, size_t len);

@@ -15,7 +15,11 @@ nn_status ckpt_export(const char *ckpt_path, const char *out_h5) {
   char dir[CKPT_PATH];
   struct ckpt_meta m;
   NN_TRY(ckpt_resolve_path(ckpt_path, dir, sizeof dir));
-  NN_TRY(ckpt_meta_read(dir, &m));
+  nn_status ok = ckpt_check_complete(dir, &m, 0, 1); /* sizes and CRC-32 before HDF5 reads a shard */
+  if (ok != NN_OK) {
+    ckpt_meta_free(&m);
+    return ok;
+  }
   float *host = malloc(sizeof(float) * (size_t)(m.total ? m.total : 1));
   nn_status st = host ? ckpt_read_range(dir, &m, CKPT_PARAMS, 0, m.total, host)
                       : nn_fail(NN_ERR_OOM, "out of memory exporting %s", dir);

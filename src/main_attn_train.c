@@ -24,11 +24,37 @@ static void usage(FILE *out) {
           "       attn_train export CKPT OUT.h5                      (one plain HDF5 file: a dataset per parameter,\n"
           "                                                            the configuration and the vocabulary)\n"
           "       attn_train plot LOGDIR... --out FILE.png|.svg      (training curves; plot --help)\n"
-          "       mpirun -np N attn_train sweep --grid lr=1e-4,3e-4 ... [--ranks-per-run R] [options] (sweep --help)\n\n"
+          "       mpirun -np N attn_train sweep --grid lr=1e-4,3e-4 ... [--ranks-per-run R] [options] (sweep --help)\n"
+          "       attn_train ckpt list DIR                           (every checkpoint: step, time, ranks, model, complete or why not)\n"
+          "       attn_train ckpt verify DIR [--data D]               (every shard and checksum, the parameter table against the model)\n"
+          "       attn_train ckpt raw CKPT OUT                       (the flat buffers as raw float32, for cmp)\n\n"
           "models:\n");
   model_list(out);
   fprintf(out, "\noptions (also accepted as 'key = value' lines in --config FILE; flags override the file):\n");
   cfg_print_help(out);
+}
+
+/* attn_train ckpt list DIR | verify DIR [--data D] | raw CKPT OUT: 0 fine, 1 a checkpoint failed
+ * verification, 2 bad usage. */
+static int ckpt_main(int argc, char **argv) {
+  const char *sub = argc > 2 ? argv[2] : "";
+  nn_status st;
+  int bad = 0;
+  if (strcmp(sub, "list") == 0 && argc == 4) {
+    st = ckpt_list(argv[3], stdout);
+  } else if (strcmp(sub, "verify") == 0 && (argc == 4 || (argc == 6 && strcmp(argv[4], "--data") == 0))) {
+    st = ckpt_verify(argv[3], argc == 6 ? argv[5] : NULL, stdout, &bad);
+  } else if (strcmp(sub, "raw") == 0 && argc == 5) {
+    st = ckpt_dump_raw(argv[3], argv[4]);
+  } else {
+    fprintf(stderr, "usage: attn_train ckpt list DIR | ckpt verify DIR [--data D] | ckpt raw CKPT OUT\n");
+    return 2;
+  }
+  if (st != NN_OK) {
+    fprintf(stderr, "attn_train ckpt %s: %s\n", sub, nn_errmsg());
+    return 2;
+  }
+  return bad ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
@@ -38,6 +64,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   /* subcommands */
+  if (argc > 1 && strcmp(argv[1], "ckpt") == 0) {
+    int rc = ckpt_main(argc, argv);
+    comm_finalize(&comm);
+    return rc;
+  }
   if (argc > 1 && (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "export") == 0 || strcmp(argv[1], "plot") == 0 ||
                    strcmp(argv[1], "translate") == 0)) {
     nn_status st;

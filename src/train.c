@@ -16,6 +16,7 @@
 #include "export.h"
 #include "ckpt.h"
 #include "nn_fs.h"
+#include "nn_fault.h"
 #include <sched.h>
 #include <signal.h>
 
@@ -182,6 +183,7 @@ static nn_status train_step(struct trainer *T, double *stats /* TASK_NACC: loss 
     struct model_out out = {0};
     NN_TRY(T->def->forward(T->model, g, &T->P, b, &out));
     struct nn_tensor *loss = c->accum > 1 ? nn_scale(g, out.loss, 1.0f / (float)c->accum) : out.loss;
+    if (loss && nn_fault_at(NN_FAULT_NAN, cm->rank, T->step)) loss = nn_scale(g, loss, NAN);
     if (!loss) return g->status;
     if (T->task->count_varies && cm->size > 1) { /* the global mean over items (task.h, count_varies) */
       double total = (double)out.count;
@@ -282,6 +284,7 @@ static nn_status train_loop(struct trainer *T) {
   const char *unit = T->task->unit;
   for (T->step = T->first_step; T->step < T->total_steps; T->step++) {
     cm->step = T->step;
+    nn_fault_step(cm->rank, T->step);
     double stats[TASK_NACC + 1] = {0}; /* the task's accumulator, then ranks that got a stop signal */
     NN_TRY(train_step(T, stats));
     double norm = nn_clip_grad_norm(&T->P, c->clip > 0 ? (float)c->clip : INFINITY);
@@ -295,6 +298,7 @@ static nn_status train_loop(struct trainer *T) {
     if (c->clip_value > 0) nn_clip_grad_value(&T->P, (float)c->clip_value);
     float lr = nn_sched_lr(&T->sched, T->step, T->epoch);
     nn_optim_step(&T->opt, lr);
+    nn_fault_diverge(&T->P, cm->rank, T->step);
     stats[TASK_NACC] = stop_signal != 0;
     NN_TRY(comm_allreduce_double(cm, stats, TASK_NACC + 1));
     if (c->check_replicas > 0 && (T->step + 1) % c->check_replicas == 0)
@@ -365,7 +369,9 @@ static nn_status train_setup(struct trainer *T) {
            cm->rank, threads, CPU_COUNT(&mask), CPU_COUNT(&mask) > 1 ? "s" : "");
   char data[CFG_STR];
   expand_path(data, sizeof data, c->data, cm);
-  NN_TRY(ds_open(&T->train, data, "train"));
+  char why[1024];
+  if (ds_open(&T->train, data, "train") != NN_OK)
+    return snprintf(why, sizeof why, "%s", nn_errmsg()), nn_fail(NN_ERR_ARG, "option --data: %s", why);
   const struct ds_meta *m = ds_get_meta(T->train);
   if (m->kind != T->task->data_kind)
   {
@@ -386,23 +392,26 @@ static nn_status train_setup(struct trainer *T) {
   nn_params_reset(&T->P, (uint64_t)c->seed);
   if (c->init_from[0]) { /* every rank reads the file: same values everywhere, no broadcast needed */
     struct ckpt_import_report r;
-    NN_TRY(ckpt_import(&T->P, c->init_from, &r, cm->rank == 0 ? stdout : NULL));
+    if (ckpt_import(&T->P, c->init_from, &r, cm->rank == 0 ? stdout : NULL) != NN_OK)
+      return snprintf(why, sizeof why, "%s", nn_errmsg()), nn_fail(NN_ERR_ARG, "option --init-from: %s", why);
     if (r.matched == 0) return nn_fail(NN_ERR_ARG, "option --init-from %s: no parameter of model %s matched", c->init_from, c->model);
   }
   /* data */
   T->len = T->task->sample_len(c, m);
   int64_t nsamples = ds_num_samples(T->train, T->len);
   if (nsamples < 1)
-    return nn_fail(NN_ERR_ARG, "--data %s: the training split holds no sample (of %lld tokens)", data, (long long)(T->len + 1));
+    return nn_fail(NN_ERR_ARG, "option --block %lld: the training split of --data %s holds no sample of %lld tokens",
+                   (long long)T->len, data, (long long)(T->len + 1));
   ds_sampler_init(&T->sampler, nsamples, cm->rank, cm->size, (uint64_t)c->seed, 1, (int)c->drop_last);
   int64_t per_rank = T->sampler.per_rank;
   T->steps_per_epoch = (c->drop_last ? per_rank / c->batch : (per_rank + c->batch - 1) / c->batch) / c->accum;
-  if (T->steps_per_epoch < 1 && c->steps == 0)
+  if (T->steps_per_epoch < 1)
     return nn_fail(NN_ERR_ARG, "--batch %lld x --accum %lld x %d ranks is larger than the %lld training examples",
                    (long long)c->batch, (long long)c->accum, cm->size, (long long)nsamples);
   T->total_steps = c->steps > 0 ? c->steps : c->epochs * T->steps_per_epoch;
   if (T->test) NN_TRY(task_batch_alloc(&T->eval, ds_get_meta(T->test), c->batch, T->len));
   NN_TRY(setup_optim(T));
+  NN_TRY(ckpt_check_setup(c->ckpt_dir, c->resume, cm->rank, &T->P, &T->opt, cm->size));
   T->g.seed = (uint64_t)c->seed;
   if (cm->rank == 0) {
     NN_TRY(nn_mkdirs(c->log_dir, "log"));

@@ -1,11 +1,9 @@
 #!/bin/bash
-# End-to-end tests of checkpoints: bit-identical resume, resume on another rank count, preemption
-# by a signal on one rank, kill -9 during writes, export, --init-from with --freeze, generate.
+# End-to-end tests of checkpoints: byte-identical resume (ckpt raw + cmp), resume on another rank count
+# (1e-6), preemption by a signal on one rank, export, --init-from with --freeze, generate.
 set -u
 BUILD=${ATTN_BUILD_DIR:-$(pwd)}
 SRC=${ATTN_SOURCE_DIR:-$(dirname "$0")/..}
-FM=/usr/share/datasets/fashion-mnist
-if [ ! -e $FM/train-images-idx3-ubyte.gz ]; then echo "SKIP: $FM not found (dataset-fashion-mnist)"; exit 77; fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
@@ -26,52 +24,66 @@ PY
 "$BUILD/attn_data" convert text "$T/corpus.txt" --out "$T/txt" >/dev/null || { echo "FAIL: convert text"; exit 1; }
 GPT="--model gpt-small --data $T/txt --n-layer 2 --n-embd 32 --n-head 2 --block 32 --dropout 0.1 --eval-batches 1 --threads 1 --log-every 100"
 
-# --- bit-identical resume on the same rank count: 8 steps straight == 4 steps, stop, resume, 4 steps
-$MPI -np 2 "$TRAIN" $GPT --batch 8 --steps 8 --log-dir "$T/a" >/dev/null 2>&1
-$MPI -np 2 "$TRAIN" $GPT --batch 8 --steps 4 --ckpt-dir "$T/ck" --log-dir "$T/b1" >/dev/null 2>&1
-$MPI -np 2 "$TRAIN" $GPT --batch 8 --steps 8 --ckpt-dir "$T/ck" --resume auto --log-dir "$T/b2" >"$T/out_b2" 2>&1
-check "resume reports the step" "grep -q 'resumed from .*step 4' $T/out_b2"
-check "losses of 8 straight steps == 4 + resume + 4 (bit-identical)" \
+# --- bit-identical resume on the same rank count: 8 steps straight == 4 steps, stop, resume, 4 steps;
+# compared byte for byte on the final parameter and optimizer buffers (ckpt raw + cmp), np=2 -> np=2
+$MPI -np 2 "$TRAIN" $GPT --batch 8 --steps 8 --ckpt-dir "$T/ca" --log-dir "$T/a" >/dev/null 2>&1; rc=$?
+check "8 straight steps on 2 ranks (rc=$rc)" "[ $rc = 0 ]"
+$MPI -np 2 "$TRAIN" $GPT --batch 8 --steps 4 --ckpt-dir "$T/ck" --log-dir "$T/b1" >/dev/null 2>&1; rc=$?
+check "4 steps on 2 ranks (rc=$rc)" "[ $rc = 0 ]"
+$MPI -np 2 "$TRAIN" $GPT --batch 8 --steps 8 --ckpt-dir "$T/ck" --resume auto --log-dir "$T/b2" >"$T/out_b2" 2>&1; rc=$?
+check "np=2 -> np=2 resume reports the step (rc=$rc)" "[ $rc = 0 ] && grep -q 'resumed from .*step 4' $T/out_b2"
+"$TRAIN" ckpt raw "$T/ca" "$T/a.raw" && "$TRAIN" ckpt raw "$T/ck" "$T/b.raw"
+check "np=2 -> np=2: final parameters + Adam state byte-identical to the straight run (cmp)" "[ -s $T/a.raw ] && cmp $T/a.raw $T/b.raw"
+check "and the losses of the resumed steps are the straight run's" \
   "[ \"\$(losses $T/a/metrics.jsonl)\" = \"\$( (losses $T/b1/metrics.jsonl; losses $T/b2/metrics.jsonl) )\" ] && [ \$(losses $T/b2/metrics.jsonl | wc -l) = 4 ]"
+# the final buffers of two checkpoints to 1e-6 (relative to each buffer's largest magnitude)
+cat > "$T/near.py" <<'PY'
+import sys, numpy as np
+a, b = np.fromfile(sys.argv[1], np.float32), np.fromfile(sys.argv[2], np.float32)
+assert a.size == b.size and a.size > 0, (a.size, b.size)
+worst = float(np.abs(a.astype(np.float64) - b).max() / max(np.abs(a).max(), 1e-30))
+print(f"max difference {worst:.2e} of the largest magnitude over {a.size} floats")
+sys.exit(0 if worst <= 1e-6 and not np.array_equal(a, np.fromfile(sys.argv[3], np.float32)) else 1)
+PY
+"$TRAIN" ckpt raw "$T/ck/step_00000004" "$T/b4.raw"
 
 # --- resume on another rank count: saved by 2 ranks x batch 8, resumed by 1 rank x batch 16 (same global
 # batch, same examples in the same order, dropout keyed by the global position) and by 3 ranks
-$MPI -np 1 "$TRAIN" $GPT --batch 16 --steps 8 --ckpt-dir "$T/ck" --resume "$T/ck/step_00000004" --log-dir "$T/c1" >"$T/out_c1" 2>&1
-check "2 -> 1 rank resume continues at step 4" "grep -q 'resumed from .*step 4.*written by 2 ranks' $T/out_c1"
-check "2 -> 1 rank resume matches the straight 2-rank run (1e-5)" "$PY - $T/a/metrics.jsonl $T/c1/metrics.jsonl <<'PY'
-import json, sys
-a = {j['step']: j['loss'] for j in map(json.loads, open(sys.argv[1])) if j['split'] == 'train'}
-b = {j['step']: j['loss'] for j in map(json.loads, open(sys.argv[2])) if j['split'] == 'train'}
-assert sorted(b) == [4, 5, 6, 7], b
-assert all(abs(a[s] - b[s]) <= 1e-5 * abs(a[s]) for s in b), (a, b)
-PY"
-$MPI -np 3 "$TRAIN" $GPT --batch 8 --steps 6 --ckpt-dir "$T/ck3" --resume "$T/ck/step_00000004" --log-dir "$T/c3" >"$T/out_c3" 2>&1
-check "2 -> 3 rank resume runs steps 4 and 5" "[ \$(losses $T/c3/metrics.jsonl | wc -l) = 2 ] && grep -q 'written by 2 ranks' $T/out_c3"
-$MPI -np 1 "$TRAIN" $GPT --batch 8 --steps 7 --ckpt-dir "$T/ck1" --resume "$T/ck3" --log-dir "$T/c31" >"$T/out_c31" 2>&1
-check "3 -> 1 rank resume" "grep -q 'resumed from .*step 6.*written by 3 ranks' $T/out_c31"
+$MPI -np 1 "$TRAIN" $GPT --batch 16 --steps 8 --ckpt-dir "$T/c1ck" --resume "$T/ck/step_00000004" --log-dir "$T/c1" >"$T/out_c1" 2>&1; rc=$?
+check "2 -> 1 rank resume continues at step 4 (rc=$rc)" "[ $rc = 0 ] && grep -q 'resumed from .*step 4.*written by 2 ranks' $T/out_c1"
+"$TRAIN" ckpt raw "$T/c1ck" "$T/c1.raw"
+check "2 -> 1 rank resume: final buffers equal the straight 2-rank run's to 1e-6 (and moved from step 4)" "$PY $T/near.py $T/a.raw $T/c1.raw $T/b4.raw"
+$MPI -np 3 "$TRAIN" $GPT --batch 8 --steps 6 --ckpt-dir "$T/ck3" --resume "$T/ck/step_00000004" --log-dir "$T/c3" >"$T/out_c3" 2>&1; rc=$?
+check "2 -> 3 rank resume runs steps 4 and 5 (rc=$rc)" "[ $rc = 0 ] && [ \$(losses $T/c3/metrics.jsonl | wc -l) = 2 ] && grep -q 'written by 2 ranks' $T/out_c3"
+$MPI -np 1 "$TRAIN" $GPT --batch 8 --steps 7 --ckpt-dir "$T/ck1" --resume "$T/ck3" --log-dir "$T/c31" >"$T/out_c31" 2>&1; rc=$?
+check "3 -> 1 rank resume (rc=$rc)" "[ $rc = 0 ] && grep -q 'resumed from .*step 6.*written by 3 ranks' $T/out_c31"
+"$TRAIN" ckpt raw "$T/ck3" "$T/c3.raw"; "$TRAIN" ckpt raw "$T/ck3/latest" "$T/c3b.raw"
+check "a checkpoint written by 3 ranks reads back identically (ckpt raw of root and of latest)" "[ -s $T/c3.raw ] && cmp -s $T/c3.raw $T/c3b.raw"
 
 # --- export, and --init-from + --freeze
-$MPI -np 1 "$TRAIN" export "$T/ck" "$T/export.h5" >/dev/null 2>&1
+$MPI -np 1 "$TRAIN" export "$T/ck" "$T/export.h5" >/dev/null 2>&1; rc=$?
+check "export exits 0 (rc=$rc)" "[ $rc = 0 ]"
 check "export writes one dataset per parameter, readable by h5py" "$PY -c \"
 import h5py; f = h5py.File('$T/export.h5'); assert 'blocks.0.attn.query.weight' in f and f['tok_emb.weight'].shape[1] == 32\""
 $MPI -np 2 "$TRAIN" $GPT --batch 8 --steps 3 --init-from "$T/export.h5" --freeze tok_emb,blocks.0 \
-  --save-params "$T/frozen.h5" --log-dir "$T/f" >"$T/out_f" 2>&1
-check "--init-from reports what it loaded" "grep -q 'init-from .* of .* parameters loaded' $T/out_f"
+  --save-params "$T/frozen.h5" --log-dir "$T/f" >"$T/out_f" 2>&1; rc=$?
+check "--init-from reports what it loaded (rc=$rc)" "[ $rc = 0 ] && grep -q 'init-from .* of .* parameters loaded' $T/out_f"
 check "--freeze: frozen parameters keep the imported values, others train" "$PY -c \"
 import h5py, numpy as np
 a, b = h5py.File('$T/export.h5'), h5py.File('$T/frozen.h5')
 assert np.array_equal(a['tok_emb.weight'][()], b['tok_emb.weight'][()])
 assert np.array_equal(a['blocks.0.mlp.0.weight'][()], b['blocks.0.mlp.0.weight'][()])
 assert not np.array_equal(a['blocks.1.mlp.0.weight'][()], b['blocks.1.mlp.0.weight'][()])\""
-$MPI -np 1 "$TRAIN" $GPT --batch 8 --steps 1 --freeze nosuchlayer >/dev/null 2>"$T/err_fr"
-check "--freeze with a prefix that matches nothing is an error" "grep -q 'nosuchlayer' $T/err_fr"
-$MPI -np 1 "$TRAIN" $GPT --batch 8 --steps 1 --resume "$T/nope" >/dev/null 2>"$T/err_rs"
-check "--resume of a missing checkpoint names it" "grep -q '$T/nope' $T/err_rs"
+$MPI -np 1 "$TRAIN" $GPT --batch 8 --steps 1 --freeze nosuchlayer >/dev/null 2>"$T/err_fr"; rc=$?
+check "--freeze with a prefix that matches nothing: exit 2 naming it (rc=$rc)" "[ $rc = 2 ] && grep -q 'nosuchlayer' $T/err_fr"
+$MPI -np 2 "$TRAIN" $GPT --batch 8 --steps 1 --resume "$T/nope" >/dev/null 2>"$T/err_rs"; rc=$?
+check "--resume of a missing checkpoint: exit 2 (set-up error), one line naming it (rc=$rc)" \
+  "[ $rc = 2 ] && [ \$(grep -c . $T/err_rs) = 1 ] && grep -q -- '--resume $T/nope' $T/err_rs"
 
 # --- generate from the checkpoint: deterministic for a seed, unknown prompt characters rejected
-"$TRAIN" generate --ckpt "$T/ck" --prompt "the " --length 40 --seed 5 >"$T/g1" 2>/dev/null
-"$TRAIN" generate --ckpt "$T/ck" --prompt "the " --length 40 --seed 5 >"$T/g2" 2>/dev/null
-check "generate: same seed, same text" "[ -s $T/g1 ] && cmp -s $T/g1 $T/g2 && [ \$(head -c 4 $T/g1) = the ]"
+"$TRAIN" generate --ckpt "$T/ck" --prompt "the " --length 40 --seed 5 >"$T/g1" 2>/dev/null; rc1=$?
+"$TRAIN" generate --ckpt "$T/ck" --prompt "the " --length 40 --seed 5 >"$T/g2" 2>/dev/null; rc2=$?
+check "generate: same seed, same text" "[ $rc1 = 0 ] && [ $rc2 = 0 ] && [ -s $T/g1 ] && cmp -s $T/g1 $T/g2 && [ \$(head -c 4 $T/g1) = the ]"
 "$TRAIN" generate --ckpt "$T/ck" --prompt "the Q" --length 5 >/dev/null 2>"$T/gerr"; rc=$?
 check "generate: a prompt character outside the vocabulary is a clear error" "[ $rc != 0 ] && grep -q \"'Q'\" $T/gerr"
 
@@ -84,19 +96,7 @@ kill -TERM "$victim"; wait $mpipid; rc=$?
 check "SIGTERM on one rank: exit status 3 (rc=$rc)" "[ $rc = 3 ]"
 check "SIGTERM: a complete checkpoint at the agreed step" "[ -e $T/pre/latest/meta.h5 ] && grep -q 'stop signal' $T/out_p"
 
-# --- kill -9 while checkpoints are being written: latest always points at a complete checkpoint
-"$BUILD/attn_data" convert idx $FM --shards 2 --out "$T/fm" >/dev/null 2>&1
-for delay in 3 4 5; do
-  mpirun -q -np 2 "$TRAIN" --model cnn --data "$T/fm" --batch 16 --steps 100000 --ckpt-every 1 --keep 2 \
-    --ckpt-dir "$T/k9" --threads 1 --eval-batches 1 --log-dir "$T/k9log" >/dev/null 2>&1 &
-  mpipid=$!
-  sleep $delay
-  pkill -9 -f "attn_train.*$T/k9log"; wait $mpipid 2>/dev/null
-done
-check "after kill -9 during writes, latest is complete" "[ -e $T/k9/latest/meta.h5 ]"
-$MPI -np 2 "$TRAIN" --model cnn --data "$T/fm" --batch 16 --steps 1 --ckpt-dir "$T/k9" --resume auto --threads 1 \
-  --eval-batches 1 --log-dir "$T/k9b" >"$T/out_k9" 2>&1; rc=$?
-check "and resume auto loads it (rc=$rc)" "[ $rc = 0 ] && grep -q 'resumed from' $T/out_k9"
+# (kill -9 in each phase of a checkpoint write: tests/e2e_fault.sh, with ATTN_FAULT instead of sleeps)
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

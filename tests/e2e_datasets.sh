@@ -1,25 +1,22 @@
 #!/bin/bash
 # End-to-end: attn_data converts the real Fashion-MNIST (Debian package dataset-fashion-mnist) into 4 shards,
 # info + verify it, the shards open in h5dump, h5ls and h5py with the exact IDX content; then
-# ../shared/data/tinyshakespeare.txt and eng-fra.tsv when that folder exists; then CLI misuse.
+# CLI misuse. (tinyshakespeare.txt and eng-fra.tsv: tests/e2e_datasets_real.sh)
 set -euo pipefail
 B=${ATTN_BUILD_DIR:?run through ctest (ATTN_BUILD_DIR)}
 S=${ATTN_SOURCE_DIR:?run through ctest (ATTN_SOURCE_DIR)}
 FM=/usr/share/datasets/fashion-mnist
-DATA=$S/../shared/data
 D=$B/attn_data
 
 if [ ! -f "$FM/train-images-idx3-ubyte.gz" ]; then
-  echo "SKIP: $FM is absent (Debian package dataset-fashion-mnist)"
-  exit 77
+  echo "FAIL: $FM is absent (make deps installs the Debian package dataset-fashion-mnist)"
+  exit 1
 fi
 W=$(mktemp -d /tmp/e2e_datasets.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-PY=
-for p in python3 /usr/bin/python3; do
-  if "$p" -c 'import h5py, numpy' 2>/dev/null; then PY=$p; break; fi
-done
+PY=/usr/bin/python3 # python3-h5py and python3-numpy are installed by `make deps`: a missing one is a failure
+"$PY" -c 'import h5py, numpy' || fail "$PY cannot import h5py and numpy (make deps installs python3-h5py, python3-numpy)"
 
 echo "== convert Fashion-MNIST into 4 shards"
 "$D" convert idx "$FM" --shards 4 --out "$W/fmnist"
@@ -36,8 +33,7 @@ echo "== h5dump, h5ls, h5py open the shards"
 h5dump -H "$W/fmnist/train-00000-of-00004.h5" | grep -q 'DATASET "images"' || fail "h5dump cannot read the shard"
 h5dump -a /format "$W/fmnist/train-00002-of-00004.h5" | grep -q '"attn_train.dataset"' || fail "h5dump: no format attribute"
 h5ls "$W/fmnist/train-00003-of-00004.h5" | grep -Eq "^images +Dataset \{15000, 1, 28, 28\}" || fail "h5ls: wrong images shape"
-if [ -n "$PY" ]; then
-  "$PY" - "$W/fmnist" "$FM" <<'EOF'
+"$PY" - "$W/fmnist" "$FM" <<'EOF'
 import gzip, sys, h5py, numpy as np
 out, src = sys.argv[1], sys.argv[2]
 def idx(name, off):
@@ -62,9 +58,6 @@ for split, pre, n, shards in (("train", "train", 60000, 4), ("test", "t10k", 100
     assert len(ids) == 1
 print("h5py: images and labels equal the IDX files")
 EOF
-else
-  echo "note: no python3 with h5py and numpy: h5py check skipped"
-fi
 
 echo "== bad input and usage: one message naming the file or flag, non-zero exit, no partial output"
 expect_fail() { # expect_fail WORD CMD...: the command fails with one line containing WORD
@@ -98,46 +91,4 @@ timeout -s INT 0.3 "$D" convert idx "$FM" --shards 4 --out "$W/intr" --quiet || 
 if [ -e "$W/intr" ]; then "$D" verify "$W/intr" >/dev/null || fail "interrupted output is incomplete"; fi
 ls -d "$W"/*.tmp-* 2>/dev/null && fail "interrupted conversion left a temporary directory"
 
-if [ ! -d "$DATA" ]; then
-  echo "SKIP part: $DATA is absent (tinyshakespeare.txt, eng-fra.tsv not converted)"
-  echo "e2e_datasets: OK"
-  exit 0
-fi
-echo "== convert tinyshakespeare.txt"
-if [ -f "$DATA/tinyshakespeare.txt" ]; then
-  "$D" convert text "$DATA/tinyshakespeare.txt" --shards 2 --out "$W/shakespeare"
-  "$D" info "$W/shakespeare" | tee "$W/info"
-  grep -Eq "^vocab +65:" "$W/info" || fail "tinyshakespeare: expected 65 characters"
-  grep -Eq "^split +train +1003854 tokens in 2 shards" "$W/info" || fail "tinyshakespeare: train split"
-  grep -Eq "^split +val +111540 tokens" "$W/info" || fail "tinyshakespeare: val split"
-  "$D" verify "$W/shakespeare"
-  if [ -n "$PY" ]; then
-    "$PY" - "$W/shakespeare" "$DATA/tinyshakespeare.txt" <<'EOF'
-import sys, h5py, numpy as np
-out, src = sys.argv[1], sys.argv[2]
-text = open(src, encoding="utf-8").read()
-parts = []
-for name in ("train-00000-of-00002", "train-00001-of-00002", "val-00000-of-00001"):
-    with h5py.File(f"{out}/{name}.h5", "r") as f:
-        vocab = list(f.attrs["vocab"])
-        parts.append("".join(vocab[t] for t in f["tokens"][...]))
-assert "".join(parts) == text, "decoded text differs"
-print("h5py: the token stream decodes to the original text")
-EOF
-  fi
-else
-  echo "SKIP part: $DATA/tinyshakespeare.txt absent"
-fi
-echo "== convert eng-fra.tsv"
-if [ -f "$DATA/eng-fra.tsv" ]; then
-  "$D" convert pairs "$DATA/eng-fra.tsv" --max-len 10 --seed 1 --out "$W/engfra"
-  "$D" info "$W/engfra" | tee "$W/info"
-  grep -Eq "^special +pad 0, sos 1, eos 2, unk 3" "$W/info" || fail "eng-fra: special ids"
-  "$D" verify "$W/engfra"
-  printf 'i am \ni m \nhe is\nhe s \nshe is\nshe s \nyou are\nyou re \nwe are\nwe re \nthey are\nthey re \n' >"$W/prefixes"
-  "$D" convert pairs "$DATA/eng-fra.tsv" --prefixes "$W/prefixes" --out "$W/engfra_pre" --quiet
-  "$D" verify "$W/engfra_pre"
-else
-  echo "SKIP part: $DATA/eng-fra.tsv absent"
-fi
 echo "e2e_datasets: OK"

@@ -7,7 +7,10 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/wait.h>
+#include "nn_fault.h"
 #include "ckpt_common.h"
+#include "ckpt_impl.h"
 #include "comm.h"
 #include "fixture.h"
 
@@ -112,10 +115,19 @@ static void flip_params(const char *shard) { CU_ASSERT_EQUAL(ck_flip_byte(shard,
 static void flip_opt_v(const char *shard) { CU_ASSERT_EQUAL(ck_flip_byte(shard, "opt_v"), 0); }
 static void unlink_shard(const char *shard) { CU_ASSERT_EQUAL(unlink(shard), 0); }
 
-static void test_truncated_shard(void) { damaged(at("trunc"), truncate_half, "cannot open"); }
+/* (main opened a truncated shard with HDF5: "cannot open"; now its size against meta.h5 says so first) */
+static void test_truncated_shard(void) { damaged(at("trunc"), truncate_half, "truncated"); }
 static void test_corrupt_shard(void) {
   damaged(at("flip"), flip_params, "checksum");
-  damaged(at("flipv"), flip_opt_v, "opt_v");
+  damaged(at("flipv"), flip_opt_v, "checksum");
+  /* the Fletcher32 checksums of the datasets are there too: reading the shard names the dataset */
+  char step2[600];
+  snprintf(step2, sizeof step2, "%s/step_00000002", at("flipv"));
+  struct ckpt_meta m;
+  CU_ASSERT_EQUAL_FATAL(ckpt_meta_read(step2, &m), NN_OK);
+  CU_ASSERT_NOT_EQUAL(ckpt_shard_verify(step2, &m, 0), NN_OK);
+  CU_ASSERT(has(nn_errmsg(), "opt_v"));
+  ckpt_meta_free(&m);
 }
 static void test_meta_without_shards(void) { damaged(at("noshard"), unlink_shard, "missing"); }
 
@@ -341,6 +353,134 @@ static void test_import_state_dict(void) {
   H5Fclose(fx);
 }
 
+/* Directory names of root whose names start with step_, sorted, joined by spaces, into out. */
+static void names_of(const char *root, char *out, size_t len) {
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "ls '%s' | grep '^step_' | sort | tr '\\n' ' '", root);
+  FILE *p = popen(cmd, "r");
+  size_t k = p ? fread(out, 1, len - 1, p) : 0;
+  out[k] = 0;
+  if (p) pclose(p);
+}
+
+/* A new run in a directory holding an older run's higher-numbered checkpoints: resume auto takes what
+ * was written last (the new run's), pruning removes only the new run's own old checkpoints.
+ * (main: resume took the old run's step 20, and pruning deleted the new run's newest.) */
+static void test_lineage(void) {
+  char dir[512], out[600], names[600];
+  snprintf(dir, sizeof dir, "%s", at("lineage"));
+  ckpt_lineage_reset();
+  CU_ASSERT_EQUAL_FATAL(save_filled(dir, 10, 1, 2), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(save_filled(dir, 20, 2, 2), NN_OK);
+  ckpt_lineage_reset(); /* a new run, not resuming, same directory */
+  for (int s = 1; s <= 3; s++) CU_ASSERT_EQUAL_FATAL(save_filled(dir, s, 10 + (uint32_t)s, 2), NN_OK);
+  names_of(dir, names, sizeof names);
+  CU_ASSERT_STRING_EQUAL(names, "step_00000002 step_00000003 step_00000010 step_00000020 ");
+  CU_ASSERT_EQUAL(ckpt_resolve(&C, dir, 1, out, sizeof out), NN_OK);
+  CU_ASSERT(has(out, "step_00000003"));
+  struct ckpt_state s;
+  int64_t diff = -1;
+  CU_ASSERT_EQUAL(load_fresh(out, 13, &diff, &s), NN_OK);
+  CU_ASSERT_EQUAL(diff, 0);
+  CU_ASSERT_EQUAL(s.seq, 3);
+  /* latest dangling (its target removed by hand): the newest written complete one, not the highest step */
+  char p[600];
+  snprintf(p, sizeof p, "%s/step_00000003", dir);
+  ck_rmrf(p);
+  CU_ASSERT_EQUAL(ckpt_resolve(&C, dir, 1, out, sizeof out), NN_OK);
+  CU_ASSERT(has(out, "step_00000002"));
+  /* resuming continues the lineage: its next save prunes its own, still not the other run's */
+  CU_ASSERT_EQUAL(load_fresh(out, 12, &diff, &s), NN_OK);
+  CU_ASSERT_EQUAL(save_filled(dir, 4, 14, 1), NN_OK);
+  names_of(dir, names, sizeof names);
+  CU_ASSERT_STRING_EQUAL(names, "step_00000004 step_00000010 step_00000020 ");
+  ckpt_lineage_reset();
+}
+
+/* A shard replaced by a valid shard of another save of the same step (Fletcher32 intact): the CRC-32
+ * in meta.h5 catches it (main: accepted and loaded the wrong values). */
+static void test_swapped_shard(void) {
+  char a[512], b[512], cmd[1400], out[600];
+  snprintf(a, sizeof a, "%s", at("swapA"));
+  snprintf(b, sizeof b, "%s", at("swapB"));
+  CU_ASSERT_EQUAL_FATAL(save_filled(a, 1, 1, 0), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(save_filled(a, 2, 2, 0), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(save_filled(b, 2, 3, 0), NN_OK);
+  snprintf(cmd, sizeof cmd, "cp %s/step_00000002/shard-00000-of-00001.h5 %s/step_00000002/", b, a);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  CU_ASSERT_EQUAL(ckpt_resolve(&C, a, 1, out, sizeof out), NN_OK);
+  CU_ASSERT(has(out, "step_00000001"));
+  int bad = -1;
+  char *txt = NULL;
+  size_t len = 0;
+  FILE *rep = open_memstream(&txt, &len);
+  CU_ASSERT_EQUAL(ckpt_verify(a, NULL, rep, &bad), NN_OK);
+  CU_ASSERT_EQUAL(ckpt_list(a, rep), NN_OK);
+  fclose(rep);
+  CU_ASSERT_EQUAL(bad, 1);
+  CU_ASSERT(has(txt, "step_00000002: FAILED") && has(txt, "CRC-32"));
+  CU_ASSERT(has(txt, "step_00000001: complete"));
+  CU_ASSERT(has(txt, "INCOMPLETE (latest)"));
+  free(txt);
+}
+
+/* Saving the same step again, killed (SIGKILL from ATTN_FAULT) between the two renames or before latest
+ * moves: resume auto finds a complete copy, and the next save puts the old copy back instead of pruning
+ * it (main: latest dangled and the next prune deleted the .old copy, the only complete one). */
+static void test_resave_killed(void) {
+  const char *phases[] = {"ckpt_between_renames:5", "ckpt_before_latest:5", "ckpt_after_meta:5", "ckpt_after_shard:5"};
+  for (int k = 0; k < 4; k++) {
+    char dir[512], out[600], name[32];
+    snprintf(name, sizeof name, "resave%d", k);
+    snprintf(dir, sizeof dir, "%s", at(name));
+    ckpt_lineage_reset();
+    CU_ASSERT_EQUAL_FATAL(save_filled(dir, 4, 4, 0), NN_OK);
+    CU_ASSERT_EQUAL_FATAL(save_filled(dir, 5, 5, 0), NN_OK);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) { /* the killed writer: saves step 5 again with other values */
+      setenv("ATTN_FAULT", phases[k], 1);
+      nn_fault_reset();
+      save_filled(dir, 5, 6, 0);
+      _exit(0);
+    }
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    CU_ASSERT(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+    CU_ASSERT_EQUAL(ckpt_resolve(&C, dir, 1, out, sizeof out), NN_OK);
+    struct ckpt_state s;
+    int64_t d5 = -1, d6 = -1;
+    CU_ASSERT_EQUAL(load_fresh(out, 5, &d5, &s), NN_OK);
+    load_fresh(out, 6, &d6, &s);
+    CU_ASSERT(d5 == 0 || (k == 1 && d6 == 0)); /* the old copy, or (renamed in place) the new one */
+    CU_ASSERT_EQUAL(s.step, 5);
+    /* the next save (step 6, keep 2) keeps a complete step 5 */
+    CU_ASSERT_EQUAL(save_filled(dir, 6, 7, 2), NN_OK);
+    char p[600];
+    snprintf(p, sizeof p, "%s/step_00000005", dir);
+    CU_ASSERT_EQUAL(load_fresh(p, k == 1 ? 6 : 5, &d5, &s), NN_OK);
+    CU_ASSERT_EQUAL(d5, 0);
+  }
+  ckpt_lineage_reset();
+}
+
+/* Set-up checks name the flag: an uncreatable --ckpt-dir, --resume of nothing, --resume auto alone. */
+static void test_setup_checks(void) {
+  struct nn_params P;
+  struct nn_optim o;
+  ck_model(&P, 3001, 0);
+  ck_adam(&o, &P);
+  CU_ASSERT_EQUAL(ckpt_check_setup("/proc/x", "", 0, &P, &o, 2), NN_ERR_ARG);
+  CU_ASSERT(has(nn_errmsg(), "--ckpt-dir /proc/x"));
+  CU_ASSERT_EQUAL(ckpt_check_setup(NULL, "/nonexistent", 0, &P, &o, 2), NN_ERR_ARG);
+  CU_ASSERT(has(nn_errmsg(), "--resume /nonexistent"));
+  CU_ASSERT_EQUAL(ckpt_check_setup("", "auto", 0, &P, &o, 2), NN_ERR_ARG);
+  CU_ASSERT(has(nn_errmsg(), "--ckpt-dir"));
+  CU_ASSERT_EQUAL(ckpt_check_setup(at("setup/ok"), "", 0, &P, &o, 2), NN_OK);
+  nn_optim_free(&o);
+  nn_params_free(&P);
+}
+
 int main(int argc, char **argv) {
   if (comm_init(&C, &argc, &argv) != NN_OK) {
     fprintf(stderr, "%s\n", nn_errmsg());
@@ -360,6 +500,10 @@ int main(int argc, char **argv) {
   CU_add_test(s, "export then import; mismatched names and shapes", test_export_import);
   CU_add_test(s, "import from nested groups, float64, bad files", test_import_groups_and_bad_file);
   CU_add_test(s, "import of a PyTorch state_dict", test_import_state_dict);
+  CU_add_test(s, "lineage: a new run's checkpoints beside an older run's higher steps", test_lineage);
+  CU_add_test(s, "a valid shard of another save: CRC-32 mismatch, verify and list say so", test_swapped_shard);
+  CU_add_test(s, "re-saving a step killed in each phase: a complete copy survives", test_resave_killed);
+  CU_add_test(s, "set-up checks of --ckpt-dir and --resume name the flag", test_setup_checks);
   CU_basic_set_mode(CU_BRM_VERBOSE);
   CU_basic_run_tests();
   int failures = (int)CU_get_number_of_failures();

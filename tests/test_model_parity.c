@@ -2,7 +2,7 @@
  * tests/ref/models.h5 from tests/ref/gen_models.py): each model is built through model_find and
  * its preset, loaded by parameter name, and must match the loss and logits (1e-5 relative),
  * every parameter gradient (1e-4), the parameters after 3 steps of clipping + the preset's
- * optimizer and schedule (1e-4), and give the same logits when decoding with key/value caches,
+ * optimizer and schedule (1e-4; gpt with weight decay 10, where a wrong decay is visible), and give the same logits when decoding with key/value caches,
  * the whole window at once or one token at a time. */
 #include <CUnit/Basic.h>
 #include <math.h>
@@ -144,6 +144,9 @@ static void lm_open(struct lm *m, const char *name, const char *group) {
   CU_ASSERT_EQUAL_FATAL(cfg_set(&m->c, "dropout", "0", "test"), NN_OK);
   CU_ASSERT_EQUAL_FATAL(cfg_set(&m->c, "steps", "3", "test"), NN_OK); /* cosine schedule over 3 updates */
   CU_ASSERT_EQUAL_FATAL(cfg_set(&m->c, "warmup", "1", "test"), NN_OK);
+  /* gpt: weight decay 10 (fixture GPT_WD): the preset's 0.1 changes a weight by 9e-5 of itself over
+   * 3 steps, below TOL_GRAD, so a wrong decay would pass unseen; 10 makes it 9e-3 */
+  if (strcmp(name, "gpt") == 0) CU_ASSERT_EQUAL_FATAL(cfg_set(&m->c, "weight_decay", "10", "test"), NN_OK);
   m->def->preset(&m->c);
   m->meta.kind = DS_TEXT;
   m->meta.vocab_size = V;
@@ -296,6 +299,12 @@ static void parity(const char *name) {
   check(&m, "losses", losses, NSTEPS, FLOOR_OUT, 0, TOL_OUT, 1);
   double lr_sum = 0;
   for (int t = 0; t < NSTEPS; t++) lr_sum += lrs[t];
+  /* the test can see the decay: its share of a decayed weight's change is far above the tolerance */
+  if (oc.weight_decay > 0) {
+    printf("\n    %s: weight decay changes each decayed weight by %.1e of itself (tolerance %.0e)", name,
+           lr_sum * oc.weight_decay, TOL_GRAD);
+    CU_ASSERT(lr_sum * oc.weight_decay > 10 * TOL_GRAD);
+  }
   check_all(&m, "step3", 0, lr_sum);
 
   nn_optim_free(&o);

@@ -17,7 +17,9 @@ Each group (gpt/, transformer/) holds:
   lr (3), losses (3): learning rate and loss of each of 3 optimizer steps on the same batch
                 (clip_grad_norm, then the preset's optimizer)
   step3/<name>  parameters after the 3 steps
-gpt: AdamW lr 3e-4, betas (0.9, 0.95), weight decay 0.1 on linear weights only, clip 0.5.
+gpt: AdamW lr 3e-4, betas (0.9, 0.95), weight decay 10 on linear weights only, clip 0.5 (the preset's 0.1
+     would change a weight by 9e-5 of itself over 3 steps, below the test's 1e-4 tolerance: 10 makes a
+     wrong decay visible, 9e-3 of each decayed weight).
 transformer: Adam lr 1e-4 (betas 0.9, 0.999), linear warm-up (1 update) then cosine decay over
 3 updates exactly as src/nn_sched.c, clip 5.
 """
@@ -207,6 +209,9 @@ def warmup_cosine(base, warmup, total, step, min_lr=0.0):
     return min_lr + 0.5 * (base - min_lr) * (1 + math.cos(math.pi * prog))
 
 
+GPT_WD = 10.0  # tests/test_model_parity.c sets --weight-decay 10 for gpt
+
+
 def main():
     with h5py.File(OUT, "w") as f:
         f.attrs["generator"] = "tests/ref/gen_models.py"
@@ -215,7 +220,7 @@ def main():
         gpt = GPT()
         decayed = {n for n, p in gpt.named_parameters()
                    if n.endswith(".weight") and p.dim() == 2 and not n.startswith("tok_emb")}
-        groups = [{"params": [p for n, p in gpt.named_parameters() if n in decayed], "weight_decay": 0.1},
+        groups = [{"params": [p for n, p in gpt.named_parameters() if n in decayed], "weight_decay": GPT_WD},
                   {"params": [p for n, p in gpt.named_parameters() if n not in decayed], "weight_decay": 0.0}]
         opt = torch.optim.AdamW(groups, lr=3e-4, betas=(0.9, 0.95))
         run(f.create_group("gpt"), gpt, decayed, opt, 0.5, [3e-4] * STEPS)
