@@ -243,6 +243,12 @@ static nn_status train_step(struct trainer *T, double *stats /* TASK_NACC: loss 
     struct nn_tensor *loss = c->accum > 1 ? nn_scale(g, out.loss, 1.0f / (float)c->accum) : out.loss;
     if (loss && nn_fault_at(NN_FAULT_NAN, cm->rank, T->step)) loss = nn_scale(g, loss, NAN);
     if (!loss) return g->status;
+    if (T->task->count_varies && cm->size > 1) { /* the global mean over items (task.h, count_varies) */
+      double total = (double)out.count;
+      NN_TRY(comm_allreduce_double(cm, &total, 1));
+      float w = total > 0 ? (float)((double)out.count * cm->size / total) : 0.0f;
+      if (w != 1.0f && !(loss = nn_scale(g, loss, w))) return g->status;
+    }
     stats[TASK_LOSS_SUM] += scalar(g, out.loss) * (double)out.count;
     stats[TASK_COUNT] += (double)out.count;
     if (T->task->account) {
@@ -481,7 +487,12 @@ static nn_status train_setup(struct trainer *T) {
     return snprintf(why, sizeof why, "%s", nn_errmsg()), nn_fail(NN_ERR_ARG, "option --data: %s", why);
   const struct ds_meta *m = ds_get_meta(T->train);
   if (m->kind != T->task->data_kind)
-    return nn_fail(NN_ERR_ARG, "--data %s: model %s (task %s) needs another kind of dataset", data, c->model, T->task->name);
+  {
+    static const char *const kinds[] = {[DS_IMAGE] = "images (attn_data convert idx)", [DS_TEXT] = "text (attn_data convert text)",
+                                        [DS_PAIRS] = "sentence pairs (attn_data convert pairs)"};
+    return nn_fail(NN_ERR_ARG, "--data %s: model %s (task %s) needs a dataset of %s, this one holds %s", data, c->model,
+                   T->task->name, kinds[T->task->data_kind], kinds[m->kind]);
+  }
   /* evaluation split: "test", else "val" */
   if (ds_open(&T->test, data, "test") != NN_OK && ds_open(&T->test, data, "val") != NN_OK) {
     T->test = NULL;
