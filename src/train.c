@@ -486,10 +486,11 @@ static nn_status train_setup(struct trainer *T) {
   if (ds_open(&T->train, data, "train") != NN_OK)
     return snprintf(why, sizeof why, "%s", nn_errmsg()), nn_fail(NN_ERR_ARG, "option --data: %s", why);
   const struct ds_meta *m = ds_get_meta(T->train);
-  if (m->kind != T->task->data_kind)
-  {
-    static const char *const kinds[] = {[DS_IMAGE] = "images (attn_data convert idx)", [DS_TEXT] = "text (attn_data convert text)",
-                                        [DS_PAIRS] = "sentence pairs (attn_data convert pairs)"};
+  if (m->kind != T->task->data_kind) {
+    static const char *const kinds[] = {[DS_IMAGE] = "images (attn_data convert idx|cifar10|images)",
+                                        [DS_TEXT] = "text (attn_data convert text)",
+                                        [DS_PAIRS] = "sentence pairs (attn_data convert pairs)",
+                                        [DS_FEATURES] = "features (attn_train features)"};
     return nn_fail(NN_ERR_ARG, "--data %s: model %s (task %s) needs a dataset of %s, this one holds %s", data, c->model,
                    T->task->name, kinds[T->task->data_kind], kinds[m->kind]);
   }
