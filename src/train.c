@@ -74,8 +74,8 @@ static void expand_path(char *out, size_t len, const char *in, const struct comm
   out[o < len ? o : len - 1] = 0;
 }
 
-static nn_status setup_optim(struct trainer *T) {
-  struct cfg *c = T->cfg;
+nn_status train_optim_setup(const struct cfg *c, struct nn_params *P, int64_t total_steps, struct nn_optim *opt,
+                            struct nn_sched *sched) {
   struct nn_optim_cfg oc = {0};
   NN_TRY(nn_optim_parse_kind(c->optimizer, &oc.kind));
   oc.momentum = (float)c->momentum;
@@ -84,16 +84,19 @@ static nn_status setup_optim(struct trainer *T) {
   oc.beta2 = (float)c->beta2;
   oc.eps = (float)c->eps;
   oc.weight_decay = (float)(c->weight_decay < 0 ? 0 : c->weight_decay);
-  NN_TRY(nn_optim_init(&T->opt, &T->P, &oc));
-  memset(&T->sched, 0, sizeof T->sched);
-  NN_TRY(nn_sched_parse_kind(c->schedule, &T->sched.kind));
-  T->sched.base_lr = (float)c->lr;
-  T->sched.gamma = (float)c->gamma;
-  T->sched.step_size = c->step_size;
-  T->sched.warmup = c->warmup < 0 ? 0 : c->warmup;
-  T->sched.total = T->total_steps;
-  T->sched.min_lr = (float)c->min_lr;
-  return NN_OK;
+  memset(sched, 0, sizeof *sched);
+  NN_TRY(nn_sched_parse_kind(c->schedule, &sched->kind));
+  sched->base_lr = (float)c->lr;
+  sched->gamma = (float)c->gamma;
+  sched->step_size = c->step_size;
+  sched->warmup = c->warmup < 0 ? 0 : c->warmup;
+  sched->total = total_steps;
+  sched->min_lr = (float)c->min_lr;
+  return nn_optim_init(opt, P, &oc);
+}
+
+static nn_status setup_optim(struct trainer *T) {
+  return train_optim_setup(T->cfg, &T->P, T->total_steps, &T->opt, &T->sched);
 }
 
 static float scalar(struct nn_graph *g, const struct nn_tensor *t) {
