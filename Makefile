@@ -14,7 +14,7 @@ TORCH_PACKAGES = python3-torch python3-h5py python3-numpy
 
 MPIRUN = mpirun $(if $(filter 0,$(shell id -u)),--allow-run-as-root) --oversubscribe
 
-.PHONY: all deps torch-deps configure build test test-asan test-tsan fuzz demo transfer-demo demo-text-data demo-gpt demo-transformer demo-lstm \
+.PHONY: all deps torch-deps configure build test test-asan test-tsan fuzz demo transfer-demo demo-text-data demo-gpt demo-transformer demo-lstm demo-translate \
         bench clean
 
 all: build
@@ -101,6 +101,25 @@ demo-lstm: demo-text-data
 	  --steps $(or $(DEMO_STEPS),400) --eval-batches 20 --log-every 25 --sample-chars 0 \
 	  --ckpt-dir runs/demo-lstm/ckpt --log-dir runs/demo-lstm
 	./$(BUILD)/attn_train generate --ckpt runs/demo-lstm/ckpt $(DEMO_GEN)
+
+# the translator: PAIRS = a tab-separated English-French file (the Tatoeba pairs: https://www.manythings.org/anki/
+# fra-eng.zip -> fra.txt, or data/eng-fra.txt of https://download.pytorch.org/tutorial/data.zip); converts,
+# trains on 2 ranks for a few minutes, prints the validation BLEU and a few translations (greedy, beam 4)
+PAIRS ?=
+TRANSLATE_STEPS ?= 600
+demo-translate: build
+	@if [ -z "$(PAIRS)" ] || [ ! -f "$(PAIRS)" ]; then \
+	  echo "demo-translate needs PAIRS=FILE, tab-separated English<TAB>French sentence pairs (the Tatoeba corpus):"; \
+	  echo "  https://www.manythings.org/anki/fra-eng.zip (fra.txt), or data/eng-fra.txt in https://download.pytorch.org/tutorial/data.zip"; \
+	  echo "  then: make demo-translate PAIRS=fra.txt"; exit 2; fi
+	rm -rf data/demo-pairs runs/demo-translate ckpt/demo-translate
+	./$(BUILD)/attn_data convert pairs "$(PAIRS)" --max-len 10 --shards 2 --out data/demo-pairs
+	$(MPIRUN) -np $(NP) ./$(BUILD)/attn_train --model seq2seq --data data/demo-pairs --steps $(TRANSLATE_STEPS) \
+	  --hidden 128 --eval-every 500 --log-every 100 --ckpt-dir ckpt/demo-translate --log-dir runs/demo-translate
+	@printf 'i am cold .\nshe is very happy .\nwe are students .\nhe is taller than me .\nthey are teachers .\n' >runs/demo-translate/sentences.txt
+	@python3 -c "import json; r=[json.loads(l) for l in open('runs/demo-translate/metrics.jsonl') if '\"bleu\"' in l]; print('validation BLEU-4 %.2f over %d sentences' % (r[-1]['bleu'], r[-1]['sentences']))"
+	@echo "greedy:"; ./$(BUILD)/attn_train translate --ckpt ckpt/demo-translate --input runs/demo-translate/sentences.txt
+	@echo "beam 4:"; ./$(BUILD)/attn_train translate --ckpt ckpt/demo-translate --input runs/demo-translate/sentences.txt --beam 4
 
 bench: build torch-deps
 	./$(BUILD)/bench_ops

@@ -3,13 +3,13 @@
 #include "model.h"
 
 extern const struct model_def model_cnn, model_gpt, model_gpt_small, model_transformer, model_transformer_small,
-    model_lstm_attn;
+    model_lstm_attn, model_seq2seq;
 extern const struct model_def model_resnet18, model_resnet34, model_resnet50, model_linear;
 
 static const struct model_def *const models[] = {&model_cnn,          &model_gpt,      &model_gpt_small,
                                                  &model_transformer,  &model_transformer_small,
                                                  &model_resnet18,     &model_resnet34, &model_resnet50,
-                                                 &model_lstm_attn,    &model_linear};
+                                                 &model_lstm_attn,    &model_seq2seq,  &model_linear};
 #define NMODELS (sizeof models / sizeof models[0])
 
 /* The distinct key sets of the models, in registry order (cfg.c lists and parses them). */

@@ -249,13 +249,24 @@ static struct nn_tensor *rn_features(const struct resnet *r, struct nn_graph *g,
 static nn_status resnet_forward(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
                                 struct model_out *out) {
   struct resnet *r = self;
-  struct nn_tensor *x = model_images(g, b, r->meta, 0.5f, 0.5f);
+  struct nn_tensor *x = model_images_norm(g, b, r->meta);
   struct nn_tensor *logits = nn_linear_fwd(g, P, &r->fc, rn_features(r, g, P, x));
   struct nn_tensor *labels = model_index(g, b->labels, 1, NN_SHAPE(b->n));
   out->logits = logits;
   out->loss = logits && labels ? nn_cross_entropy(g, logits, labels, -100) : NULL;
   out->count = b->n;
   return g->status != NN_OK ? g->status : out->loss ? NN_OK : nn_fail(NN_ERR_OOM, "resnet: out of memory");
+}
+
+/* attn_train features: the pooled features (B, 512 or 2048) at layer "avgpool". */
+static nn_status resnet_features(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
+                                 const char *layer, struct nn_tensor **out) {
+  struct resnet *r = self;
+  if (!layer || strcmp(layer, "avgpool") != 0)
+    return nn_fail(NN_ERR_ARG, "option --layer: a resnet has the layer 'avgpool' (the pooled features), not '%s'",
+                   layer ? layer : "");
+  *out = rn_features(r, g, P, model_images_norm(g, b, r->meta));
+  return g->status;
 }
 
 static void resnet_destroy(void *self) {
@@ -275,6 +286,7 @@ static void resnet_destroy(void *self) {
       .build = resnet##depth##_build,                                                                          \
       .forward = resnet_forward,                                                                               \
       .destroy = resnet_destroy,                                                                               \
+      .features = resnet_features,                                                                             \
   }
 
 RESNET_DEF(18, "basic blocks");

@@ -15,12 +15,14 @@
 #include "plot.h"
 #include "sweep.h"
 #include "train.h"
+#include "translate.h"
 
 static void usage(FILE *out) {
   fprintf(out,
           "usage: mpirun -np N attn_train --model NAME --data DIR [options]\n"
           "       attn_train --model NAME --data DIR [options]     (single-process debug run)\n"
           "       attn_train generate --ckpt DIR|OUT.h5 [--prompt TEXT ...] (sample text; generate --help)\n"
+          "       attn_train translate --ckpt DIR|OUT.h5 --text S [--beam K] (seq2seq; translate --help)\n"
           "       attn_train export CKPT OUT.h5                      (one plain HDF5 file: a dataset per parameter,\n"
           "                                                            the configuration and the vocabulary)\n"
           "       attn_train plot LOGDIR... --out FILE.png|.svg      (training curves; plot --help)\n"
@@ -77,9 +79,11 @@ int main(int argc, char **argv) {
     comm_finalize(&comm);
     return rc;
   }
-  if (argc > 1 && (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "export") == 0 || strcmp(argv[1], "plot") == 0)) {
+  if (argc > 1 && (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "export") == 0 || strcmp(argv[1], "plot") == 0 ||
+                   strcmp(argv[1], "translate") == 0)) {
     nn_status st;
     if (strcmp(argv[1], "generate") == 0) st = generate_main(&comm, argc, argv, 2);
+    else if (strcmp(argv[1], "translate") == 0) st = translate_main(&comm, argc, argv, 2);
     else if (strcmp(argv[1], "plot") == 0) st = comm.rank == 0 ? plot_main(argc, argv, 2) : NN_OK;
     else if (argc != 4) st = nn_fail(NN_ERR_ARG, "usage: attn_train export CKPT OUT.h5");
     else st = ckpt_export(argv[2], argv[3]);

@@ -55,6 +55,10 @@ struct task {
   /* format a report of acc (summed over ranks): json gets ', "key": value' pairs after loss,
    * line gets ' | key value' parts for the console. training: the progress line, else evaluation. */
   void (*report)(const double *acc, int training, const char *split, char *line, size_t llen, char *json, size_t jlen);
+  /* 1: out.count differs between ranks (seq2seq: non-PAD target tokens), so the trainer weights each
+   * rank's mean loss by count * nranks / (global count) before backward (one scalar allreduce per
+   * micro-batch): the gradient is that of the global mean, np=N equals np=1. 0: equal counts. */
+  int count_varies;
   /* Bucketed sampling hook (seq2seq: batches of similar lengths): NULL = the DistributedSampler's
    * random order. Reserved for the seq2seq model (issue 11); the trainer does not call it yet. */
   void (*bucket)(void);
@@ -89,6 +93,12 @@ nn_status task_s2s_batch(struct nn_graph *g, const struct ds_batch *b, const str
  * holds n*L entries (lengths n) and may be NULL. */
 int64_t task_s2s_host(const struct ds_batch *b, int pad, int sos, int64_t L, int32_t *dec_in, int32_t *targets,
                       float *src_mask, int32_t *src_len, int32_t *tgt_len);
+
+/* The first member of every seq2seq model's struct: the direction it translates (reverse: the
+ * dataset's target side is the source), read by the task's evaluation and by translate. */
+struct task_s2s_model {
+  int reverse;
+};
 
 /* Greedy decoding of one source sentence src[0..n) through the model's decoding state: at most
  * max_len target ids into out (EOS not written); returns their count, or -1 on error (message set). */

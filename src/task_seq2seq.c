@@ -3,7 +3,8 @@
  * inputs SOS + target[:-1] and targets with PAD ignored (task.h, task_s2s_batch). Training reports
  * the loss over non-PAD target tokens; evaluation adds corpus BLEU-4 (src/bleu.c) of greedy
  * translations through the model's decoding state (when the model has one). Rate in target tokens/s.
- * Batches grouped by length (a bucketed sampler) are left to the seq2seq model (task.bucket). */
+ * Models put a struct task_s2s_model first (the direction: --reverse swaps the sides).
+ * Batches are not grouped by length: see README (pairs of at most max_len 10 words). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,10 +109,11 @@ static nn_status s2s_account(const struct task_model *m, const struct ds_batch *
   (void)out;
   if (training || !m->def->dec_open) return NN_OK;
   int64_t L = m->meta->max_len;
+  int reverse = m->self ? ((const struct task_s2s_model *)m->self)->reverse : 0;
   int32_t *hyp = malloc(sizeof(int32_t) * (size_t)(L > 0 ? L : 1));
   if (!hyp) return nn_fail(NN_ERR_OOM, "out of memory for a translation");
   for (int64_t i = 0; i < b->n; i++) {
-    const int32_t *s = b->src + i * L, *t = b->tgt + i * L;
+    const int32_t *s = (reverse ? b->tgt : b->src) + i * L, *t = (reverse ? b->src : b->tgt) + i * L;
     int64_t ns = row_len(s, L, m->meta->pad_id), nt = row_len(t, L, m->meta->pad_id);
     if (nt > 0 && t[nt - 1] == m->meta->eos_id) nt--; /* the reference without EOS */
     int64_t nh = task_s2s_greedy(m, s, ns, L, hyp);
@@ -142,6 +144,7 @@ const struct task task_seq2seq = {
     .unit = "tok/s",
     .data_unit = "pairs",
     .count_name = "tokens",
+    .count_varies = 1,
     .sample_len = s2s_sample_len,
     .eval_count = s2s_eval_count,
     .eval_read = s2s_eval_read,

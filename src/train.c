@@ -74,8 +74,8 @@ static void expand_path(char *out, size_t len, const char *in, const struct comm
   out[o < len ? o : len - 1] = 0;
 }
 
-static nn_status setup_optim(struct trainer *T) {
-  struct cfg *c = T->cfg;
+nn_status train_optim_setup(const struct cfg *c, struct nn_params *P, int64_t total_steps, struct nn_optim *opt,
+                            struct nn_sched *sched) {
   struct nn_optim_cfg oc = {0};
   NN_TRY(nn_optim_parse_kind(c->optimizer, &oc.kind));
   oc.momentum = (float)c->momentum;
@@ -84,16 +84,19 @@ static nn_status setup_optim(struct trainer *T) {
   oc.beta2 = (float)c->beta2;
   oc.eps = (float)c->eps;
   oc.weight_decay = (float)(c->weight_decay < 0 ? 0 : c->weight_decay);
-  NN_TRY(nn_optim_init(&T->opt, &T->P, &oc));
-  memset(&T->sched, 0, sizeof T->sched);
-  NN_TRY(nn_sched_parse_kind(c->schedule, &T->sched.kind));
-  T->sched.base_lr = (float)c->lr;
-  T->sched.gamma = (float)c->gamma;
-  T->sched.step_size = c->step_size;
-  T->sched.warmup = c->warmup < 0 ? 0 : c->warmup;
-  T->sched.total = T->total_steps;
-  T->sched.min_lr = (float)c->min_lr;
-  return NN_OK;
+  memset(sched, 0, sizeof *sched);
+  NN_TRY(nn_sched_parse_kind(c->schedule, &sched->kind));
+  sched->base_lr = (float)c->lr;
+  sched->gamma = (float)c->gamma;
+  sched->step_size = c->step_size;
+  sched->warmup = c->warmup < 0 ? 0 : c->warmup;
+  sched->total = total_steps;
+  sched->min_lr = (float)c->min_lr;
+  return nn_optim_init(opt, P, &oc);
+}
+
+static nn_status setup_optim(struct trainer *T) {
+  return train_optim_setup(T->cfg, &T->P, T->total_steps, &T->opt, &T->sched);
 }
 
 static float scalar(struct nn_graph *g, const struct nn_tensor *t) {
@@ -243,6 +246,12 @@ static nn_status train_step(struct trainer *T, double *stats /* TASK_NACC: loss 
     struct nn_tensor *loss = c->accum > 1 ? nn_scale(g, out.loss, 1.0f / (float)c->accum) : out.loss;
     if (loss && nn_fault_at(NN_FAULT_NAN, cm->rank, T->step)) loss = nn_scale(g, loss, NAN);
     if (!loss) return g->status;
+    if (T->task->count_varies && cm->size > 1) { /* the global mean over items (task.h, count_varies) */
+      double total = (double)out.count;
+      NN_TRY(comm_allreduce_double(cm, &total, 1));
+      float w = total > 0 ? (float)((double)out.count * cm->size / total) : 0.0f;
+      if (w != 1.0f && !(loss = nn_scale(g, loss, w))) return g->status;
+    }
     stats[TASK_LOSS_SUM] += scalar(g, out.loss) * (double)out.count;
     stats[TASK_COUNT] += (double)out.count;
     if (T->task->account) {
@@ -480,8 +489,14 @@ static nn_status train_setup(struct trainer *T) {
   if (ds_open(&T->train, data, "train") != NN_OK)
     return snprintf(why, sizeof why, "%s", nn_errmsg()), nn_fail(NN_ERR_ARG, "option --data: %s", why);
   const struct ds_meta *m = ds_get_meta(T->train);
-  if (m->kind != T->task->data_kind)
-    return nn_fail(NN_ERR_ARG, "--data %s: model %s (task %s) needs another kind of dataset", data, c->model, T->task->name);
+  if (m->kind != T->task->data_kind) {
+    static const char *const kinds[] = {[DS_IMAGE] = "images (attn_data convert idx|cifar10|images)",
+                                        [DS_TEXT] = "text (attn_data convert text)",
+                                        [DS_PAIRS] = "sentence pairs (attn_data convert pairs)",
+                                        [DS_FEATURES] = "features (attn_train features)"};
+    return nn_fail(NN_ERR_ARG, "--data %s: model %s (task %s) needs a dataset of %s, this one holds %s", data, c->model,
+                   T->task->name, kinds[T->task->data_kind], kinds[m->kind]);
+  }
   /* evaluation split: "test", else "val" */
   if (ds_open(&T->test, data, "test") != NN_OK && ds_open(&T->test, data, "val") != NN_OK) {
     T->test = NULL;

@@ -121,7 +121,7 @@ expect_err "features: no weights source" "exactly one of" features --layer fc1 -
 expect_err "features: no --out" "--out DIR is required" features --random --model cnn --layer fc1 --data "$T/b"
 expect_err "features: existing output" "already exists" features --random --model cnn --layer fc1 --data "$T/b" --out "$T/f2" --threads 1
 expect_err "features: model without a hook" "no feature hook" features --random --model gpt-small --layer x --data "$T/b" --out "$T/x"
-expect_err "linear on images" "model linear (task features classification) needs another kind of dataset" --model linear --data "$T/b" --steps 1
+expect_err "linear on images" "model linear (task features classification) needs a dataset of features" --model linear --data "$T/b" --steps 1
 check "no temporary directory left behind" "[ -z \"\$(ls -d $T/*.tmp-* 2>/dev/null)\" ]"
 
 echo "e2e_transfer: $pass passed, $fail failed"

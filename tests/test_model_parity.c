@@ -11,6 +11,7 @@
 #include "blocks.h"
 #include "fixture.h"
 #include "model.h"
+#include "train.h"
 
 #define TOL_OUT 1e-5    /* loss and logits */
 #define TOL_GRAD 1e-4   /* gradients, parameters after the optimizer steps, incremental decoding */
@@ -274,18 +275,12 @@ static void parity(const char *name) {
   free(full);
   free(inc);
 
-  /* NSTEPS of clipping + the preset's optimizer and schedule, as src/train.c sets them up */
+  /* NSTEPS of clipping + the preset's optimizer and schedule, through the trainer's own set-up */
   struct nn_optim o;
-  struct nn_optim_cfg oc = {0};
-  CU_ASSERT_EQUAL_FATAL(nn_optim_parse_kind(m.c.optimizer, &oc.kind), NN_OK);
-  oc.beta1 = (float)m.c.beta1;
-  oc.beta2 = (float)m.c.beta2;
-  oc.eps = (float)m.c.eps;
-  oc.weight_decay = (float)(m.c.weight_decay < 0 ? 0 : m.c.weight_decay);
-  CU_ASSERT_EQUAL_FATAL(nn_optim_init(&o, &m.P, &oc), NN_OK);
-  struct nn_sched s = {.base_lr = (float)m.c.lr, .warmup = m.c.warmup, .total = m.c.steps, .min_lr = (float)m.c.min_lr};
-  CU_ASSERT_EQUAL_FATAL(nn_sched_parse_kind(m.c.schedule, &s.kind), NN_OK);
+  struct nn_sched s;
+  CU_ASSERT_EQUAL_FATAL(train_optim_setup(&m.c, &m.P, m.c.steps, &o, &s), NN_OK);
   CU_ASSERT_EQUAL_FATAL(nn_sched_check(&s), NN_OK);
+  const float weight_decay = o.cfg.weight_decay;
   float losses[NSTEPS], lrs[NSTEPS];
   for (int t = 0; t < NSTEPS; t++) {
     losses[t] = lm_step(&m, &g);
@@ -293,17 +288,17 @@ static void parity(const char *name) {
     lrs[t] = nn_sched_lr(&s, t, 0);
     nn_optim_step(&o, lrs[t]);
   }
-  printf("\n    %s: %s lr %g clip %g wd %g schedule %s", name, m.c.optimizer, m.c.lr, m.c.clip, oc.weight_decay,
+  printf("\n    %s: %s lr %g clip %g wd %g schedule %s", name, m.c.optimizer, m.c.lr, m.c.clip, weight_decay,
          m.c.schedule);
   check(&m, "lr", lrs, NSTEPS, 0, 0, 1e-6, 1);
   check(&m, "losses", losses, NSTEPS, FLOOR_OUT, 0, TOL_OUT, 1);
   double lr_sum = 0;
   for (int t = 0; t < NSTEPS; t++) lr_sum += lrs[t];
   /* the test can see the decay: its share of a decayed weight's change is far above the tolerance */
-  if (oc.weight_decay > 0) {
+  if (weight_decay > 0) {
     printf("\n    %s: weight decay changes each decayed weight by %.1e of itself (tolerance %.0e)", name,
-           lr_sum * oc.weight_decay, TOL_GRAD);
-    CU_ASSERT(lr_sum * oc.weight_decay > 10 * TOL_GRAD);
+           lr_sum * weight_decay, TOL_GRAD);
+    CU_ASSERT(lr_sum * weight_decay > 10 * TOL_GRAD);
   }
   check_all(&m, "step3", 0, lr_sum);
 

@@ -38,8 +38,11 @@ static int64_t attn_block_rows(int64_t T, int causal) { return causal ? ATTN_CAU
  * scores stay in cache while p is written once. The loops run over `valid` rounded up to 16 with the
  * extra entries masked (-inf scores, uniforms of 1): masked lanes cost less than a scalar tail. */
 static void attn_softmax_row(float *p, float *x, float *w, int64_t n, int64_t valid, int64_t S, uint64_t key,
-                             const struct nn_attn_dropout *drop, float keep_scale) {
+                             const struct nn_attn_dropout *drop, float keep_scale, const float *kmask) {
   int64_t nv = (valid + 15) / 16 * 16 < n ? (valid + 15) / 16 * 16 : n;
+  if (kmask) /* key padding: excluded keys score -inf (probability 0, no gradient) */
+    for (int64_t s = 0; s < valid; s++)
+      if (kmask[s] == 0.0f) x[s] = -INFINITY;
   for (int64_t s = valid; s < nv; s++) x[s] = -INFINITY;
   float sum = nn_cpu_exp_row(x, nv), inv = sum > 0.0f ? 1.0f / sum : 0.0f;
   if (drop->p > 0.0f) {
@@ -74,7 +77,7 @@ static void attn_softmax_row(float *p, float *x, float *w, int64_t n, int64_t va
 /* one (b,h) pair: out[b,:,h] (T,D) = dropped softmax(q[b,:,h] k[b,:,h]^T * scale) (T,S) @ v[b,:,h] (S,D) */
 static void attn_forward_pair(float *out, float *p, float *work, const float *q, const float *k, const float *v,
                               int64_t b, int64_t h, int64_t T, int64_t S, int64_t H, int64_t D, float scale,
-                              int causal, const struct nn_attn_dropout *drop) {
+                              int causal, const struct nn_attn_dropout *drop, const float *kmask) {
   int64_t C = H * D, rb = attn_block_rows(T, causal);
   const float *qh = q + b * T * C + h * D, *kh = k + b * S * C + h * D, *vh = v + b * S * C + h * D;
   float *oh = out + b * T * C + h * D, *ph = p + (b * H + h) * T * S;
@@ -86,7 +89,7 @@ static void attn_forward_pair(float *out, float *p, float *work, const float *q,
     nn_cpu_sgemm(0, 1, nr, s1, D, scale, qh + t0 * C, C, kh, C, 0.0f, x, S); /* scores */
     for (int64_t t = t0; t < t1; t++) /* row t of a causal block sees the keys s <= t + S - T */
       attn_softmax_row(ph + t * S, x + (t - t0) * S, w + (t - t0) * S, s1, causal ? t + 1 + S - T : s1, S,
-                       key + (uint64_t)(t * S), drop, keep_scale);
+                       key + (uint64_t)(t * S), drop, keep_scale, kmask ? kmask + b * S : NULL);
     const float *wb = drop->p > 0.0f ? w : ph + t0 * S;
     nn_cpu_sgemm(0, 0, nr, D, s1, 1.0f, wb, S, vh, C, 0.0f, oh + t0 * C, C);
   }
@@ -94,11 +97,11 @@ static void attn_forward_pair(float *out, float *p, float *work, const float *q,
 
 static void attn_forward(float *out, float *p, float *work, const float *q, const float *k, const float *v, int64_t B,
                          int64_t T, int64_t S, int64_t H, int64_t D, float scale, int causal,
-                         const struct nn_attn_dropout *drop) {
+                         const struct nn_attn_dropout *drop, const float *kmask) {
   int64_t slot_size = T * S * (drop->p > 0.0f ? 2 : 1);
   ATTN_FOR_PAIRS(B, H, pair, slot,
                  attn_forward_pair(out, p, work + slot * slot_size, q, k, v, pair / H, pair % H, T, S, H, D, scale,
-                                   causal, drop));
+                                   causal, drop, kmask));
 }
 
 /* dS(n) = P * (dP - rowsum(dP * P)) in place in dp, with dP = dW * keep_scale where kept (p > 0), from
@@ -159,7 +162,7 @@ static int64_t k_work(const struct nn_backend *be, const struct nn_attn_args *a,
 }
 static void k_forward(const struct nn_backend *be, const struct nn_attn_args *a) {
   (void)be;
-  attn_forward(a->out, a->p, a->work, a->q, a->k, a->v, a->B, a->T, a->S, a->H, a->D, a->scale, a->causal, &a->drop);
+  attn_forward(a->out, a->p, a->work, a->q, a->k, a->v, a->B, a->T, a->S, a->H, a->D, a->scale, a->causal, &a->drop, a->kmask);
 }
 static void k_backward(const struct nn_backend *be, const struct nn_attn_args *a) {
   (void)be;

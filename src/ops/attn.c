@@ -41,13 +41,25 @@ static void attn_backward(struct nn_graph *g, struct nn_node *n) {
 
 struct nn_tensor *nn_attention(struct nn_graph *g, struct nn_tensor *q, struct nn_tensor *k, struct nn_tensor *v,
                                int heads, int causal, float dropout_p) {
+  return nn_attention_masked(g, q, k, v, heads, causal, dropout_p, NULL);
+}
+
+struct nn_tensor *nn_attention_masked(struct nn_graph *g, struct nn_tensor *q, struct nn_tensor *k,
+                                      struct nn_tensor *v, int heads, int causal, float dropout_p,
+                                      struct nn_tensor *kmask) {
   NN_NULL_IN(q, k, v);
   struct attn_dims d = attn_dims(q, k, v, heads);
+  if (kmask) {
+    char s1[64], s2[64];
+    NN_ASSERT(kmask->dtype == NN_F32 && kmask->ndim == 2 && kmask->shape[0] == d.B && kmask->shape[1] == d.S,
+              "attention: key padding mask %s must be float (B,S) for k %s", nn_shape_str(kmask, s1, 64),
+              nn_shape_str(k, s2, 64));
+  }
   NN_ASSERT(dropout_p >= 0.0f && dropout_p < 1.0f, "attention: dropout_p %g must be in [0,1)", dropout_p);
   NN_ASSERT(!causal || d.T <= d.S, "attention: causal needs T <= S (a query with no key), got T %lld, S %lld",
             (long long)d.T, (long long)d.S);
   struct nn_attn_args a = {.B = d.B, .T = d.T, .S = d.S, .H = d.H, .D = d.D, .scale = 1.0f / sqrtf((float)d.D),
-                           .causal = causal, .q = q->data, .k = k->data, .v = v->data};
+                           .causal = causal, .kmask = kmask ? kmask->data : NULL, .q = q->data, .k = k->data, .v = v->data};
   if (g->training && dropout_p > 0.0f) { /* drop.p stays 0 when no entry is dropped */
     a.drop.p = dropout_p;
     a.drop.seed = g->seed;

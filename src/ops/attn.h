@@ -19,6 +19,8 @@ struct nn_attn_args {
   int64_t B, T, S, H, D;       /* batch, queries, keys, heads, head size */
   float scale;                 /* on the scores, 1/sqrt(D) */
   int causal;                  /* s > t + S - T excluded */
+  const float *kmask;          /* key padding mask (B,S): 0 = key s of batch b excluded (a PAD), 1 = kept;
+                                  NULL: none. A row with every key excluded gives zeros. */
   struct nn_attn_dropout drop; /* drop.p 0: off (backward reads only drop.p) */
   const float *q, *k, *v;      /* q(B,T,H*D), k, v (B,S,H*D) */
   float *out;                  /* forward: (B,T,H*D) */
@@ -43,5 +45,10 @@ struct nn_k_attn {
  * the probabilities (g->training only), @ v. */
 struct nn_tensor *nn_attention(struct nn_graph *g, struct nn_tensor *q, struct nn_tensor *k, struct nn_tensor *v,
                                int heads, int causal, float dropout_p);
+/* As nn_attention with a key padding mask kmask (B,S) F32 (1 = attend, 0 = padding, no gradient;
+ * NULL = none): masked keys get probability 0 (torch's key_padding_mask, True where kmask is 0). */
+struct nn_tensor *nn_attention_masked(struct nn_graph *g, struct nn_tensor *q, struct nn_tensor *k,
+                                      struct nn_tensor *v, int heads, int causal, float dropout_p,
+                                      struct nn_tensor *kmask);
 
 #endif

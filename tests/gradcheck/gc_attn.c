@@ -32,8 +32,28 @@ static struct nn_tensor *attn_q_only(struct nn_graph *g, struct gc_ctx *c) {
   struct nn_tensor *q = gc_input(c, g, 3, S(1, 3, 4), 1), *k = gc_const(c, g, 3, S(1, 4, 4), 1);
   return nn_attention(g, q, k, gc_const(c, g, 3, S(1, 4, 4), 1), 2, 0, 0);
 }
+/* key padding mask (B,S): batch 0 with holes, batch 1 one key, batch 2 none (zeros out) */
+static struct nn_tensor *attn_kmask(struct nn_graph *g, int64_t B, int64_t Sk) {
+  static const float m[3][5] = {{1, 1, 0, 1, 0}, {1, 0, 0, 0, 0}, {0, 0, 0, 0, 0}};
+  float h[15];
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t s = 0; s < Sk; s++) h[b * Sk + s] = m[b][s];
+  struct nn_tensor *t = nn_new(g, NN_F32, 2, S(B, Sk));
+  if (t) nn_be_to_device(g->be, t->data, h, sizeof(float) * (size_t)(B * Sk));
+  return t;
+}
+static struct nn_tensor *attn_masked_qkv(struct nn_graph *g, struct gc_ctx *c, int causal, float p) {
+  struct nn_tensor *q = gc_input(c, g, 3, S(3, 4, 6), 1), *k = gc_input(c, g, 3, S(3, 5, 6), 1);
+  return nn_attention_masked(g, q, k, gc_input(c, g, 3, S(3, 5, 6), 1), 2, causal, p, attn_kmask(g, 3, 5));
+}
+static struct nn_tensor *attn_masked(struct nn_graph *g, struct gc_ctx *c) { return attn_masked_qkv(g, c, 0, 0); }
+static struct nn_tensor *attn_masked_causal(struct nn_graph *g, struct gc_ctx *c) { return attn_masked_qkv(g, c, 1, 0); }
+static struct nn_tensor *attn_masked_dropout(struct nn_graph *g, struct gc_ctx *c) { return attn_masked_qkv(g, c, 0, 0.2f); }
 
 const struct gc_case gc_attn[] = {
+    {"attention_key_padding_mask", NN_OP_ATTENTION, attn_masked},
+    {"attention_key_padding_mask_causal", NN_OP_ATTENTION, attn_masked_causal},
+    {"attention_key_padding_mask_dropout", NN_OP_ATTENTION, attn_masked_dropout},
     {"attention_plain_1head", NN_OP_ATTENTION, attn_plain},
     {"attention_cross_t_ne_s_3heads_odd_d", NN_OP_ATTENTION, attn_cross},
     {"attention_causal_3heads", NN_OP_ATTENTION, attn_causal},
