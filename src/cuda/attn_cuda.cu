@@ -18,9 +18,12 @@ struct att_drop {
   int64_t key0, key_stride;
 };
 
-/* row (b,h,t) of p(B,H,T,S): softmax of its scores (in p) over the visible keys, zeros after; with
- * dropout, w = kept probability * keep_scale (0 when dropped) and p's dropped entries negated */
-__global__ void k_att_softmax(float *p, float *w, int64_t B, int64_t H, int64_t T, int64_t S, int causal, att_drop d) {
+/* row (b,h,t) of p(B,H,T,S): softmax of its scores (in p) over the visible keys, zeros after; keys
+ * with kmask(B,S) == 0 (key padding, kmask may be NULL) are excluded as -inf scores (a row with none
+ * left is zeros, as the CPU); with dropout, w = kept probability * keep_scale (0 when dropped) and
+ * p's dropped entries negated */
+__global__ void k_att_softmax(float *p, float *w, const float *kmask, int64_t B, int64_t H, int64_t T, int64_t S,
+                              int causal, att_drop d) {
   __shared__ double shd[32];
   __shared__ float shf[32];
   for (int64_t r = blockIdx.x; r < B * H * T; r += gridDim.x) {
@@ -28,17 +31,21 @@ __global__ void k_att_softmax(float *p, float *w, int64_t B, int64_t H, int64_t 
     int64_t valid = causal ? t + 1 + S - T : S;
     valid = valid < 0 ? 0 : (valid > S ? S : valid);
     float *pr = p + r * S;
+    const float *km = kmask ? kmask + b * S : NULL;
+#define ATT_SEEN(s) ((s) < valid && (!km || km[s] != 0.0f))
     float m = -INFINITY;
-    for (int64_t s = threadIdx.x; s < valid; s += blockDim.x) m = fmaxf(m, pr[s]);
+    for (int64_t s = threadIdx.x; s < valid; s += blockDim.x)
+      if (ATT_SEEN(s)) m = fmaxf(m, pr[s]);
     m = cu_block_max(m, shf);
     double sum = 0.0;
     if (m != -INFINITY)
-      for (int64_t s = threadIdx.x; s < valid; s += blockDim.x) sum += (double)expf(pr[s] - m);
+      for (int64_t s = threadIdx.x; s < valid; s += blockDim.x)
+        if (ATT_SEEN(s)) sum += (double)expf(pr[s] - m);
     sum = cu_block_sum(sum, shd);
     float inv = sum > 0.0 ? (float)(1.0 / sum) : 0.0f;
     uint64_t key = (uint64_t)((d.key0 + b * d.key_stride) * H * T * S + h * T * S + t * S);
     for (int64_t s = threadIdx.x; s < S; s += blockDim.x) {
-      float pv = s < valid && m != -INFINITY ? expf(pr[s] - m) * inv : 0.0f;
+      float pv = ATT_SEEN(s) && m != -INFINITY ? expf(pr[s] - m) * inv : 0.0f;
       if (d.p > 0.0f) {
         int keep = s < valid && cu_rng_uniform(d.seed, d.stream, d.step, key + (uint64_t)s) >= d.p;
         w[r * S + s] = keep ? pv * d.keep_scale : 0.0f;
@@ -47,6 +54,7 @@ __global__ void k_att_softmax(float *p, float *w, int64_t B, int64_t H, int64_t 
         pr[s] = pv;
       }
     }
+#undef ATT_SEEN
   }
 }
 
@@ -68,8 +76,8 @@ static void att_forward(const struct nn_backend *be, const struct nn_attn_args *
   att_drop d = {drop->p, drop->p > 0.0f ? 1.0f / (1.0f - drop->p) : 1.0f, drop->stream, drop->seed, drop->step,
                 drop->key0, drop->key_stride};
   int64_t rows = B * H * T;
-  k_att_softmax<<<(unsigned)(rows < 65536 ? rows : 65536), ATT_THREADS, 0, cx->stream>>>(p, work, B, H, T, S, causal,
-                                                                                         d);
+  k_att_softmax<<<(unsigned)(rows < 65536 ? rows : 65536), ATT_THREADS, 0, cx->stream>>>(p, work, a->kmask, B, H, T, S,
+                                                                                         causal, d);
   CU_LAUNCHED();
   const float *wsrc = drop->p > 0.0f ? work : p;
   for (int64_t b = 0; b < B; b++) /* out_h = w_h v_h */
