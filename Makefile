@@ -59,7 +59,7 @@ fuzz: deps
 # the quick start: Fashion-MNIST in 2 shards, the CNN with spatial self-attention, 1 epoch on 2 ranks
 demo: build
 	@test -d data/fmnist || ./$(BUILD)/attn_data convert idx /usr/share/datasets/fashion-mnist --shards 2 --out data/fmnist
-	$(MPIRUN) -np $(NP) ./$(BUILD)/attn_train --model cnn --attn spatial --data data/fmnist --epochs 1 --log-dir runs/demo
+	$(MPIRUN) -np $(NP) ./$(BUILD)/attn_train --model cnn --attn spatial --data data/fmnist --epochs 1 --log-dir runs/demo --ckpt-dir runs/demo/ckpt
 
 # transfer learning (§9.5): pretrain on Fashion-MNIST classes 0-4, a linear head on features of classes 5-9,
 # against a random backbone and training from scratch for the same wall clock (tools/transfer_demo.sh)
