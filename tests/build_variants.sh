@@ -2,7 +2,8 @@
 # CI: the build as on a cluster, without Debian's pkg-config names. Configures and builds the
 # programs alone (-DATTN_TESTS=OFF: no CUnit) against a second BLAS (BLIS through BLA_VENDOR=FLAME)
 # with HDF5 given only through HDF5_ROOT (pkg-config disabled), then checks that the binary links
-# them and trains a few steps to the losses of the default build (OpenBLAS).
+# them and trains a few steps to the losses of the default build (OpenBLAS). The CUDA backend is left
+# out here: the default build already compiles it.
 #   tests/build_variants.sh [BUILD_DIR of the default build, default build]
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,7 +14,7 @@ HDF5_ROOT=/usr/lib/$(gcc -print-multiarch)/hdf5/openmpi
   { echo "SKIP: BLIS not installed (libblis-dev; make deps installs it)"; exit 77; }
 set -e
 echo "== configure: BLA_VENDOR=FLAME, HDF5_ROOT=$HDF5_ROOT, no pkg-config, ATTN_TESTS=OFF"
-cmake -S "$SRC" -B "$B/build" -DCMAKE_BUILD_TYPE=Release -DATTN_TESTS=OFF -DBLA_VENDOR=FLAME \
+cmake -S "$SRC" -B "$B/build" -DCMAKE_BUILD_TYPE=Release -DATTN_TESTS=OFF -DATTN_CUDA=OFF -DBLA_VENDOR=FLAME \
   -DHDF5_ROOT="$HDF5_ROOT" -DPKG_CONFIG_EXECUTABLE=/bin/false | grep -E "^-- (HDF5|BLAS)"
 cmake --build "$B/build" -j "$(nproc)" >"$B/build.log" 2>&1 || { tail -30 "$B/build.log"; exit 1; }
 ! grep -q "warning:" "$B/build.log" || { grep -B2 -A2 "warning:" "$B/build.log" | head -20; echo "FAIL: warnings"; exit 1; }
