@@ -54,7 +54,7 @@ fuzz: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DATTN_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target fuzz_readers
 	for t in idx cifar text pairs shards meta config import; do \
-	  ASAN_OPTIONS=detect_leaks=0 ./$(ASAN_BUILD)/fuzz_readers $$t $(FUZZ_SECONDS) tests/fuzz/seeds tests/fuzz/corpus || exit 1; done
+	  FUZZ_STRICT=1 ASAN_OPTIONS=detect_leaks=0 ./$(ASAN_BUILD)/fuzz_readers $$t $(FUZZ_SECONDS) tests/fuzz/seeds tests/fuzz/corpus || exit 1; done
 
 # the quick start: Fashion-MNIST in 2 shards, the CNN with spatial self-attention, 1 epoch on 2 ranks
 demo: build
