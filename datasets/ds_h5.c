@@ -44,6 +44,23 @@ const char *ds_h5_errdesc(void) {
   return buf;
 }
 
+nn_status ds_h5_check_layout(hid_t d, const char *path, const char *name) {
+  hid_t dcpl = H5Dget_create_plist(d);
+  H5D_layout_t lay = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  if (lay != H5D_COMPACT) return NN_OK;
+  hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
+  hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+  size_t es = t < 0 ? 0 : H5Tget_size(t);
+  if (sp >= 0) H5Sclose(sp);
+  if (t >= 0) H5Tclose(t);
+  hsize_t stored = H5Dget_storage_size(d);
+  if (n < 0 || es == 0 || stored != (hsize_t)n * es)
+    return nn_fail(NN_ERR_FORMAT, "%s: dataset %s is damaged: compact storage of %llu bytes for %lld elements of %zu bytes",
+                   path, name, (unsigned long long)stored, (long long)n, es);
+  return NN_OK;
+}
+
 hid_t ds_h5_fapl(void) {
   hid_t p = H5Pcreate(H5P_FILE_ACCESS);
   H5Pset_libver_bounds(p, H5F_LIBVER_V18, H5F_LIBVER_LATEST); /* dense storage: attributes > 64 KiB */

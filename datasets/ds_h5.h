@@ -13,6 +13,11 @@ void ds_h5_unlock(void);
 /* The innermost message of HDF5's current error stack ("" if none); call with the lock held. */
 const char *ds_h5_errdesc(void);
 
+/* Before H5Dread of dataset d (file `path`, dataset `name`): a compact dataset must store exactly its
+ * dataspace's elements x its type's size. HDF5 1.10 before 1.10.10 reads past (or from NULL) a compact buffer
+ * that a damaged layout message made smaller than that (HDF5 GitHub #2606); NN_ERR_FORMAT naming both. */
+nn_status ds_h5_check_layout(hid_t d, const char *path, const char *name);
+
 /* File access property list for dataset shards (newer format: large attributes, small sieve buffer). */
 hid_t ds_h5_fapl(void);
 
