@@ -203,6 +203,7 @@ static nn_status ds_open_dset(struct ds_shard *sh, int i, const char *name, int6
   }
   if (d < 0) return nn_fail(NN_ERR_HDF5, "%s: cannot open dataset '%s': %s", sh->path, name, ds_h5_errdesc());
   sh->d[i] = d;
+  NN_TRY(ds_h5_check_layout(d, sh->path, name)); /* a damaged compact layout: before HDF5 1.10 reads it */
   hid_t sp = H5Dget_space(d);
   hsize_t dims[8];
   int n = H5Sget_simple_extent_ndims(sp);
