@@ -5,26 +5,13 @@
 # image set: the overlay from an example index and from a PNG file. Bad input gives one clear message
 # each: unknown layer, query outside the grid, text too long or outside the vocabulary, a model without
 # attention (cnn --attn none) or with the length-1 one (--attn seed), a picture that is not .png.
-set -u
-BUILD=${ATTN_BUILD_DIR:-$(pwd)}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-TRAIN="timeout 300 $BUILD/attn_train"; PY=/usr/bin/python3
-pass=0; fail=0
-ok() { echo "ok   - $1"; pass=$((pass+1)); }
-bad() { echo "FAIL - $1"; fail=$((fail+1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$(dirname "$0")/e2e_lib.sh"
+TRAIN="timeout 300 $BUILD/attn_train"
 # one clear message: exit status 2, one line on stderr, containing $3
 err1() { local rc=$1 f=$2 want=$3; [ "$rc" = 2 ] && [ "$(wc -l <"$f")" = 1 ] && grep -q -- "$want" "$f"; }
 
 # --- text: a tiny character GPT ---
-$PY - "$T/corpus.txt" <<'PY'
-import random, sys
-random.seed(5)
-words = "to be or not that is the question whether tis nobler in mind".split()
-open(sys.argv[1], "w").write("\n".join(" ".join(random.choice(words) for _ in range(10)) for _ in range(800)) + "\n")
-PY
+e2e_corpus "$T/corpus.txt" 5 800 10 "to be or not that is the question whether tis nobler in mind"
 "$BUILD/attn_data" convert text "$T/corpus.txt" --out "$T/txt" >/dev/null 2>&1 || { echo "FAIL: convert text"; exit 1; }
 GPT="--model gpt-small --data $T/txt --n-layer 2 --n-embd 16 --n-head 2 --block 16 --eval-batches 1 --threads 1 --log-every 100"
 $TRAIN $GPT --batch 8 --steps 5 --ckpt-dir "$T/ck" --log-dir "$T/log" >"$T/out" 2>&1
@@ -98,5 +85,4 @@ $TRAIN attention --ckpt "$T/cnn_none" --input 3 --out "$T/x.png" >/dev/null 2>"$
 check "cnn --attn none: one message, no attention layer" "err1 $rc $T/e 'has no attention layer' && [ ! -e $T/x.png ]"
 $TRAIN attention --ckpt "$T/cnn_seed" --input 3 --out "$T/x.png" >/dev/null 2>"$T/e"; rc=$?
 check "cnn --attn seed: one message, the length-1 attention" "err1 $rc $T/e 'use --attn spatial'"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+e2e_end

@@ -1,26 +1,11 @@
 #!/bin/bash
 # End-to-end tests of checkpoints: byte-identical resume (ckpt raw + cmp), resume on another rank count
 # (1e-6), preemption by a signal on one rank, export, --init-from with --freeze, generate.
-set -u
-BUILD=${ATTN_BUILD_DIR:-$(pwd)}
-SRC=${ATTN_SOURCE_DIR:-$(dirname "$0")/..}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-TRAIN="$BUILD/attn_train"; MPI="timeout 300 mpirun -q"; PY=/usr/bin/python3
-pass=0; fail=0
-ok() { echo "ok   - $1"; pass=$((pass+1)); }
-bad() { echo "FAIL - $1"; fail=$((fail+1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$(dirname "$0")/e2e_lib.sh"
 losses() { grep '"train"' "$1" | sed 's/.*"step": \([0-9]*\),.*"loss": \([^,]*\),.*/\1 \2/'; }
 
 # a small text dataset (a generated corpus: no dependency on ../shared)
-$PY - "$T/corpus.txt" <<'PY'
-import random, sys
-random.seed(3)
-words = "the quick brown fox jumps over a lazy dog and then sleeps in the warm sun".split()
-open(sys.argv[1], "w").write("\n".join(" ".join(random.choice(words) for _ in range(12)) for _ in range(3000)) + "\n")
-PY
+e2e_corpus "$T/corpus.txt" 3 3000 12 "the quick brown fox jumps over a lazy dog and then sleeps in the warm sun"
 "$BUILD/attn_data" convert text "$T/corpus.txt" --out "$T/txt" >/dev/null || { echo "FAIL: convert text"; exit 1; }
 GPT="--model gpt-small --data $T/txt --n-layer 2 --n-embd 32 --n-head 2 --block 32 --dropout 0.1 --eval-batches 1 --threads 1 --log-every 100"
 
@@ -98,5 +83,4 @@ check "SIGTERM: a complete checkpoint at the agreed step" "[ -e $T/pre/latest/me
 
 # (kill -9 in each phase of a checkpoint write: tests/e2e_fault.sh, with ATTN_FAULT instead of sleeps)
 
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+e2e_end

@@ -2,19 +2,9 @@
 # Table-driven CLI test: every flag given a wrong value (negative / zero / huge / not a number / unknown
 # name / inconsistent with the model or the data) ends attn_train before training with exit status 2
 # and exactly one line on stderr that names the flag. Rows: flag-to-name | arguments.
-set -u
-BUILD=${ATTN_BUILD_DIR:-$(pwd)}
+. "$(dirname "$0")/e2e_lib.sh"
 FM=/usr/share/datasets/fashion-mnist
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-TRAIN="$BUILD/attn_train"; PY=/usr/bin/python3
-$PY - "$T/corpus.txt" <<'PY'
-import random, sys
-random.seed(3)
-words = "the quick brown fox jumps over a lazy dog".split()
-open(sys.argv[1], "w").write("\n".join(" ".join(random.choice(words) for _ in range(12)) for _ in range(200)) + "\n")
-PY
+e2e_corpus "$T/corpus.txt" 3 200 12 "the quick brown fox jumps over a lazy dog"
 "$BUILD/attn_data" convert text "$T/corpus.txt" --out "$T/txt" --quiet >/dev/null 2>&1 || { echo "FAIL: convert text"; exit 1; }
 "$BUILD/attn_data" convert idx "$FM" --out "$T/fm" --quiet >/dev/null 2>&1 || { echo "FAIL: convert $FM (make deps installs dataset-fashion-mnist)"; exit 1; }
 GPT="--model gpt-small --data $T/txt --n-layer 1 --n-embd 16 --n-head 2 --block 16 --steps 2 --threads 1 --log-dir \$LOGDIR"
@@ -105,5 +95,4 @@ for args in "$GPT --batch -1" "$GPT --n-embd 30 --n-head 4" "$GPT --lr nan"; do
   else echo "FAIL - np 2: $args: rc=$rc, $n line(s): $(head -c 300 "$T/err")"; fail=$((fail+1)); fi
 done
 
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+e2e_end

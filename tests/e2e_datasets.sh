@@ -2,9 +2,9 @@
 # End-to-end: attn_data converts the real Fashion-MNIST (Debian package dataset-fashion-mnist) into 4 shards,
 # info + verify it, the shards open in h5dump, h5ls and h5py with the exact IDX content; then
 # CLI misuse. (tinyshakespeare.txt and eng-fra.tsv: tests/e2e_datasets_real.sh)
-set -euo pipefail
-B=${ATTN_BUILD_DIR:?run through ctest (ATTN_BUILD_DIR)}
-S=${ATTN_SOURCE_DIR:?run through ctest (ATTN_SOURCE_DIR)}
+. "$(dirname "$0")/e2e_lib.sh"
+set -eo pipefail
+B=$BUILD S=$SRC W=$T
 FM=/usr/share/datasets/fashion-mnist
 D=$B/attn_data
 
@@ -12,10 +12,8 @@ if [ ! -f "$FM/train-images-idx3-ubyte.gz" ]; then
   echo "FAIL: $FM is absent (make deps installs the Debian package dataset-fashion-mnist)"
   exit 1
 fi
-W=$(mktemp -d /tmp/e2e_datasets.XXXXXX)
-trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-PY=/usr/bin/python3 # python3-h5py and python3-numpy are installed by `make deps`: a missing one is a failure
+# python3-h5py and python3-numpy are installed by `make deps`: a missing one is a failure
 "$PY" -c 'import h5py, numpy' || fail "$PY cannot import h5py and numpy (make deps installs python3-h5py, python3-numpy)"
 
 echo "== convert Fashion-MNIST into 4 shards"

@@ -2,9 +2,9 @@
 # End-to-end: attn_data converts the real text corpora of the shared data folder (tinyshakespeare.txt,
 # eng-fra.tsv; ATTN_SHARED_DATA, else ../shared/data beside the source tree, else /work/shared/data).
 # The project does not need them: without them this test is skipped (exit 77, one line).
-set -euo pipefail
-B=${ATTN_BUILD_DIR:?run through ctest (ATTN_BUILD_DIR)}
-S=${ATTN_SOURCE_DIR:?run through ctest (ATTN_SOURCE_DIR)}
+. "$(dirname "$0")/e2e_lib.sh"
+set -eo pipefail
+B=$BUILD S=$SRC W=$T
 DATA=${ATTN_SHARED_DATA:-}
 for d in "$S/../shared/data" /work/shared/data; do
   if [ -z "$DATA" ] && [ -f "$d/tinyshakespeare.txt" ] && [ -f "$d/eng-fra.tsv" ]; then DATA=$d; fi
@@ -14,10 +14,7 @@ if [ -z "$DATA" ] || [ ! -f "$DATA/tinyshakespeare.txt" ] || [ ! -f "$DATA/eng-f
   exit 77
 fi
 D=$B/attn_data
-W=$(mktemp -d /tmp/e2e_datasets_real.XXXXXX)
-trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-PY=/usr/bin/python3
 "$PY" -c 'import h5py, numpy' || fail "$PY cannot import h5py and numpy (make deps installs python3-h5py, python3-numpy)"
 
 echo "== convert tinyshakespeare.txt"

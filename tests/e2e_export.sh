@@ -2,23 +2,9 @@
 # End-to-end: an export stands on its own. Train a small character model, export its checkpoint,
 # move the dataset away, then generate from the export and from the checkpoint (the vocabulary
 # travels with them); generation's context policies --context half|slide.
-set -u
-BUILD=${ATTN_BUILD_DIR:-$(pwd)}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-TRAIN="$BUILD/attn_train"; MPI="timeout 300 mpirun -q"; PY=/usr/bin/python3
-pass=0; fail=0
-ok() { echo "ok   - $1"; pass=$((pass+1)); }
-bad() { echo "FAIL - $1"; fail=$((fail+1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$(dirname "$0")/e2e_lib.sh"
 
-$PY - "$T/corpus.txt" <<'PY'
-import random, sys
-random.seed(5)
-words = "to be or not that is the question whether tis nobler in mind".split()
-open(sys.argv[1], "w").write("\n".join(" ".join(random.choice(words) for _ in range(10)) for _ in range(1500)) + "\n")
-PY
+e2e_corpus "$T/corpus.txt" 5 1500 10 "to be or not that is the question whether tis nobler in mind"
 "$BUILD/attn_data" convert text "$T/corpus.txt" --out "$T/txt" >/dev/null 2>&1 || { echo "FAIL: convert text"; exit 1; }
 GPT="--model gpt-small --data $T/txt --n-layer 1 --n-embd 16 --n-head 2 --block 16 --eval-batches 1 --threads 1 --log-every 100"
 $MPI -np 2 "$TRAIN" $GPT --batch 8 --steps 60 --lr 3e-3 --ckpt-dir "$T/ck" --save-params "$T/final.h5" --log-dir "$T/log" >"$T/out" 2>&1
@@ -48,5 +34,4 @@ check "a bad --context is an error naming it" "[ $rc != 0 ] && grep -q -- '--con
 echo "bad export" >"$T/bogus.h5"
 "$TRAIN" generate --ckpt "$T/bogus.h5" >/dev/null 2>"$T/err_bogus"; rc=$?
 check "a file that is not an export is a clear error" "[ $rc != 0 ] && grep -q 'bogus.h5' $T/err_bogus"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+e2e_end

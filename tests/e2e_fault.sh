@@ -4,23 +4,10 @@
 # byte-identical to a run that never crashed), a run-time failure on one rank (exit 1, its message, no
 # hang), a rank stalled in a collective (the others time out naming it), a rank that dies, a NaN on one
 # rank, a diverged replica caught by --check-replicas, and the set-up checks of --ckpt-dir / --resume.
-set -u
-BUILD=${ATTN_BUILD_DIR:-$(pwd)}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-TRAIN="$BUILD/attn_train"; MPI="timeout 120 mpirun -q"; PY=/usr/bin/python3
-pass=0; fail=0
-ok() { echo "ok   - $1"; pass=$((pass+1)); }
-bad() { echo "FAIL - $1"; fail=$((fail+1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$(dirname "$0")/e2e_lib.sh"
+MPI="timeout 120 mpirun -q"
 
-$PY - "$T/corpus.txt" <<'PY'
-import random, sys
-random.seed(3)
-words = "the quick brown fox jumps over a lazy dog and then sleeps in the warm sun".split()
-open(sys.argv[1], "w").write("\n".join(" ".join(random.choice(words) for _ in range(12)) for _ in range(3000)) + "\n")
-PY
+e2e_corpus "$T/corpus.txt" 3 3000 12 "the quick brown fox jumps over a lazy dog and then sleeps in the warm sun"
 "$BUILD/attn_data" convert text "$T/corpus.txt" --out "$T/txt" >/dev/null || { echo "FAIL: convert text"; exit 1; }
 GPT="--model gpt-small --data $T/txt --n-layer 2 --n-embd 32 --n-head 2 --block 32 --dropout 0.1 --eval-batches 1 --threads 1 --log-every 100 --batch 8 --steps 6"
 
@@ -111,5 +98,4 @@ ATTN_FAULT=diverge_at_step:3@1 $MPI -np 2 "$TRAIN" $GPT --check-replicas 1 --log
 check "a replica diverged on rank 1 at step 3: caught at step 3, naming rank 1 (rc=$rc)" \
   "[ $rc != 0 ] && grep -q 'replicas differ at step 3: rank 1 differs' $T/err_cr"
 
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+e2e_end

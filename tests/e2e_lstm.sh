@@ -3,23 +3,9 @@
 # parallelism (np=2 x batch 8 == np=1 x batch 16, dropout on), the sample after every epoch,
 # generation deterministic per seed, and one clear message each for: generate from a
 # --bidirectional checkpoint, generate from another model's checkpoint, a dataset of the wrong kind.
-set -u
-BUILD=${ATTN_BUILD_DIR:-$(pwd)}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-TRAIN="$BUILD/attn_train"; MPI="timeout 300 mpirun -q"; PY=/usr/bin/python3
-pass=0; fail=0
-ok() { echo "ok   - $1"; pass=$((pass+1)); }
-bad() { echo "FAIL - $1"; fail=$((fail+1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$(dirname "$0")/e2e_lib.sh"
 
-$PY - "$T/corpus.txt" <<'PY'
-import random, sys
-random.seed(7)
-words = "to be or not that is the question whether tis nobler in mind".split()
-open(sys.argv[1], "w").write("\n".join(" ".join(random.choice(words) for _ in range(10)) for _ in range(600)) + "\n")
-PY
+e2e_corpus "$T/corpus.txt" 7 600 10 "to be or not that is the question whether tis nobler in mind"
 "$BUILD/attn_data" convert text "$T/corpus.txt" --out "$T/txt" >/dev/null 2>&1 || { echo "FAIL: convert text"; exit 1; }
 SMALL="--model lstm-attn --data $T/txt --hidden 16 --block 12 --eval-batches 1 --threads 1 --log-every 100"
 
@@ -81,5 +67,4 @@ check "generate from a gpt checkpoint still works beside lstm-attn (rc=$rc_gpt)"
 $MPI -np 1 "$TRAIN" $SMALL --batch 8 --steps 2 --resume "$T/gpt" --log-dir "$T/rlog" >/dev/null 2>"$T/err_other"; rc=$?
 check "resuming lstm-attn from another model's checkpoint: one clear message (rc=$rc)" \
   "[ $rc != 0 ] && grep -q \"checkpoint of model 'gpt-small', this run's model is 'lstm-attn'\" $T/err_other"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+e2e_end

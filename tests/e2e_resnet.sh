@@ -3,18 +3,8 @@
 # (random 16x16 would not do: attn_data cifar10 is 32x32x3): flag errors name the value; np=2 with
 # and without --sync-bn keeps replicas identical (--check-replicas 1, running statistics included)
 # and checkpoints the running statistics; a converted torchvision state_dict loads completely.
-set -u
-BUILD=${ATTN_BUILD_DIR:-$(pwd)}
-SRC=${ATTN_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-TRAIN="$BUILD/attn_train"
+. "$(dirname "$0")/e2e_lib.sh"
 MPI="timeout 300 mpirun -q --bind-to none"
-pass=0; fail=0
-ok() { echo "ok   - $1"; pass=$((pass+1)); }
-bad() { echo "FAIL - $1"; fail=$((fail+1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 
 /usr/bin/python3 - "$T/cifar" <<'PY' || { echo "FAIL: generating CIFAR files"; exit 1; }
 import os, sys, numpy as np
@@ -63,5 +53,4 @@ else
   echo "note: python3-torchvision absent (make torch-deps): torchvision_to_h5 check not run"
 fi
 
-echo "e2e_resnet: $pass passed, $fail failed"
-[ $fail = 0 ]
+e2e_end e2e_resnet

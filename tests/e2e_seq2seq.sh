@@ -5,16 +5,7 @@
 # from an export alone (greedy and beam), unknown words note <unk>, and bad input gives one clear
 # message each: a sentence longer than the model's maximum, an empty line, a checkpoint of another
 # model, a dataset of the wrong kind.
-set -u
-BUILD=${ATTN_BUILD_DIR:-$(pwd)}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-T=${KEEP_T:-$(mktemp -d)}; [ -n "${KEEP_T:-}" ] || trap 'rm -rf "$T"' EXIT
-TRAIN="$BUILD/attn_train"; MPI="timeout 300 mpirun -q"; PY=/usr/bin/python3
-pass=0; fail=0
-ok() { echo "ok   - $1"; pass=$((pass+1)); }
-bad() { echo "FAIL - $1"; fail=$((fail+1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$(dirname "$0")/e2e_lib.sh"
 
 $PY - "$T/pairs.tsv" "$T/corpus.txt" <<'PY'
 import random, sys
@@ -92,5 +83,4 @@ $MPI -np 1 "$TRAIN" --model gpt-small --data "$T/txt" --n-layer 1 --n-embd 8 --n
 check "a checkpoint of another model: one clear message (rc=$rc)" "[ $rc = 2 ] && grep -q \"model 'gpt-small', which does not translate\" $T/e7"
 $MPI -np 1 "$TRAIN" --model seq2seq --data "$T/txt" --steps 1 >/dev/null 2>"$T/e8"; rc=$?
 check "a dataset of the wrong kind: one clear message (rc=$rc)" "[ $rc = 2 ] && grep -qi 'pairs' $T/e8 && cat $T/e8 | head -2"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+e2e_end

@@ -2,19 +2,9 @@
 # End-to-end tests of `attn_train sweep` and `attn_train plot`: a grid over groups of ranks, a failing
 # configuration reported without stopping the others, each run equal to the same run on its own,
 # the results table and plot, and bad sweep flags.
-set -u
-BUILD=${ATTN_BUILD_DIR:-$(pwd)}
+. "$(dirname "$0")/e2e_lib.sh"
 TEXT=/usr/share/common-licenses/GPL-3   # an English text every Debian system has (base-files)
 if [ ! -e $TEXT ]; then echo "SKIP: $TEXT not found"; exit 77; fi
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-TRAIN="$BUILD/attn_train"
-MPI="timeout 300 mpirun -q"
-pass=0; fail=0
-ok() { echo "ok   - $1"; pass=$((pass+1)); }
-bad() { echo "FAIL - $1"; fail=$((fail+1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 losses() { grep '"train"' "$1" | sed 's/.*"loss": \([^,]*\),.*/\1/'; }
 
 "$BUILD/attn_data" convert text $TEXT --out "$T/txt" >/dev/null || { echo "FAIL: convert"; exit 1; }
@@ -60,5 +50,4 @@ expect_err "unknown grid key" "bogus" sweep --grid bogus=1,2 $TINY
 expect_err "bad grid value" "lr" sweep --grid lr=fast $TINY
 expect_err "no grid" "--grid" sweep $TINY
 
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+e2e_end

@@ -1,21 +1,11 @@
 #!/bin/bash
 # End-to-end tests of the attn_train CLI on Fashion-MNIST: usage errors, a short data-parallel
 # run and its metrics, determinism, N ranks x batch B == 1 rank x batch N*B, and a failing rank.
-set -u
-BUILD=${ATTN_BUILD_DIR:-$(pwd)}
+. "$(dirname "$0")/e2e_lib.sh"
 FM=/usr/share/datasets/fashion-mnist
 if [ ! -e $FM/train-images-idx3-ubyte.gz ]; then # make deps installs it: missing is a failure, not a skip
   echo "FAIL: $FM not found (make deps installs the Debian package dataset-fashion-mnist)"; exit 1
 fi
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-TRAIN="$BUILD/attn_train"
-MPI="timeout 300 mpirun -q"
-pass=0; fail=0
-ok() { echo "ok   - $1"; pass=$((pass+1)); }
-bad() { echo "FAIL - $1"; fail=$((fail+1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 
 "$BUILD/attn_data" convert idx $FM --shards 2 --out "$T/fm" >/dev/null || { echo "FAIL: convert"; exit 1; }
 
@@ -106,5 +96,4 @@ start=$(date +%s); kill -STOP "$victim"; wait $mpipid; rc=$?; took=$(( $(date +%
 check "a silent rank: the job ends within seconds (rc=$rc, ${took}s)" "[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $took -lt 60 ]"
 check "the message names the collective and the step" "grep -q 'timed out after 3 s in \(allreduce\|broadcast\|barrier\|allgather\)[^:]* at step [0-9]' $T/err6"
 
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+e2e_end

@@ -2,17 +2,8 @@
 # End-to-end tests of the transfer-learning path (§9.5) on generated 28x28 IDX data: convert --classes,
 # pretrain the cnn, `attn_train features` on 1 and 2 ranks (equal features, 1 and 2 shards), a random
 # backbone, --model linear on the features (np 2), and the usage errors of each step.
-set -u
-BUILD=${ATTN_BUILD_DIR:-$(pwd)}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-TRAIN="$BUILD/attn_train"; DATA="$BUILD/attn_data"
-MPI="timeout 300 mpirun -q"
-pass=0; fail=0
-ok() { echo "ok   - $1"; pass=$((pass+1)); }
-bad() { echo "FAIL - $1"; fail=$((fail+1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$(dirname "$0")/e2e_lib.sh"
+DATA="$DATA_BIN"
 
 # 300 training and 60 test images of 28x28 whose class (0-9) shows in their pixels (learnable)
 /usr/bin/python3 - "$T/idx" <<'EOF' || { echo "FAIL: generating IDX files"; exit 1; }
@@ -124,5 +115,4 @@ expect_err "features: model without a hook" "no feature hook" features --random 
 expect_err "linear on images" "model linear (task features classification) needs a dataset of features" --model linear --data "$T/b" --steps 1
 check "no temporary directory left behind" "[ -z \"\$(ls -d $T/*.tmp-* 2>/dev/null)\" ]"
 
-echo "e2e_transfer: $pass passed, $fail failed"
-[ $fail = 0 ]
+e2e_end e2e_transfer

@@ -14,22 +14,7 @@
 #include "ds_convert.h"
 #include "model.h"
 #include "nn.h"
-
-static char base[256];
-
-static const char *P(const char *name) {
-  static char buf[64][600];
-  static int k;
-  k = (k + 1) % 64;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", base, name);
-  return buf[k];
-}
-
-static int msg_has(const char *s) {
-  if (strstr(nn_errmsg(), s)) return 1;
-  printf("\n    message '%s' lacks '%s'\n", nn_errmsg(), s);
-  return 0;
-}
+#include "scratch.h" /* base, P, msg_has, scratch_main */
 
 static struct ds_convert_opts opts(const char *out) {
   return (struct ds_convert_opts){.out = out, .val_fraction = -1, .max_len = -1, .w = {.shards = 1, .force = 1}};
@@ -454,11 +439,7 @@ static void test_model_images_norm(void) {
 }
 
 int main(int argc, char **argv) {
-  snprintf(base, sizeof base, "/tmp/test_data_aug.XXXXXX");
-  if (!mkdtemp(base)) return 1;
-  if (CU_initialize_registry() != CUE_SUCCESS) return 1;
-  CU_pSuite s = CU_add_suite("data_aug", NULL, NULL);
-  struct { const char *name; void (*fn)(void); } tests[] = {
+  static const struct scratch_test tests[] = {
       {"augment: crop + flip of a tiny image", test_crop_flip_tiny},
       {"augment: example i alike on 1 and 3 ranks", test_augment_rank_invariant},
       {"channel statistics and --classes", test_stats_and_classes},
@@ -466,15 +447,5 @@ int main(int argc, char **argv) {
       {"bilinear resize", test_resize_bilinear},
       {"model_images_norm: per-channel statistics", test_model_images_norm},
   };
-  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-    if (argc < 2 || strstr(tests[i].name, argv[1])) CU_add_test(s, tests[i].name, tests[i].fn);
-  CU_basic_set_mode(CU_BRM_VERBOSE);
-  CU_basic_run_tests();
-  int fails = (int)CU_get_number_of_failures();
-  CU_cleanup_registry();
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", base);
-  if (!fails && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", base);
-  else if (fails) fprintf(stderr, "test files kept in %s\n", base);
-  return fails ? 1 : 0;
+  return scratch_main("test_data_aug", tests, sizeof tests / sizeof tests[0], argc, argv);
 }

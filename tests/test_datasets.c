@@ -11,18 +11,9 @@
 #include "ds.h"
 #include "ds_convert.h"
 #include "ds_h5.h"
-
-static char base[256]; /* a fresh temporary directory for the whole run */
+#include "scratch.h" /* base, P, msg_has, scratch_main */
 
 /* ---------------- helpers ---------------- */
-
-static const char *P(const char *name) { /* path under base (256 rotating buffers) */
-  static char buf[256][600];
-  static int k;
-  k = (k + 1) % 256;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", base, name);
-  return buf[k];
-}
 
 static void write_bytes(const char *path, const void *b, size_t n) {
   FILE *f = fopen(path, "wb");
@@ -47,12 +38,6 @@ static size_t file_size(const char *path) {
 
 static int exists(const char *path) { return access(path, F_OK) == 0; }
 
-/* The last error message contains s (printed when not, to see what came instead). */
-static int msg_has(const char *s) {
-  if (strstr(nn_errmsg(), s)) return 1;
-  printf("\n    message '%s' lacks '%s'\n", nn_errmsg(), s);
-  return 0;
-}
 
 static void copy_file(const char *from, const char *to) {
   FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
@@ -964,11 +949,7 @@ static void test_interrupted_conversion(void) {
 }
 
 int main(int argc, char **argv) {
-  snprintf(base, sizeof base, "/tmp/test_datasets.XXXXXX");
-  if (!mkdtemp(base)) return 1;
-  if (CU_initialize_registry() != CUE_SUCCESS) return 1;
-  CU_pSuite s = CU_add_suite("datasets", NULL, NULL);
-  struct { const char *name; void (*fn)(void); } tests[] = {
+  static const struct scratch_test tests[] = {
       {"image round trip (contiguous, compressed)", test_image_roundtrip},
       {"convert idx (gzip + raw, val split)", test_convert_idx},
       {"convert cifar10", test_convert_cifar10},
@@ -990,15 +971,5 @@ int main(int argc, char **argv) {
       {"bad input: output", test_bad_output},
       {"interrupted conversion", test_interrupted_conversion},
   };
-  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-    if (argc < 2 || strstr(tests[i].name, argv[1])) CU_add_test(s, tests[i].name, tests[i].fn);
-  CU_basic_set_mode(CU_BRM_VERBOSE);
-  CU_basic_run_tests();
-  int fails = (int)CU_get_number_of_failures();
-  CU_cleanup_registry();
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", base);
-  if (!fails && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", base);
-  else if (fails) fprintf(stderr, "test files kept in %s\n", base);
-  return fails ? 1 : 0;
+  return scratch_main("test_datasets", tests, sizeof tests / sizeof tests[0], argc, argv);
 }

@@ -5,30 +5,16 @@
 # within 2% of fp32 after 200 steps. Written without a GPU: NEVER RUN on a GPU so far.
 # E2E_GPU_DEVICE=cpu runs the same script with the CPU in the GPU's place (a self-test of the
 # script's runs and comparisons on a machine without a GPU; the bf16 part is skipped then).
-set -u
-BUILD=${ATTN_BUILD_DIR:-$(pwd)}
+. "$(dirname "$0")/../e2e_lib.sh"
 DEV=${E2E_GPU_DEVICE:-cuda}
 if [ "$DEV" = cuda ] && ! "$BUILD/gpu_backend" --probe >/dev/null 2>&1; then
   echo "SKIP: e2e_gpu: no usable GPU ($("$BUILD/gpu_backend" --probe 2>&1 | head -1 | sed 's/^SKIP: gpu_backend: //'))"; exit 77
 fi
-PY=/usr/bin/python3
 if ! $PY -c "import h5py, numpy" 2>/dev/null; then echo "SKIP: e2e_gpu: python3-h5py / numpy missing"; exit 77; fi
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-TRAIN="$BUILD/attn_train"
 MPI="timeout 900 mpirun -q"
 pass=0; fail=0; skip=0
-ok() { echo "ok   - $1"; pass=$((pass+1)); }
-bad() { echo "FAIL - $1"; fail=$((fail+1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 
-$PY - "$T/corpus.txt" <<'PY'
-import random, sys
-random.seed(3)
-words = "the quick brown fox jumps over a lazy dog and then sleeps in the warm sun".split()
-open(sys.argv[1], "w").write("\n".join(" ".join(random.choice(words) for _ in range(12)) for _ in range(3000)) + "\n")
-PY
+e2e_corpus "$T/corpus.txt" 3 3000 12 "the quick brown fox jumps over a lazy dog and then sleeps in the warm sun"
 "$BUILD/attn_data" convert text "$T/corpus.txt" --out "$T/txt" >/dev/null || { echo "FAIL: convert text"; exit 1; }
 GPT="--model gpt-small --data $T/txt --n-layer 2 --n-embd 64 --n-head 4 --block 64 --dropout 0.1 --eval-batches 1 --threads 1 --log-every 100"
 losses() { grep '"train"' "$1" | sed 's/.*"loss": \([^,]*\),.*/\1/'; }

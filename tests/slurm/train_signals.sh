@@ -6,18 +6,9 @@
 #     after the checkpoint by a run that was then killed) are dropped, the rest is appended; every
 #     step appears once and the losses equal an uninterrupted run's.
 # ATTN_TRAIN=path runs another binary (to check that the test fails on an old one).
-set -u
-BUILD=${ATTN_BUILD_DIR:-$(pwd)}
-SRC=$(cd "${ATTN_SOURCE_DIR:-$(dirname "$0")/../..}" && pwd)
+. "$(dirname "$0")/../e2e_lib.sh"
 TRAIN=${ATTN_TRAIN:-$BUILD/attn_train}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-MPI="timeout 120 mpirun -q"; PY=/usr/bin/python3
-pass=0; fail=0
-ok() { echo "ok   - $1"; pass=$((pass+1)); }
-bad() { echo "FAIL - $1"; fail=$((fail+1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+MPI="timeout 120 mpirun -q"
 . "$SRC/tests/slurm/tiny_data.sh"
 make_tiny_text "$T/txt" || exit 1
 RUN="$GPT --threads 1 --log-every 1000"
@@ -64,5 +55,4 @@ PY"
 check "the resumed run says what it dropped" "grep -q 'metrics: l3/metrics.jsonl keeps steps < 4, 3 later lines dropped' out3"
 [ $fail -gt 0 ] && cat out3
 
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+e2e_end

@@ -3,18 +3,9 @@
 # transport over loopback (--mca btl tcp,self: no shared memory between the ranks).
 #  - data parallelism: 2 ranks x batch 8 == 1 rank x batch 16 (dropout on) after 6 steps (1e-5);
 #  - checkpoint/resume over TCP: 8 steps straight == 4, checkpoint, resume, 4 (parameters byte-equal).
-set -u
-BUILD=${ATTN_BUILD_DIR:-$(pwd)}
-SRC=$(cd "${ATTN_SOURCE_DIR:-$(dirname "$0")/../..}" && pwd)
-TRAIN=$BUILD/attn_train
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+. "$(dirname "$0")/../e2e_lib.sh"
 export OMPI_MCA_btl=tcp,self OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo
-T=$(mktemp -d); trap '[ -n "${ATTN_KEEP_TMP:-}" ] || rm -rf "$T"' EXIT
-MPI="timeout 300 mpirun -q"; PY=/usr/bin/python3
-pass=0; fail=0
-ok() { echo "ok   - $1"; pass=$((pass+1)); }
-bad() { echo "FAIL - $1"; fail=$((fail+1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+trap '[ -n "${ATTN_KEEP_TMP:-}" ] || rm -rf "$T"' EXIT
 . "$SRC/tests/slurm/tiny_data.sh"
 make_tiny_text "$T/txt" || exit 1
 RUN="${GPT/--batch 8/} --threads 1 --log-every 1000 --bucket-mb 0.1 --first-bucket-mb 0.05"
@@ -45,5 +36,4 @@ check "8 steps straight == 4 + checkpoint + resume + 4 over TCP (parameters byte
 check "the resumed run's metrics.jsonl holds steps 0..7 once" \
   "[ \"\$(grep -o '\"step\": [0-9]*, \"epoch\": [0-9]*, \"split\": \"train\"' $T/d/metrics.jsonl | cut -d' ' -f2 | tr -d , | tr '\n' ' ')\" = '0 1 2 3 4 5 6 7 ' ]"
 [ $fail -gt 0 ] && cat "$T/o2" "$T/o4"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+e2e_end
