@@ -31,16 +31,22 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# every test: unit suites, mpirun suites, end-to-end scripts; then the unit suites under ASan + UBSan
+# every test: unit suites, mpirun suites, end-to-end scripts (TEST_JOBS at a time; the timing-sensitive ones
+# alone: RUN_SERIAL in CMakeLists.txt); then the unit suites under ASan + UBSan and the fuzzers; then TSan
+TEST_JOBS ?= $(JOBS)
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j 1
+	cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS)
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-tsan
 
+# the ASan + UBSan build holds only what its tests run (target unit_tests); the 8 fuzz targets mutate
+# FUZZ_TEST_SECONDS each, all at once (issue 14: 30-60 s per target in CI)
+FUZZ_TEST_SECONDS ?= 30
 test-asan: deps
-	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DATTN_SANITIZE=ON >/dev/null
-	@cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ctest --output-on-failure -L unit -j 1
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DATTN_SANITIZE=ON -DATTN_FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target unit_tests
+	cd $(ASAN_BUILD) && ctest --output-on-failure -L unit -LE fuzz -j $(TEST_JOBS)
+	cd $(ASAN_BUILD) && ctest --output-on-failure -L fuzz -j 8
 
 # the comm suite under ThreadSanitizer (clang; Open MPI's own reports suppressed: tests/tsan.supp, tests/tsan_comm.sh)
 test-tsan: deps
