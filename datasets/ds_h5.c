@@ -61,6 +61,16 @@ nn_status ds_h5_check_layout(hid_t d, const char *path, const char *name) {
   return NN_OK;
 }
 
+nn_status ds_h5_check_numeric(hid_t d, const char *path, const char *name) {
+  hid_t t = H5Dget_type(d);
+  H5T_class_t c = t < 0 ? H5T_NO_CLASS : H5Tget_class(t);
+  size_t es = t < 0 ? 0 : H5Tget_size(t);
+  if (t >= 0) H5Tclose(t);
+  if ((c == H5T_FLOAT || c == H5T_INTEGER) && es >= 1 && es <= 8) return NN_OK;
+  return nn_fail(NN_ERR_FORMAT, "%s: dataset %s is not numeric (element type class %d of %zu bytes): damaged or not "
+                 "a parameter", path, name, (int)c, es);
+}
+
 hid_t ds_h5_fapl(void) {
   hid_t p = H5Pcreate(H5P_FILE_ACCESS);
   H5Pset_libver_bounds(p, H5F_LIBVER_V18, H5F_LIBVER_LATEST); /* dense storage: attributes > 64 KiB */

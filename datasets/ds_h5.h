@@ -17,6 +17,9 @@ const char *ds_h5_errdesc(void);
  * dataspace's elements x its type's size. HDF5 1.10 before 1.10.10 reads past (or from NULL) a compact buffer
  * that a damaged layout message made smaller than that (HDF5 GitHub #2606); NN_ERR_FORMAT naming both. */
 nn_status ds_h5_check_layout(hid_t d, const char *path, const char *name);
+/* Dataset d holds numbers: an integer or floating-point element type of at most 8 bytes (a damaged type of
+ * gigabytes makes HDF5 allocate its conversion buffers by that size before it fails); NN_ERR_FORMAT otherwise. */
+nn_status ds_h5_check_numeric(hid_t d, const char *path, const char *name);
 
 /* File access property list for dataset shards (newer format: large attributes, small sieve buffer). */
 hid_t ds_h5_fapl(void);

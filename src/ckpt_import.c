@@ -111,6 +111,7 @@ static nn_status import_one(hid_t f, const char *file, const struct entry *e, co
   nn_status st = NN_OK;
   if (*same) {
     st = ds_h5_check_layout(d, file, e->path); /* before HDF5 1.10's compact read trusts a damaged layout */
+    if (st == NN_OK) st = ds_h5_check_numeric(d, file, e->path);
     if (st == NN_OK && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) < 0)
       st = nn_fail(NN_ERR_FORMAT, "%s: cannot read dataset %s as float32: %s", file, e->path, ds_h5_errdesc());
     else if (st == NN_OK) nn_be_to_device(P->be, P->data + p->offset, tmp, sizeof(float) * (size_t)p->t.numel);
