@@ -49,8 +49,9 @@ test-asan: deps
 	cd $(ASAN_BUILD) && ctest --output-on-failure -L fuzz -j 8
 
 # the comm suite under ThreadSanitizer (clang; Open MPI's own reports suppressed: tests/tsan.supp, tests/tsan_comm.sh)
+# (no CUDA backend there: nvcc would compile it only for a CPU comm suite)
 test-tsan: deps
-	@cmake -S . -B build-tsan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTN_TSAN=ON >/dev/null
+	@cmake -S . -B build-tsan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTN_TSAN=ON -DATTN_CUDA=OFF >/dev/null
 	@cmake --build build-tsan -j $(JOBS) --target mpi_comm
 	bash tests/tsan_comm.sh build-tsan
 
