@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include "comm_grads.h"
 #ifdef ATTN_HAVE_CUDA
 #include "nn_cuda.h"
@@ -310,14 +311,25 @@ void train_install_signals(void) {
   signal(SIGPIPE, SIG_IGN);
 }
 
+/* This rank's stop request: a signal, or (rank 0) the --stop-file present. A file is what a job
+ * script uses to ask for a stop: unlike a forwarded signal it cannot reach a rank before the rank
+ * has installed its handler, nor abort a launcher that is still starting the ranks. 1 = signal,
+ * 2 = stop file. */
+static int stop_requested(const struct trainer *T) {
+  if (stop_signal) return 1;
+  return T->comm->rank == 0 && T->cfg->stop_file[0] && access(T->cfg->stop_file, F_OK) == 0 ? 2 : 0;
+}
+
 /* A stop requested before the first step (collective): nothing new to checkpoint, exit 3. */
 static nn_status stop_before_first_step(struct trainer *T) {
-  double stop = stop_signal != 0;
+  int here = stop_requested(T);
+  double stop = here != 0;
   NN_TRY(comm_allreduce_double(T->comm, &stop, 1));
   if (stop > 0) {
     T->preempted = 1;
     if (T->comm->rank == 0) {
-      printf("stop signal during start-up: nothing new to checkpoint (step %lld), exiting\n", (long long)T->first_step);
+      printf("stop %s during start-up: nothing new to checkpoint (step %lld), exiting\n",
+             here == 2 ? "file" : "signal", (long long)T->first_step);
       fflush(stdout);
     }
   }
@@ -403,7 +415,8 @@ static nn_status train_loop(struct trainer *T) {
     nn_optim_step(&T->opt, lr);
     NN_TRY(sync_buffers(T));
     nn_fault_diverge(&T->P, cm->rank, T->step);
-    stats[TASK_NACC] = stop_signal != 0;
+    int stop_here = stop_requested(T);
+    stats[TASK_NACC] = stop_here != 0;
     NN_TRY(comm_allreduce_double(cm, stats, TASK_NACC + 1));
     if (c->check_replicas > 0 && (T->step + 1) % c->check_replicas == 0)
       NN_TRY(comm_params_check_replicas(cm, &T->P, T->step));
@@ -428,7 +441,10 @@ static nn_status train_loop(struct trainer *T) {
     }
     if (c->eval_every > 0 && (T->step + 1) % c->eval_every == 0) NN_TRY(evaluate(T, T->step + 1));
     if (stats[TASK_NACC] > 0) { /* a stop signal reached some rank: checkpoint and leave */
-      if (cm->rank == 0) printf("stop signal: checkpointing at step %lld and exiting\n", (long long)T->step + 1);
+      if (cm->rank == 0 && stop_here == 2)
+        printf("stop file %s: checkpointing at step %lld and exiting\n", c->stop_file, (long long)T->step + 1);
+      else if (cm->rank == 0)
+        printf("stop signal: checkpointing at step %lld and exiting\n", (long long)T->step + 1);
       if (c->ckpt_dir[0]) NN_TRY(save_checkpoint(T, T->step + 1));
       T->preempted = 1;
       return NN_OK;
