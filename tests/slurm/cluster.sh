@@ -104,6 +104,14 @@ cluster_stop() {
     sleep 0.1
   done
   for p in $alive; do kill -9 "$p" 2>/dev/null; done
+  # job processes that outlived the daemons (a rank stuck in start-up kept running after its
+  # cluster was gone): everything whose environment names this cluster's slurm.conf
+  local e q
+  for e in /proc/[0-9]*/environ; do
+    q=${e#/proc/}; q=${q%/environ}
+    [ "$q" = $$ ] || [ "$q" = "$BASHPID" ] && continue
+    grep -qz "^SLURM_CONF=$CL/slurm.conf\$" "$e" 2>/dev/null && kill -9 "$q" 2>/dev/null
+  done
   [ -n "${CLUSTER_CLEANUP:-}" ] && eval "$CLUSTER_CLEANUP"
   exit $rc
 }
