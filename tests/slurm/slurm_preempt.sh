@@ -93,6 +93,6 @@ check "D: ATTN_CKPT_DIR continues job $idA from step $STEPS (state $st)" \
 [ $fail -gt 0 ] && { echo "--- more-$id.out"; cat "more-$id.out"; }
 
 echo "--- the cycle of job $idA (signal -> checkpoint -> requeue -> resume -> same parameters):"
-grep -E "attn_slurm: (run|SIG|attn_train exited|preempted)|stop signal|checkpoint step|resumed from|metrics:|step $STEPS/" "pA-$idA.out" | grep -v "^step [0-9]*/.*eta" ; grep "step $STEPS/" "pA-$idA.out"
+grep -E "attn_slurm: (run|SIG|attn_train exited|preempted)|stop (signal|file)|checkpoint step|resumed from|metrics:|step $STEPS/" "pA-$idA.out" | grep -v "^step [0-9]*/.*eta" ; grep "step $STEPS/" "pA-$idA.out"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]
