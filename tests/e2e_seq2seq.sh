@@ -3,8 +3,8 @@
 # "language" with reordering): np=2 == np=1 (teacher forcing 0.5 and dropout on, so the keyed draws
 # are exercised; length-grouped batches), a mid-epoch resume on 2 ranks == one run, evaluation reports loss and BLEU, translate is deterministic from a checkpoint and
 # from an export alone (greedy and beam), unknown words note <unk>, and bad input gives one clear
-# message each: a sentence longer than the model's maximum, an empty line, a checkpoint of another
-# model, a dataset of the wrong kind.
+# message each: a sentence longer than the model's maximum, an empty line or --text, a checkpoint of
+# another model (both ways: translate a gpt, generate from the translator), a dataset of the wrong kind.
 set -u
 BUILD=${ATTN_BUILD_DIR:-$(pwd)}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -91,6 +91,11 @@ printf 'we like the apple .\n\nthey eat .\n' >"$T/in.txt"
 "$TRAIN" translate --ckpt "$T/m.h5" --input "$T/in.txt" >"$T/t6" 2>"$T/e6"; rc=$?
 check "--input: an empty line gives its message, the others are translated (rc=$rc)" \
   "[ $rc = 2 ] && grep -q 'line 2: empty sentence' $T/e6 && [ \$(wc -l <$T/t6) = 3 ] && [ -s $T/t6 ]"
+"$TRAIN" translate --ckpt "$T/m.h5" --text "" >/dev/null 2>"$T/e9"; rc=$?
+check "an empty --text: one clear message (rc=$rc)" "[ $rc = 2 ] && grep -q 'empty sentence' $T/e9 && [ \$(wc -l <$T/e9) = 1 ]"
+"$TRAIN" generate --ckpt "$T/m.h5" --prompt a >/dev/null 2>"$T/e10"; rc=$?
+check "generate from the translator: one clear message (rc=$rc)" \
+  "[ $rc = 2 ] && grep -q \"model 'seq2seq', which does not generate text\" $T/e10 && [ \$(wc -l <$T/e10) = 1 ]"
 # --- --reverse 1: the dataset's French side is the source (vocabularies and BLEU references swapped)
 mv "$T/p_moved" "$T/p"
 $MPI -np 1 "$TRAIN" --model seq2seq --data "$T/p" --reverse 1 --hidden 16 --n-head 2 --steps 20 --batch 16 --threads 1 \
