@@ -16,7 +16,9 @@
  * reference token with probability r, else the model's own argmax at step t-1; the draw is
  * nn_rng_uniform(seed, S2S_TF_STREAM, step, (global example index) * L + t), so np=2 gives the same as
  * np=1. r = 1 (and evaluation) runs the decoder over the whole target at once. --reverse 1 translates
- * the dataset's target side into its source side (French -> English on eng-fra). */
+ * the dataset's target side into its source side (French -> English on eng-fra). A batch runs on
+ * task_s2s_width positions (its global batch's longest sentence), not max_len: the masks make the
+ * result independent of padding. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
