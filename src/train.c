@@ -36,6 +36,7 @@ struct trainer {
   struct nn_graph g;
   struct ds_reader *train, *test;
   struct ds_sampler sampler;
+  uint32_t *len_keys;    /* task->bucket: sort keys of the length grouping (seq2seq), or NULL */
   struct ds_loader *loader;
   struct comm_grads *buckets;
   FILE *metrics;
@@ -362,6 +363,24 @@ static nn_status save_checkpoint(struct trainer *T, int64_t done) {
   return NN_OK;
 }
 
+/* A resumed epoch keeps the length grouping it was begun with: the writer's global batch (its
+ * --batch x ranks) and --bucket window, from the checkpoint's configuration. */
+static nn_status resume_buckets(struct trainer *T, const struct ckpt_state *s, const char *path) {
+  struct cfg *old = malloc(sizeof *old);
+  if (!old) return nn_fail(NN_ERR_OOM, "out of memory");
+  cfg_defaults(old);
+  nn_status st = cfg_load_json(old, s->config_json, path);
+  if (st == NN_OK) {
+    int64_t unit = old->batch * s->nranks, window = cfg_int(old, "bucket");
+    ds_sampler_resume_unit(&T->sampler, s->sampler_epoch, unit, window);
+    if (T->sampler.unit_epoch >= 0 && T->comm->rank == 0)
+      printf("note: epoch %lld was begun with global batch %lld and --bucket %lld: its rest keeps that order\n",
+             (long long)s->sampler_epoch, (long long)unit, (long long)window);
+  }
+  free(old);
+  return st;
+}
+
 /* --resume: load parameters, optimizer state, step, epoch and data position (collective). */
 static nn_status resume(struct trainer *T) {
   struct cfg *c = T->cfg;
@@ -383,6 +402,7 @@ static nn_status resume(struct trainer *T) {
   T->first_step = s.step;
   T->epoch = s.epoch;
   ds_sampler_resume(&T->sampler, s.sampler_epoch, s.sampler_offset);
+  if (T->len_keys && s.sampler_offset > 0) NN_TRY(resume_buckets(T, &s, path));
   if (T->comm->rank == 0) {
     printf("resumed from %s: step %lld, epoch %lld, %lld examples of the epoch done (written by %d rank%s), read in %.2f s\n",
            path, (long long)s.step, (long long)s.epoch, (long long)s.sampler_offset, s.nranks, s.nranks > 1 ? "s" : "", t);
@@ -536,6 +556,11 @@ static nn_status train_setup(struct trainer *T) {
     return nn_fail(NN_ERR_ARG, "option --block %lld: the training split of --data %s holds no sample of %lld tokens",
                    (long long)T->len, data, (long long)(T->len + 1));
   ds_sampler_init(&T->sampler, nsamples, cm->rank, cm->size, (uint64_t)c->seed, 1, (int)c->drop_last);
+  if (T->task->bucket) { /* length-grouped global batches (same on any rank count) */
+    int64_t window = 0;
+    NN_TRY(T->task->bucket(c, T->train, T->len, nsamples, &T->len_keys, &window));
+    ds_sampler_set_buckets(&T->sampler, T->len_keys, c->batch * cm->size, window);
+  }
   int64_t per_rank = T->sampler.per_rank;
   T->steps_per_epoch = (c->drop_last ? per_rank / c->batch : (per_rank + c->batch - 1) / c->batch) / c->accum;
   if (T->steps_per_epoch < 1)
@@ -622,6 +647,7 @@ static void report_comm(struct trainer *T) {
 static void train_teardown(struct trainer *T) {
   if (T->loader) ds_loader_stop(T->loader);
   ds_sampler_free(&T->sampler);
+  free(T->len_keys);
   if (T->buckets) comm_grads_free(T->buckets);
   if (T->train) ds_close(T->train);
   if (T->test) ds_close(T->test);
