@@ -33,6 +33,7 @@ static const struct cfg_key keys[] = {
     I(ckpt_every, 0, 1e15, "0", "steps between checkpoints (0 = only at the end and on SIGTERM/SIGUSR1)"),
     I(keep, 0, 1e9, "3", "checkpoints to keep (0 = all)"),
     S(resume, NULL, "", "resume from 'auto' (newest complete checkpoint of --ckpt-dir) or a checkpoint path"),
+    S(stop_file, NULL, "", "when this file exists (checked by rank 0 every step), checkpoint and exit 3, as on SIGUSR1"),
     S(init_from, NULL, "", "initialise matching parameters (same name and shape) from an HDF5 file"),
     S(freeze, NULL, "", "comma-separated name prefixes of parameters to freeze (no gradient, no update)"),
     I(batch, 0, 1e9, "0", "examples per rank per step (as in DDP); 0 = model preset"),

@@ -44,7 +44,7 @@ struct cfg {
   /* run */
   char model[64], data[CFG_STR], log_dir[CFG_STR], config[CFG_STR], save_params[CFG_STR];
   /* checkpoints */
-  char ckpt_dir[CFG_STR], resume[CFG_STR], init_from[CFG_STR], freeze[CFG_STR];
+  char ckpt_dir[CFG_STR], stop_file[CFG_STR], resume[CFG_STR], init_from[CFG_STR], freeze[CFG_STR];
   int64_t ckpt_every, keep;
   char device[32]; /* cpu | cuda | cuda:N */
   char precision[8]; /* fp32 | bf16 (GEMM inputs on cuda) */

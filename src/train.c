@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include "comm_grads.h"
 #ifdef ATTN_HAVE_CUDA
 #include "nn_cuda.h"
@@ -35,6 +36,7 @@ struct trainer {
   struct nn_graph g;
   struct ds_reader *train, *test;
   struct ds_sampler sampler;
+  uint32_t *len_keys;    /* task->bucket: sort keys of the length grouping (seq2seq), or NULL */
   struct ds_loader *loader;
   struct comm_grads *buckets;
   FILE *metrics;
@@ -310,14 +312,25 @@ void train_install_signals(void) {
   signal(SIGPIPE, SIG_IGN);
 }
 
+/* This rank's stop request: a signal, or (rank 0) the --stop-file present. A file is what a job
+ * script uses to ask for a stop: unlike a forwarded signal it cannot reach a rank before the rank
+ * has installed its handler, nor abort a launcher that is still starting the ranks. 1 = signal,
+ * 2 = stop file. */
+static int stop_requested(const struct trainer *T) {
+  if (stop_signal) return 1;
+  return T->comm->rank == 0 && T->cfg->stop_file[0] && access(T->cfg->stop_file, F_OK) == 0 ? 2 : 0;
+}
+
 /* A stop requested before the first step (collective): nothing new to checkpoint, exit 3. */
 static nn_status stop_before_first_step(struct trainer *T) {
-  double stop = stop_signal != 0;
+  int here = stop_requested(T);
+  double stop = here != 0;
   NN_TRY(comm_allreduce_double(T->comm, &stop, 1));
   if (stop > 0) {
     T->preempted = 1;
     if (T->comm->rank == 0) {
-      printf("stop signal during start-up: nothing new to checkpoint (step %lld), exiting\n", (long long)T->first_step);
+      printf("stop %s during start-up: nothing new to checkpoint (step %lld), exiting\n",
+             here == 2 ? "file" : "signal", (long long)T->first_step);
       fflush(stdout);
     }
   }
@@ -350,6 +363,24 @@ static nn_status save_checkpoint(struct trainer *T, int64_t done) {
   return NN_OK;
 }
 
+/* A resumed epoch keeps the length grouping it was begun with: the writer's global batch (its
+ * --batch x ranks) and --bucket window, from the checkpoint's configuration. */
+static nn_status resume_buckets(struct trainer *T, const struct ckpt_state *s, const char *path) {
+  struct cfg *old = malloc(sizeof *old);
+  if (!old) return nn_fail(NN_ERR_OOM, "out of memory");
+  cfg_defaults(old);
+  nn_status st = cfg_load_json(old, s->config_json, path);
+  if (st == NN_OK) {
+    int64_t unit = old->batch * s->nranks, window = cfg_int(old, "bucket");
+    ds_sampler_resume_unit(&T->sampler, s->sampler_epoch, unit, window);
+    if (T->sampler.unit_epoch >= 0 && T->comm->rank == 0)
+      printf("note: epoch %lld was begun with global batch %lld and --bucket %lld: its rest keeps that order\n",
+             (long long)s->sampler_epoch, (long long)unit, (long long)window);
+  }
+  free(old);
+  return st;
+}
+
 /* --resume: load parameters, optimizer state, step, epoch and data position (collective). */
 static nn_status resume(struct trainer *T) {
   struct cfg *c = T->cfg;
@@ -371,6 +402,7 @@ static nn_status resume(struct trainer *T) {
   T->first_step = s.step;
   T->epoch = s.epoch;
   ds_sampler_resume(&T->sampler, s.sampler_epoch, s.sampler_offset);
+  if (T->len_keys && s.sampler_offset > 0) NN_TRY(resume_buckets(T, &s, path));
   if (T->comm->rank == 0) {
     printf("resumed from %s: step %lld, epoch %lld, %lld examples of the epoch done (written by %d rank%s), read in %.2f s\n",
            path, (long long)s.step, (long long)s.epoch, (long long)s.sampler_offset, s.nranks, s.nranks > 1 ? "s" : "", t);
@@ -403,7 +435,8 @@ static nn_status train_loop(struct trainer *T) {
     nn_optim_step(&T->opt, lr);
     NN_TRY(sync_buffers(T));
     nn_fault_diverge(&T->P, cm->rank, T->step);
-    stats[TASK_NACC] = stop_signal != 0;
+    int stop_here = stop_requested(T);
+    stats[TASK_NACC] = stop_here != 0;
     NN_TRY(comm_allreduce_double(cm, stats, TASK_NACC + 1));
     if (c->check_replicas > 0 && (T->step + 1) % c->check_replicas == 0)
       NN_TRY(comm_params_check_replicas(cm, &T->P, T->step));
@@ -428,7 +461,10 @@ static nn_status train_loop(struct trainer *T) {
     }
     if (c->eval_every > 0 && (T->step + 1) % c->eval_every == 0) NN_TRY(evaluate(T, T->step + 1));
     if (stats[TASK_NACC] > 0) { /* a stop signal reached some rank: checkpoint and leave */
-      if (cm->rank == 0) printf("stop signal: checkpointing at step %lld and exiting\n", (long long)T->step + 1);
+      if (cm->rank == 0 && stop_here == 2)
+        printf("stop file %s: checkpointing at step %lld and exiting\n", c->stop_file, (long long)T->step + 1);
+      else if (cm->rank == 0)
+        printf("stop signal: checkpointing at step %lld and exiting\n", (long long)T->step + 1);
       if (c->ckpt_dir[0]) NN_TRY(save_checkpoint(T, T->step + 1));
       T->preempted = 1;
       return NN_OK;
@@ -520,6 +556,11 @@ static nn_status train_setup(struct trainer *T) {
     return nn_fail(NN_ERR_ARG, "option --block %lld: the training split of --data %s holds no sample of %lld tokens",
                    (long long)T->len, data, (long long)(T->len + 1));
   ds_sampler_init(&T->sampler, nsamples, cm->rank, cm->size, (uint64_t)c->seed, 1, (int)c->drop_last);
+  if (T->task->bucket) { /* length-grouped global batches (same on any rank count) */
+    int64_t window = 0;
+    NN_TRY(T->task->bucket(c, T->train, T->len, nsamples, &T->len_keys, &window));
+    ds_sampler_set_buckets(&T->sampler, T->len_keys, c->batch * cm->size, window);
+  }
   int64_t per_rank = T->sampler.per_rank;
   T->steps_per_epoch = (c->drop_last ? per_rank / c->batch : (per_rank + c->batch - 1) / c->batch) / c->accum;
   if (T->steps_per_epoch < 1)
@@ -606,6 +647,7 @@ static void report_comm(struct trainer *T) {
 static void train_teardown(struct trainer *T) {
   if (T->loader) ds_loader_stop(T->loader);
   ds_sampler_free(&T->sampler);
+  free(T->len_keys);
   if (T->buckets) comm_grads_free(T->buckets);
   if (T->train) ds_close(T->train);
   if (T->test) ds_close(T->test);
