@@ -4,7 +4,9 @@
  * MPI_Iallreduce progressed by MPI_Test from grad_ready (COMM_NONBLOCKING), or a communication
  * thread reducing one bucket after the other (COMM_THREAD). finish waits, bounded by the
  * timeout, and divides by the rank count. Collectives run on a private duplicate communicator,
- * so they never interleave with the trainer's other collectives. */
+ * so they never interleave with the trainer's other collectives. With ZeRO-1 (comm_buckets_enable_zero)
+ * each bucket is reduce-scattered instead (MPI_Ireduce_scatter, counts = the bucket's overlap with each
+ * rank's share) into a buffer of this rank's share, copied into P->grad by finish (docs/arch/zero.md). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -22,6 +24,8 @@
 
 struct bucket {
   int64_t offset, numel; /* slice of P->grad */
+  int *rs_counts;        /* zero: elements of the bucket in each rank's share (MPI_Ireduce_scatter counts) */
+  int64_t rs_dst;        /* zero: where this rank's part of the bucket lands in B->shard */
   int nparams;           /* parameters in it */
   int pending;           /* parameters not yet signalled this step */
   int req0, nreq;        /* its requests in B->req (one per COMM_CHUNK floats) */
@@ -42,6 +46,10 @@ struct comm_buckets {
   int done;                  /* COMM_NONBLOCKING: buckets known complete this step */
   double t_launch;           /* first launch of this step */
   struct comm_stats st;
+  /* ZeRO-1: this rank's share [lo, hi) of P->grad, received into shard (host memory) */
+  int zero;
+  int64_t lo, hi;
+  float *shard;
   nn_status err;             /* first failure, from either thread; sticky */
   char errmsg[512];
   /* COMM_THREAD: the thread reduces buckets th_done .. launched-1; mu guards launched, th_done, err, stop */
@@ -52,7 +60,8 @@ struct comm_buckets {
 };
 
 static void bucket_what(const struct comm_buckets *B, int i, char *s, size_t n) {
-  snprintf(s, n, "allreduce of gradient bucket %d (%.1f MB)", i, (double)B->b[i].numel * 4 / MIB);
+  snprintf(s, n, "%s of gradient bucket %d (%.1f MB)", B->zero ? "reduce-scatter" : "allreduce", i,
+           (double)B->b[i].numel * 4 / MIB);
 }
 
 /* Keep the first failure's status and message (nn_errmsg is per thread). */
@@ -62,9 +71,17 @@ static void set_error(struct comm_buckets *B, nn_status s) {
   snprintf(B->errmsg, sizeof B->errmsg, "%s", nn_errmsg());
 }
 
-/* Start the MPI_Iallreduce(s) of bucket i, in place on its slice. */
+/* Start the MPI_Iallreduce(s) of bucket i, in place on its slice (zero: its MPI_Ireduce_scatter into B->shard). */
 static nn_status start_bucket(struct comm_buckets *B, int i) {
   struct bucket *k = &B->b[i];
+  if (B->zero) {
+    int rc = MPI_Ireduce_scatter(B->P->grad + k->offset, B->shard + k->rs_dst, k->rs_counts, MPI_FLOAT, MPI_SUM,
+                                 B->comm, &B->req[k->req0]);
+    if (rc == MPI_SUCCESS) return NN_OK;
+    char what[96];
+    bucket_what(B, i, what, sizeof what);
+    return comm_mpi_fail(B->c, rc, what);
+  }
   for (int r = 0; r < k->nreq; r++) {
     int64_t off = (int64_t)r * COMM_CHUNK, n = k->numel - off < COMM_CHUNK ? k->numel - off : COMM_CHUNK;
     int rc = MPI_Iallreduce(MPI_IN_PLACE, B->P->grad + k->offset + off, (int)n, MPI_FLOAT, MPI_SUM,
@@ -254,7 +271,12 @@ nn_status comm_buckets_finish(struct comm_buckets *B) {
   nn_status e = get_err(B); /* the thread is idle now (finished or failed) */
   if (e != NN_OK) return nn_fail(e, "%s", B->errmsg);
   /* sum -> mean, through the backend (an NCCL implementation would use ncclAvg instead) */
-  if (B->P->trainable) nn_be_divide(B->P->be, B->P->grad, (float)c->size, B->P->trainable);
+  if (B->zero) { /* this rank's share only: the reduce-scattered sums into their place in P->grad */
+    memcpy(B->P->grad + B->lo, B->shard, sizeof(float) * (size_t)(B->hi - B->lo));
+    if (B->hi > B->lo) nn_be_divide(B->P->be, B->P->grad + B->lo, (float)c->size, B->hi - B->lo);
+  } else if (B->P->trainable) {
+    nn_be_divide(B->P->be, B->P->grad, (float)c->size, B->P->trainable);
+  }
   return NN_OK;
 }
 
@@ -395,6 +417,37 @@ nn_status comm_buckets_create(struct comm_buckets **out, struct comm *c, struct 
   return NN_OK;
 }
 
+nn_status comm_buckets_enable_zero(struct comm_buckets *B) {
+  struct comm *c = B->c;
+  struct nn_params *P = B->P;
+  NN_ASSERT(!B->active && !B->zero, "comm_buckets_enable_zero after begin, or twice");
+  if (!P->be->k->host_memory)
+    return nn_fail(NN_ERR_ARG, "option --zero 1: needs parameters in host memory (--device cpu), not %s", P->be->device);
+  if (P->trainable > (int64_t)INT32_MAX)
+    return nn_fail(NN_ERR_ARG, "option --zero 1: %lld trainable parameters, at most %d supported", (long long)P->trainable,
+                   INT32_MAX);
+  B->lo = comm_share_start(P->trainable, c->rank, c->size);
+  B->hi = comm_share_start(P->trainable, c->rank + 1, c->size);
+  B->shard = malloc(sizeof(float) * (size_t)(B->hi > B->lo ? B->hi - B->lo : 1));
+  if (!B->shard) return nn_fail(NN_ERR_OOM, "rank %d: out of memory for the ZeRO-1 gradient share", c->rank);
+  /* one request per bucket (counts fit an int: the whole buffer does); the request array has room */
+  for (int i = 0; i < B->nb; i++) {
+    struct bucket *k = &B->b[i];
+    if (!(k->rs_counts = malloc(sizeof(int) * (size_t)c->size)))
+      return nn_fail(NN_ERR_OOM, "rank %d: out of memory for the ZeRO-1 bucket counts", c->rank);
+    for (int q = 0; q < c->size; q++) {
+      int64_t a = comm_share_start(P->trainable, q, c->size), z = comm_share_start(P->trainable, q + 1, c->size);
+      a = a > k->offset ? a : k->offset;
+      z = z < k->offset + k->numel ? z : k->offset + k->numel;
+      k->rs_counts[q] = z > a ? (int)(z - a) : 0;
+      if (q == c->rank) k->rs_dst = z > a ? a - B->lo : 0;
+    }
+    k->nreq = 1;
+  }
+  B->zero = 1;
+  return NN_OK;
+}
+
 void comm_buckets_free(struct comm_buckets *B) {
   if (!B) return;
   if (B->th_started) {
@@ -414,6 +467,8 @@ void comm_buckets_free(struct comm_buckets *B) {
   }
   if (B->err != NN_OK && B->done < B->launched) return; /* requests still pending: leak, job aborts */
   if (B->comm != MPI_COMM_NULL) MPI_Comm_free(&B->comm);
+  for (int i = 0; B->b && i < B->nb; i++) free(B->b[i].rs_counts);
+  free(B->shard);
   free(B->b);
   free(B->param_bucket);
   free(B->signalled);

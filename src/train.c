@@ -74,8 +74,9 @@ static void expand_path(char *out, size_t len, const char *in, const struct comm
   out[o < len ? o : len - 1] = 0;
 }
 
-nn_status train_optim_setup(const struct cfg *c, struct nn_params *P, int64_t total_steps, struct nn_optim *opt,
-                            struct nn_sched *sched) {
+/* train_optim_setup over the elements [lo, hi) of the flat buffers; sliced: ZeRO-1's share of this rank. */
+static nn_status optim_setup_range(const struct cfg *c, struct nn_params *P, int64_t total_steps, struct nn_optim *opt,
+                                   struct nn_sched *sched, int sliced, int64_t lo, int64_t hi) {
   struct nn_optim_cfg oc = {0};
   NN_TRY(nn_optim_parse_kind(c->optimizer, &oc.kind));
   oc.momentum = (float)c->momentum;
@@ -92,11 +93,37 @@ nn_status train_optim_setup(const struct cfg *c, struct nn_params *P, int64_t to
   sched->warmup = c->warmup < 0 ? 0 : c->warmup;
   sched->total = total_steps;
   sched->min_lr = (float)c->min_lr;
-  return nn_optim_init(opt, P, &oc);
+  return sliced ? nn_optim_init_range(opt, P, &oc, lo, hi) : nn_optim_init(opt, P, &oc);
 }
 
+nn_status train_optim_setup(const struct cfg *c, struct nn_params *P, int64_t total_steps, struct nn_optim *opt,
+                            struct nn_sched *sched) {
+  return optim_setup_range(c, P, total_steps, opt, sched, 0, 0, P->trainable);
+}
+
+/* ZeRO-1 on more than one rank: the optimizer state, the reduced gradients and the update are this rank's share. */
+static int zero_on(const struct trainer *T) { return T->cfg->zero && T->comm->size > 1; }
+
 static nn_status setup_optim(struct trainer *T) {
+  struct comm *cm = T->comm;
+  int64_t n = T->P.trainable;
+  if (zero_on(T))
+    return optim_setup_range(T->cfg, &T->P, T->total_steps, &T->opt, &T->sched, 1, comm_share_start(n, cm->rank, cm->size),
+                             comm_share_start(n, cm->rank + 1, cm->size));
   return train_optim_setup(T->cfg, &T->P, T->total_steps, &T->opt, &T->sched);
+}
+
+/* nn_clip_grad_norm_range's reduce: the sum over the ranks. */
+static nn_status sum_ranks(void *ctx, double *x, int n) { return comm_allreduce_double(ctx, x, n); }
+
+/* Global-norm clipping (the global norm whatever the rank holds), then value clipping; *norm for the log. */
+static nn_status clip_grads(struct trainer *T, double *norm) {
+  struct cfg *c = T->cfg;
+  int z = zero_on(T);
+  NN_TRY(nn_clip_grad_norm_range(&T->P, T->opt.lo, T->opt.hi, c->clip > 0 ? (float)c->clip : INFINITY,
+                                 z ? sum_ranks : NULL, z ? T->comm : NULL, norm));
+  if (isfinite(*norm) && c->clip_value > 0) nn_clip_grad_value_range(&T->P, T->opt.lo, T->opt.hi, (float)c->clip_value);
+  return NN_OK;
 }
 
 static float scalar(struct nn_graph *g, const struct nn_tensor *t) {
@@ -390,7 +417,8 @@ static nn_status train_loop(struct trainer *T) {
     nn_fault_step(cm->rank, T->step);
     double stats[TASK_NACC + 1] = {0}; /* the task's accumulator, then ranks that got a stop signal */
     NN_TRY(train_step(T, stats));
-    double norm = nn_clip_grad_norm(&T->P, c->clip > 0 ? (float)c->clip : INFINITY);
+    double norm = 0;
+    NN_TRY(clip_grads(T, &norm));
     if (!isfinite(norm)) {
       if (strcmp(c->nan_policy, "stop") == 0)
         return nn_fail(NN_ERR_NUMERIC, "non-finite gradient norm (%g) at step %lld: stopping (--nan-policy stop)", norm,
@@ -398,9 +426,9 @@ static nn_status train_loop(struct trainer *T) {
       if (cm->rank == 0) printf("step %lld: non-finite gradient norm, step skipped (--nan-policy skip)\n", (long long)T->step);
       continue;
     }
-    if (c->clip_value > 0) nn_clip_grad_value(&T->P, (float)c->clip_value);
     float lr = nn_sched_lr(&T->sched, T->step, T->epoch);
     nn_optim_step(&T->opt, lr);
+    if (zero_on(T)) NN_TRY(comm_params_allgather(cm, &T->P)); /* every rank's updated share to every rank */
     NN_TRY(sync_buffers(T));
     nn_fault_diverge(&T->P, cm->rank, T->step);
     stats[TASK_NACC] = stop_signal != 0;
@@ -477,6 +505,8 @@ static nn_status train_setup(struct trainer *T) {
     return nn_fail(NN_ERR_ARG, "option --precision %s: this build has no CUDA backend", c->precision);
 #endif
   }
+  if (c->zero && !T->be->k->host_memory) /* ZeRO-1 is implemented over host memory (docs/arch/zero.md) */
+    return nn_fail(NN_ERR_ARG, "option --zero 1: not available with --device %s (ZeRO-1 runs on --device cpu)", c->device);
   nn_graph_init(&T->g, T->be, 0);
   cm->timeout_s = c->comm_timeout;
   cpu_set_t mask;
@@ -571,7 +601,7 @@ static nn_status train_setup_collective(struct trainer *T) {
   }
   if (cm->size > 1) {
     struct comm_grads_opts go = {c->bucket_mb, c->first_bucket_mb,
-                                 strcmp(c->comm_mode, "thread") == 0 ? COMM_THREAD : COMM_NONBLOCKING};
+                                 strcmp(c->comm_mode, "thread") == 0 ? COMM_THREAD : COMM_NONBLOCKING, zero_on(T)};
     NN_TRY(comm_grads_create(&T->buckets, cm, &T->P, &go));
     NN_TRY(nn_graph_track_params(&T->g, T->P.n, comm_grads_grad_ready, T->buckets));
   }
@@ -585,6 +615,10 @@ static nn_status train_setup_collective(struct trainer *T) {
     printf("attn_train: batch %lld per rank (%lld global) | %lld steps (%lld per epoch) | %s lr %.3g | %s\n",
            (long long)c->batch, (long long)(c->batch * cm->size * c->accum), (long long)T->total_steps,
            (long long)T->steps_per_epoch, c->optimizer, c->lr, c->log_dir);
+    int64_t bufs = (T->opt.m != NULL) + (T->opt.v != NULL), mine = bufs * (T->opt.hi - T->opt.lo) * (int64_t)sizeof(float);
+    printf("attn_train: optimizer state %lld bytes on rank 0 (%lld for all %lld trainable parameters) | --zero %lld\n",
+           (long long)mine, (long long)(bufs * T->P.trainable * (int64_t)sizeof(float)), (long long)T->P.trainable,
+           (long long)c->zero);
     fflush(stdout);
   }
   return stop_before_first_step(T);
