@@ -5,8 +5,9 @@
  * thread reducing one bucket after the other (COMM_THREAD). finish waits, bounded by the
  * timeout, and divides by the rank count. Collectives run on a private duplicate communicator,
  * so they never interleave with the trainer's other collectives. With ZeRO-1 (comm_buckets_enable_zero)
- * each bucket is reduce-scattered instead (MPI_Ireduce_scatter, counts = the bucket's overlap with each
- * rank's share) into a buffer of this rank's share, copied into P->grad by finish (docs/arch/zero.md). */
+ * each bucket is reduce-scattered instead (MPI_Ireduce_scatter in place, counts = the bucket's overlap with
+ * each rank's share): this rank's part lands at the start of the bucket and finish moves it to its place,
+ * so no buffer beyond P->grad is needed (docs/arch/zero.md). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -25,7 +26,7 @@
 struct bucket {
   int64_t offset, numel; /* slice of P->grad */
   int *rs_counts;        /* zero: elements of the bucket in each rank's share (MPI_Ireduce_scatter counts) */
-  int64_t rs_dst;        /* zero: where this rank's part of the bucket lands in B->shard */
+  int64_t rs_dst;        /* zero: where this rank's part of the bucket belongs in P->grad */
   int nparams;           /* parameters in it */
   int pending;           /* parameters not yet signalled this step */
   int req0, nreq;        /* its requests in B->req (one per COMM_CHUNK floats) */
@@ -46,10 +47,9 @@ struct comm_buckets {
   int done;                  /* COMM_NONBLOCKING: buckets known complete this step */
   double t_launch;           /* first launch of this step */
   struct comm_stats st;
-  /* ZeRO-1: this rank's share [lo, hi) of P->grad, received into shard (host memory) */
+  /* ZeRO-1: this rank's share [lo, hi) of P->grad */
   int zero;
   int64_t lo, hi;
-  float *shard;
   nn_status err;             /* first failure, from either thread; sticky */
   char errmsg[512];
   /* COMM_THREAD: the thread reduces buckets th_done .. launched-1; mu guards launched, th_done, err, stop */
@@ -71,12 +71,13 @@ static void set_error(struct comm_buckets *B, nn_status s) {
   snprintf(B->errmsg, sizeof B->errmsg, "%s", nn_errmsg());
 }
 
-/* Start the MPI_Iallreduce(s) of bucket i, in place on its slice (zero: its MPI_Ireduce_scatter into B->shard). */
+/* Start the MPI_Iallreduce(s) of bucket i, in place on its slice (zero: its MPI_Ireduce_scatter, in place: this
+ * rank's part of the sum lands at the start of the bucket). */
 static nn_status start_bucket(struct comm_buckets *B, int i) {
   struct bucket *k = &B->b[i];
   if (B->zero) {
-    int rc = MPI_Ireduce_scatter(B->P->grad + k->offset, B->shard + k->rs_dst, k->rs_counts, MPI_FLOAT, MPI_SUM,
-                                 B->comm, &B->req[k->req0]);
+    int rc = MPI_Ireduce_scatter(MPI_IN_PLACE, B->P->grad + k->offset, k->rs_counts, MPI_FLOAT, MPI_SUM, B->comm,
+                                 &B->req[k->req0]);
     if (rc == MPI_SUCCESS) return NN_OK;
     char what[96];
     bucket_what(B, i, what, sizeof what);
@@ -271,8 +272,12 @@ nn_status comm_buckets_finish(struct comm_buckets *B) {
   nn_status e = get_err(B); /* the thread is idle now (finished or failed) */
   if (e != NN_OK) return nn_fail(e, "%s", B->errmsg);
   /* sum -> mean, through the backend (an NCCL implementation would use ncclAvg instead) */
-  if (B->zero) { /* this rank's share only: the reduce-scattered sums into their place in P->grad */
-    memcpy(B->P->grad + B->lo, B->shard, sizeof(float) * (size_t)(B->hi - B->lo));
+  if (B->zero) { /* this rank's share only: each bucket's part of the sum from the bucket's start to its place */
+    for (int i = 0; i < B->nb; i++) {
+      const struct bucket *k = &B->b[i];
+      if (k->rs_counts[c->rank] > 0 && k->rs_dst != k->offset)
+        memmove(B->P->grad + k->rs_dst, B->P->grad + k->offset, sizeof(float) * (size_t)k->rs_counts[c->rank]);
+    }
     if (B->hi > B->lo) nn_be_divide(B->P->be, B->P->grad + B->lo, (float)c->size, B->hi - B->lo);
   } else if (B->P->trainable) {
     nn_be_divide(B->P->be, B->P->grad, (float)c->size, B->P->trainable);
@@ -428,8 +433,6 @@ nn_status comm_buckets_enable_zero(struct comm_buckets *B) {
                    INT32_MAX);
   B->lo = comm_share_start(P->trainable, c->rank, c->size);
   B->hi = comm_share_start(P->trainable, c->rank + 1, c->size);
-  B->shard = malloc(sizeof(float) * (size_t)(B->hi > B->lo ? B->hi - B->lo : 1));
-  if (!B->shard) return nn_fail(NN_ERR_OOM, "rank %d: out of memory for the ZeRO-1 gradient share", c->rank);
   /* one request per bucket (counts fit an int: the whole buffer does); the request array has room */
   for (int i = 0; i < B->nb; i++) {
     struct bucket *k = &B->b[i];
@@ -440,7 +443,7 @@ nn_status comm_buckets_enable_zero(struct comm_buckets *B) {
       a = a > k->offset ? a : k->offset;
       z = z < k->offset + k->numel ? z : k->offset + k->numel;
       k->rs_counts[q] = z > a ? (int)(z - a) : 0;
-      if (q == c->rank) k->rs_dst = z > a ? a - B->lo : 0;
+      if (q == c->rank) k->rs_dst = a;
     }
     k->nreq = 1;
   }
@@ -468,7 +471,6 @@ void comm_buckets_free(struct comm_buckets *B) {
   if (B->err != NN_OK && B->done < B->launched) return; /* requests still pending: leak, job aborts */
   if (B->comm != MPI_COMM_NULL) MPI_Comm_free(&B->comm);
   for (int i = 0; B->b && i < B->nb; i++) free(B->b[i].rs_counts);
-  free(B->shard);
   free(B->b);
   free(B->param_bucket);
   free(B->signalled);

@@ -630,8 +630,8 @@ static void report_comm(struct trainer *T) {
   struct comm_stats st;
   comm_grads_stats(T->buckets, &st);
   double steps = (double)(T->step - T->first_step), hidden = st.comm_s > 0 ? 1.0 - st.wait_s / st.comm_s : 0;
-  printf("allreduce: %d buckets, %.1f MB per step, %.1f ms per step in flight, %.1f ms waited for: %.0f%% hidden behind backward\n",
-         comm_grads_count(T->buckets), (double)st.bytes / steps / 1e6, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps,
+  printf("%s: %d buckets, %.1f MB per step, %.1f ms per step in flight, %.1f ms waited for: %.0f%% hidden behind backward\n",
+         zero_on(T) ? "reduce-scatter" : "allreduce", comm_grads_count(T->buckets), (double)st.bytes / steps / 1e6, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps,
          100.0 * (hidden > 0 ? hidden : 0));
   log_json(T, "{\"split\": \"comm\", \"buckets\": %d, \"bytes_per_step\": %.0f, \"comm_ms_per_step\": %.3f, \"wait_ms_per_step\": %.3f, \"hidden\": %.4f}",
            comm_grads_count(T->buckets), (double)st.bytes / steps, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps, hidden);
