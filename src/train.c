@@ -492,6 +492,8 @@ static nn_status train_setup(struct trainer *T) {
   if (c->batch < 1) return nn_fail(NN_ERR_ARG, "option --batch: must be at least 1");
   if (!(c->lr > 0)) return nn_fail(NN_ERR_ARG, "option --lr: must be positive");
   if (!c->data[0]) return nn_fail(NN_ERR_ARG, "no dataset given: use --data DIR (attn_data convert ... --out DIR)");
+  if (c->zero && strcmp(c->device, "cpu") != 0) /* ZeRO-1 is implemented over host memory (docs/arch/zero.md) */
+    return nn_fail(NN_ERR_ARG, "option --zero 1: not available with --device %s (ZeRO-1 runs on --device cpu)", c->device);
   int threads = c->threads > 0 ? (int)c->threads : comm_default_threads(cm);
   NN_TRY(nn_backend_open(c->device, &(struct nn_backend_opts){.threads = threads, .local_rank = cm->local_rank}, &T->be));
   if (strcmp(c->precision, "fp32")) { /* --precision bf16: the CUDA backend's GEMMs */
@@ -505,8 +507,6 @@ static nn_status train_setup(struct trainer *T) {
     return nn_fail(NN_ERR_ARG, "option --precision %s: this build has no CUDA backend", c->precision);
 #endif
   }
-  if (c->zero && !T->be->k->host_memory) /* ZeRO-1 is implemented over host memory (docs/arch/zero.md) */
-    return nn_fail(NN_ERR_ARG, "option --zero 1: not available with --device %s (ZeRO-1 runs on --device cpu)", c->device);
   nn_graph_init(&T->g, T->be, 0);
   cm->timeout_s = c->comm_timeout;
   cpu_set_t mask;

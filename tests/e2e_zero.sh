@@ -72,6 +72,9 @@ done
 # --- bad input: one line naming the flag, exit 2
 $MPI -np 2 "$TRAIN" $GPT --batch 4 --zero 2 >/dev/null 2>"$T/err"; rc=$?
 check "--zero 2: exit 2, one line naming the flag (rc=$rc: $(head -1 $T/err))" "[ $rc = 2 ] && [ \$(grep -c . $T/err) = 1 ] && grep -q zero $T/err"
+$MPI -np 2 "$TRAIN" $GPT --batch 4 --zero 1 --device cuda >/dev/null 2>"$T/err"; rc=$?
+check "--zero 1 --device cuda: exit 2, one line naming --zero (rc=$rc: $(head -1 $T/err))" \
+  "[ $rc = 2 ] && [ \$(grep -c . $T/err) = 1 ] && grep -q -- '--zero 1' $T/err"
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]
