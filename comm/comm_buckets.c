@@ -5,10 +5,11 @@
  * thread reducing one bucket after the other (COMM_THREAD). finish waits, bounded by the
  * timeout, and divides by the rank count. Collectives run on a private duplicate communicator,
  * so they never interleave with the trainer's other collectives. With ZeRO-1 (comm_buckets_enable_zero)
- * each bucket is reduce-scattered instead: one MPI_Ireduce per rank whose share overlaps the bucket, that
- * part summed onto its owner in place (Open MPI 4.1's MPI_Ireduce_scatter measured 5-15x slower than
- * MPI_Iallreduce here, these reduces as fast or faster), so no buffer beyond P->grad is needed
- * (docs/arch/zero.md). */
+ * finish leaves the mean only in this rank's share of P->grad. COMM_THREAD: the thread reduce-scatters each
+ * bucket (blocking MPI_Reduce_scatter in place, counts = the bucket's overlap with each rank's share, then
+ * this rank's part moved from the bucket's start to its place). COMM_NONBLOCKING: each bucket is still
+ * MPI_Iallreduce'd and only the share is kept: Open MPI 4.1's non-blocking MPI_Ireduce_scatter and
+ * per-owner MPI_Ireduce were measured several times slower (docs/arch/zero.md). No buffer beyond P->grad. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -30,7 +31,7 @@ struct bucket {
   int64_t *rs_start;     /* zero: where each rank's part of the bucket starts in P->grad */
   int nparams;           /* parameters in it */
   int pending;           /* parameters not yet signalled this step */
-  int req0, nreq;        /* its requests in B->req (one per COMM_CHUNK floats; zero: one per part) */
+  int req0, nreq;        /* its requests in B->req (one per COMM_CHUNK floats; 0 with zero in COMM_THREAD) */
   double t_done;         /* when it was seen complete this step */
 };
 
@@ -72,22 +73,23 @@ static void set_error(struct comm_buckets *B, nn_status s) {
   snprintf(B->errmsg, sizeof B->errmsg, "%s", nn_errmsg());
 }
 
-/* Start the MPI_Iallreduce(s) of bucket i, in place on its slice (zero: its reduce-scatter, one MPI_Ireduce per
- * part, in place on the part's owner, in rank order on every rank). */
+/* Start the MPI_Iallreduce(s) of bucket i, in place on its slice. ZeRO-1 in COMM_THREAD mode (called by the
+ * thread): reduce-scatter it instead, blocking (the thread's wait is bounded by thread_wait), and move this
+ * rank's part of the sum from the bucket's start to its place; no request is left. */
 static nn_status start_bucket(struct comm_buckets *B, int i) {
   struct bucket *k = &B->b[i];
-  for (int q = 0, j = 0; B->zero && q < B->c->size; q++) {
-    if (!k->rs_counts[q]) continue;
-    float *x = B->P->grad + k->rs_start[q];
-    int rc = MPI_Ireduce(q == B->c->rank ? MPI_IN_PLACE : x, x, k->rs_counts[q], MPI_FLOAT, MPI_SUM, q, B->comm,
-                         &B->req[k->req0 + j++]);
+  if (B->zero && B->mode == COMM_THREAD) {
+    int me = B->c->rank, rc = MPI_Reduce_scatter(MPI_IN_PLACE, B->P->grad + k->offset, k->rs_counts, MPI_FLOAT, MPI_SUM,
+                                                 B->comm);
     if (rc != MPI_SUCCESS) {
       char what[96];
       bucket_what(B, i, what, sizeof what);
       return comm_mpi_fail(B->c, rc, what);
     }
+    if (k->rs_counts[me] > 0 && k->rs_start[me] != k->offset)
+      memmove(B->P->grad + k->rs_start[me], B->P->grad + k->offset, sizeof(float) * (size_t)k->rs_counts[me]);
+    return NN_OK;
   }
-  if (B->zero) return NN_OK;
   for (int r = 0; r < k->nreq; r++) {
     int64_t off = (int64_t)r * COMM_CHUNK, n = k->numel - off < COMM_CHUNK ? k->numel - off : COMM_CHUNK;
     int rc = MPI_Iallreduce(MPI_IN_PLACE, B->P->grad + k->offset + off, (int)n, MPI_FLOAT, MPI_SUM,
@@ -434,29 +436,21 @@ nn_status comm_buckets_enable_zero(struct comm_buckets *B) {
   B->lo = comm_share_start(P->trainable, c->rank, c->size);
   B->hi = comm_share_start(P->trainable, c->rank + 1, c->size);
   /* each bucket's parts: its overlap with every rank's share (counts fit an int: the whole buffer does) */
-  int nreq = 0;
   for (int i = 0; i < B->nb; i++) {
     struct bucket *k = &B->b[i];
     k->rs_counts = malloc(sizeof(int) * (size_t)c->size);
     k->rs_start = malloc(sizeof(int64_t) * (size_t)c->size);
     if (!k->rs_counts || !k->rs_start)
       return nn_fail(NN_ERR_OOM, "rank %d: out of memory for the ZeRO-1 bucket parts", c->rank);
-    k->req0 = nreq;
-    k->nreq = 0;
     for (int q = 0; q < c->size; q++) {
       int64_t a = comm_share_start(P->trainable, q, c->size), z = comm_share_start(P->trainable, q + 1, c->size);
       a = a > k->offset ? a : k->offset;
       z = z < k->offset + k->numel ? z : k->offset + k->numel;
       k->rs_counts[q] = z > a ? (int)(z - a) : 0;
       k->rs_start[q] = a;
-      k->nreq += z > a;
     }
-    nreq += k->nreq;
+    if (B->mode == COMM_THREAD) k->nreq = 0; /* the thread's reduce-scatter is blocking: nothing to wait for */
   }
-  MPI_Request *req = realloc(B->req, sizeof *req * (size_t)(nreq ? nreq : 1));
-  if (!req) return nn_fail(NN_ERR_OOM, "rank %d: out of memory for the ZeRO-1 requests", c->rank);
-  B->req = req;
-  for (int i = 0; i < nreq; i++) B->req[i] = MPI_REQUEST_NULL;
   B->zero = 1;
   return NN_OK;
 }

@@ -64,12 +64,14 @@ sys.exit(0 if all(abs(x[k] - y[k]) <= 1e-5 * abs(x[k]) for x, y in zip(a, b) for
   "$TRAIN" ckpt raw "$T/p$np" "$T/p$np.raw"; "$TRAIN" ckpt raw "$T/z$np" "$T/z$np.raw"
   check "np=$np: after 20 steps, parameters and both Adam moments of --zero 1 equal plain data parallelism to 1e-6" \
     "$PY $T/near.py $T/p$np.raw $T/z$np.raw $total $tr"
-  check "np=$np: the --save-params exports agree to 1e-6" "$PY -c \"
+  # rank 0's full copy (the checkpoint holds each rank's own share): relative to the model's largest magnitude, as
+  # above (per tensor it would be ill-posed: the attention key biases get a gradient of pure rounding noise)
+  check "np=$np: the --save-params exports (rank 0's copy after the all-gather) agree to 1e-6" "$PY -c \"
 import h5py, numpy as np, sys
 a, b = h5py.File('$T/p$np.h5'), h5py.File('$T/z$np.h5')
 assert sorted(a) == sorted(b) and len(a) > 0
-w = max(float(np.abs(a[k][()] - b[k][()]).max() / max(np.abs(a[k][()]).max(), 1e-30)) for k in a)
-print('  exports: max difference %.2e' % w); sys.exit(0 if w <= 1e-6 else 1)\""
+d, m = max(float(np.abs(a[k][()] - b[k][()]).max()) for k in a), max(float(np.abs(a[k][()]).max()) for k in a)
+print('  exports: max difference %.2e of the largest magnitude' % (d / m)); sys.exit(0 if d <= 1e-6 * m else 1)\""
 done
 
 # --- bad input: one line naming the flag, exit 2
