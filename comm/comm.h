@@ -85,9 +85,10 @@ struct comm_stats {
  * Collective. */
 nn_status comm_buckets_create(struct comm_buckets **B, struct comm *c, struct nn_params *P,
                               double cap_mb, double first_mb, int mode);
-/* ZeRO-1 (right after create, before the first begin): each bucket is reduce-scattered instead of
- * allreduced (one MPI_Ireduce per part onto its owner, the same bucket order and overlap), and finish leaves the mean only
- * in this rank's share of P->grad (comm_share_start); the rest of P->grad is left undefined. Local. */
+/* ZeRO-1 (right after create, before the first begin): finish leaves the mean only in this rank's share of
+ * P->grad (comm_share_start); the rest of P->grad is left undefined. COMM_THREAD reduce-scatters each bucket
+ * (MPI_Reduce_scatter on the thread), COMM_NONBLOCKING keeps MPI_Iallreduce (docs/arch/zero.md); same bucket
+ * order and overlap. Local. */
 nn_status comm_buckets_enable_zero(struct comm_buckets *B);
 /* Stop the communication thread and free the buckets. */
 void comm_buckets_free(struct comm_buckets *B);
