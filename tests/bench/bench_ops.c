@@ -150,6 +150,7 @@ static void bench_conv(const char *tag, int64_t n, int64_t cin, int64_t h, int64
   snprintf(name, sizeof name, "conv2d %s N%lld %lldx%lld %lld->%lld k%lld s%lld p%lld%s", tag, (long long)n,
            (long long)h, (long long)h, (long long)cin, (long long)cout, (long long)k, (long long)stride,
            (long long)pad, xgrad ? "" : " (no dx)");
+  if (only && !strstr(name, only)) return;
   struct bench_case c = {.in = {bench_tensor(4, NN_SHAPE(n, cin, h, h), xgrad), bench_tensor(4, NN_SHAPE(cout, cin, k, k), 1),
                                 bench_tensor(1, NN_SHAPE(cout), 1)},
                          .a = {stride, pad},
