@@ -835,8 +835,8 @@ static nn_status run_attention(const struct attn_opts *o, struct comm *c) {
          : s2s ? attn_render_words(o->out, map, 0, map->qtok, map->ktok, title)
                : attn_render_image(o->out, img, m->c, m->h, m->w, map, 0, gr, q, nq);
     if (st == NN_OK)
-      printf("attention: layer %s (%lld heads, %lld x %lld) of %s written to %s\n", map->name, (long long)map->H,
-             (long long)map->T, (long long)map->S, M.cfg.model, o->out);
+      printf("attention: layer %s (%lld head%s, %lld x %lld) of %s written to %s\n", map->name, (long long)map->H,
+             map->H == 1 ? "" : "s", (long long)map->T, (long long)map->S, M.cfg.model, o->out);
   }
   if (st == NN_OK && o->out_h5) {
     st = attn_write_h5(o->out_h5, &rec, 0, text ? toks : NULL, text ? toks : NULL, gr, M.cfg.model, o->input);
