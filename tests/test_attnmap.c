@@ -2,7 +2,9 @@
  * an attention layer whose weights the test sets (one head with zero queries: exactly uniform over the
  * visible keys; the other head's softmax computed here in double precision), the token and image
  * pictures have those intensities at every cell (read back with cairo), the HDF5 maps equal them;
- * recorder appends, layer lookup and grid errors. */
+ * recorder appends, layer lookup and grid errors; a seq2seq translator built so that its alignment and
+ * its translation are known in closed form: attn_translate (greedy and beam), the word-labelled picture's
+ * cells and labels, the HDF5 matrix and words. */
 #include <CUnit/Basic.h>
 #include <cairo.h>
 #include <hdf5.h>
