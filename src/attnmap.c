@@ -829,8 +829,7 @@ static nn_status run_attention(const struct attn_opts *o, struct comm *c) {
   if (st == NN_OK && o->out_h5) st = nn_mkdirs_parent(o->out_h5, "option --out-h5");
   if (st == NN_OK && o->out) {
     char title[NN_NAME_MAX + 96];
-    snprintf(title, sizeof title, "attention of layer %s (rows: %s, columns: source words)", map->name,
-             map->qtok == twords ? "the translation" : "source words");
+    snprintf(title, sizeof title, "%s: %s \u00d7 source", map->name, map->qtok == twords ? "translation" : "source");
     st = text  ? attn_render_text(o->out, map, 0, toks, toks)
          : s2s ? attn_render_words(o->out, map, 0, map->qtok, map->ktok, title)
                : attn_render_image(o->out, img, m->c, m->h, m->w, map, 0, gr, q, nq);
