@@ -48,6 +48,12 @@ struct ds_sampler {
   int rank, nranks, shuffle, drop_last;
   uint64_t seed;
   int64_t *perm, perm_epoch; /* cached permutation of perm_epoch (NULL until first use; ds_sampler_free) */
+  /* length grouping (ds_sampler_set_buckets; keys NULL: off) */
+  const uint32_t *keys;  /* sort key of every example (borrowed, n entries) */
+  int64_t unit, window;  /* global batch (examples) and sort window (in global batches) */
+  int64_t unit_epoch, unit_old, window_old; /* epoch unit_epoch was begun with those (a resume) */
+  uint32_t group_key; /* set by ds_sampler_next when keys are set: the largest key over the positions it
+                       * handed out and the same positions of every other rank (the global batch) */
 };
 /* Set up a sampler over n examples for rank `rank` of `nranks`, at epoch 0, pos 0. */
 void ds_sampler_init(struct ds_sampler *s, int64_t n, int rank, int nranks, uint64_t seed, int shuffle, int drop_last);
@@ -62,13 +68,26 @@ int64_t ds_sampler_consumed(const struct ds_sampler *s);
 void ds_sampler_resume(struct ds_sampler *s, int64_t epoch, int64_t consumed);
 /* Uniform integer in [0, range) fixed by (seed, epoch), identical on every rank; 0 when !shuffle. */
 int64_t ds_sampler_offset(const struct ds_sampler *s, int64_t range);
+/* Length-grouped batches (torchtext's BucketIterator, fairseq's batches by length): the epoch's
+ * random permutation is cut into windows of `window` global batches of `unit` examples, each window
+ * is sorted by keys[] (stable: ties keep their random order), cut into global batches of `unit`, and
+ * the full batches are shuffled (the last, partial one stays last). A function of (seed, epoch, unit)
+ * alone: every global batch is the same on any rank count with the same global batch, every example
+ * comes once per epoch, and a resume lands on the same batch. keys (n entries) stay the caller's;
+ * NULL or window < 1: the plain permutation (keys are still kept for ds_sampler_resume_unit). */
+void ds_sampler_set_buckets(struct ds_sampler *s, const uint32_t *keys, int64_t unit, int64_t window);
+/* Resuming epoch `epoch` that was begun with another global batch `unit_old` or window `window_old`
+ * (0: not grouped): the rest of that epoch follows the writer's order (every example still once; its
+ * batches no longer align with the groups). Needs the keys (ds_sampler_set_buckets, any window). */
+void ds_sampler_resume_unit(struct ds_sampler *s, int64_t epoch, int64_t unit_old, int64_t window_old);
 /* Free the cached permutation (the sampler stays usable). */
 void ds_sampler_free(struct ds_sampler *s);
 
 /* A batch: images fill pixels(n,c,h,w)+labels(n); text fills tokens(n,block+1); pairs fill src,tgt(n,max_len).
  * indices(n) are the sampler indices (for text: each window's first token in the stream). */
 struct ds_batch { int64_t n; uint8_t *pixels; int32_t *labels; int32_t *tokens; int32_t *src, *tgt; int64_t *indices;
-                  float *features; /* features datasets: (n, F) */ };
+                  float *features; /* features datasets: (n, F) */
+                  uint32_t group_key; /* largest sort key (ds_sampler_set_buckets) of the global batch, 0: none */ };
 
 /* Training-time image augmentation, done by the loader thread (torchvision's RandomCrop(size, padding=pad)
  * then RandomHorizontalFlip(0.5)): the draws of an example depend only on (seed, epoch, its index in the

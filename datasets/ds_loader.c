@@ -80,6 +80,7 @@ static void *ds_loader_main(void *arg) {
     /* the next batch of the epoch; an empty one marks its end and moves the private sampler on */
     int64_t n = ds_sampler_next(&L->s, L->batch, sl->b.indices);
     if (n < L->batch && L->s.drop_last) n = 0;
+    sl->b.group_key = L->s.group_key;
     int64_t epoch = L->s.epoch;
     pthread_mutex_unlock(&L->mu);
 
@@ -152,6 +153,10 @@ nn_status ds_loader_start_aug(struct ds_loader **out, struct ds_reader *r, struc
   L->s.pos = L->seen_pos = s->pos;
   L->s.start = s->start; /* a resumed epoch (ds_sampler_resume) */
   L->s.per_rank = s->per_rank;
+  ds_sampler_set_buckets(&L->s, s->keys, s->unit, s->window); /* length grouping, a resume's old batch */
+  L->s.unit_epoch = s->unit_epoch;
+  L->s.unit_old = s->unit_old;
+  L->s.window_old = s->window_old;
   L->held = -1;
   int ok = 1;
   for (int k = 0; k < DS_NSLOTS && ok; k++) {

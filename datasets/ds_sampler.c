@@ -1,5 +1,6 @@
 /* ds_sampler: PyTorch DistributedSampler semantics over a Philox-driven Fisher-Yates permutation. */
 #include <stdlib.h>
+#include <string.h>
 #include "ds.h"
 #include "nn_rng.h"
 
@@ -14,6 +15,22 @@ void ds_sampler_init(struct ds_sampler *s, int64_t n, int rank, int nranks, uint
   s->shuffle = shuffle;
   s->drop_last = drop_last;
   s->per_rank = drop_last ? n / nranks : (n + nranks - 1) / nranks;
+  s->perm_epoch = -1;
+  s->unit_epoch = -1;
+}
+
+void ds_sampler_set_buckets(struct ds_sampler *s, const uint32_t *keys, int64_t unit, int64_t window) {
+  s->keys = keys;
+  s->unit = unit;
+  s->window = window;
+  s->perm_epoch = -1;
+}
+
+void ds_sampler_resume_unit(struct ds_sampler *s, int64_t epoch, int64_t unit_old, int64_t window_old) {
+  int same = (window_old < 1 && s->window < 1) || (unit_old == s->unit && window_old == s->window);
+  s->unit_epoch = same ? -1 : epoch;
+  s->unit_old = unit_old;
+  s->window_old = window_old;
   s->perm_epoch = -1;
 }
 
@@ -58,6 +75,41 @@ static void ds_permute(int64_t *p, int64_t n, uint64_t seed, int64_t epoch) {
   }
 }
 
+/* stable sort of p[0..n) by keys[p[i]] (insertion into runs merged bottom-up) */
+static void sort_by_key(int64_t *p, int64_t *tmp, int64_t n, const uint32_t *keys) {
+  for (int64_t w = 1; w < n; w *= 2) {
+    for (int64_t lo = 0; lo < n; lo += 2 * w) {
+      int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n, i = lo, j = mid, k = lo;
+      while (i < mid && j < hi) tmp[k++] = keys[p[j]] < keys[p[i]] ? p[j++] : p[i++];
+      while (i < mid) tmp[k++] = p[i++];
+      while (j < hi) tmp[k++] = p[j++];
+    }
+    memcpy(p, tmp, sizeof(int64_t) * (size_t)n);
+  }
+}
+
+/* Length grouping of the epoch's permutation p (ds_sampler_set_buckets), global batch `unit`. */
+static void ds_bucket(int64_t *p, int64_t n, const uint32_t *keys, int64_t unit, int64_t window, uint64_t seed,
+                      int64_t epoch) {
+  int64_t *tmp = malloc(sizeof(int64_t) * (size_t)(n ? n : 1)), nb = n / unit;
+  int64_t *order = malloc(sizeof(int64_t) * (size_t)(nb ? nb : 1));
+  NN_ASSERT(tmp && order, "ds_sampler: out of memory grouping %lld examples by length", (long long)n);
+  int64_t span = unit * window;
+  for (int64_t lo = 0; lo < n; lo += span) sort_by_key(p + lo, tmp, lo + span < n ? span : n - lo, keys);
+  /* shuffle the order of the full batches (counters n.. of the sampler stream: beside ds_permute's) */
+  for (int64_t i = 0; i < nb; i++) order[i] = i;
+  for (int64_t i = nb - 1; i > 0; i--) {
+    uint64_t u = nn_rng_u32(seed, NN_RNG_STREAM_SAMPLER, (uint64_t)epoch, (uint64_t)(n + i));
+    int64_t j = (int64_t)((u * (uint64_t)(i + 1)) >> 32), t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  for (int64_t i = 0; i < nb; i++) memcpy(tmp + i * unit, p + order[i] * unit, sizeof(int64_t) * (size_t)unit);
+  memcpy(p, tmp, sizeof(int64_t) * (size_t)(nb * unit)); /* the partial batch stays last */
+  free(order);
+  free(tmp);
+}
+
 int64_t ds_sampler_next(struct ds_sampler *s, int64_t count, int64_t *out) {
   int64_t avail = s->per_rank - s->pos, k = count < avail ? count : avail;
   if (k <= 0) return 0;
@@ -67,11 +119,18 @@ int64_t ds_sampler_next(struct ds_sampler *s, int64_t count, int64_t *out) {
       NN_ASSERT(s->perm, "ds_sampler_next: out of memory for a permutation of %lld", (long long)s->n);
     }
     ds_permute(s->perm, s->n, s->seed, s->epoch);
+    int64_t unit = s->epoch == s->unit_epoch ? s->unit_old : s->unit, win = s->epoch == s->unit_epoch ? s->window_old : s->window;
+    if (s->keys && unit > 0 && win > 0) ds_bucket(s->perm, s->n, s->keys, unit, win, s->seed, s->epoch);
     s->perm_epoch = s->epoch;
   }
   for (int64_t j = 0; j < k; j++) {
     int64_t g = (s->start + (s->pos + j) * s->nranks + s->rank) % s->n; /* padding wraps round the permutation */
     out[j] = s->shuffle ? s->perm[g] : g;
+  }
+  s->group_key = 0;
+  for (int64_t g = s->start + s->pos * s->nranks; s->keys && g < s->start + (s->pos + k) * s->nranks; g++) {
+    uint32_t key = s->keys[s->shuffle ? s->perm[g % s->n] : g % s->n];
+    s->group_key = key > s->group_key ? key : s->group_key;
   }
   s->pos += k;
   return k;

@@ -10,7 +10,7 @@
 /* What one forward pass gives the trainer. */
 struct model_out {
   struct nn_tensor *loss;   /* scalar mean loss over the counted items of this rank's batch */
-  struct nn_tensor *logits; /* (N, classes) for classifiers (accuracy), or NULL */
+  struct nn_tensor *logits; /* (N, classes) for classifiers (accuracy), (B,T,V) for lstm-attn (tests), or NULL */
   int64_t count;            /* items the loss averages over (examples, or tokens) */
 };
 

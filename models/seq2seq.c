@@ -16,7 +16,9 @@
  * reference token with probability r, else the model's own argmax at step t-1; the draw is
  * nn_rng_uniform(seed, S2S_TF_STREAM, step, (global example index) * L + t), so np=2 gives the same as
  * np=1. r = 1 (and evaluation) runs the decoder over the whole target at once. --reverse 1 translates
- * the dataset's target side into its source side (French -> English on eng-fra). */
+ * the dataset's target side into its source side (French -> English on eng-fra). A batch runs on
+ * task_s2s_width positions (its global batch's longest sentence), not max_len: the masks make the
+ * result independent of padding. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,7 @@ static const struct cfg_model_key s2s_key_table[] = {
     {"n_head", CFG_T_INT, 0, 1e4, NULL, "0", "attention heads (0 = preset)"},
     {"teacher_forcing", CFG_T_FLOAT, 0, 1, NULL, "0.5", "seq2seq: probability of feeding the reference token (else the model's own) to the decoder"},
     {"reverse", CFG_T_INT, 0, 1, NULL, "0", "seq2seq: 1 = translate the dataset's target side into its source side (French -> English)"},
+    {"bucket", CFG_T_INT, 0, 1e6, NULL, "100", "seq2seq: group batches by length, sorting windows of this many global batches (0 = plain random batches)"},
 };
 static const struct cfg_keyset s2s_keys = {"seq2seq", s2s_key_table, (int)(sizeof s2s_key_table / sizeof s2s_key_table[0])};
 
@@ -132,11 +135,16 @@ static struct nn_tensor *s2s_decode(struct s2s *n, struct nn_graph *g, struct nn
 static nn_status s2s_forward(void *self, struct nn_graph *g, struct nn_params *P, const struct ds_batch *b,
                              struct model_out *out) {
   struct s2s *n = self;
-  struct ds_batch bb = *b;
-  if (n->s2s.reverse) bb.src = b->tgt, bb.tgt = b->src;
+  struct ds_batch bb;
+  int64_t W = task_s2s_width(b, n->pad, n->L); /* positions run: the batch's longest sentence */
+  NN_TRY(task_s2s_compact(g, b, n->L, W, &bb));
+  if (n->s2s.reverse) {
+    int32_t *t = bb.src;
+    bb.src = bb.tgt, bb.tgt = t;
+  }
   struct ds_meta m = {.pad_id = n->pad, .sos_id = n->sos};
   struct task_s2s_batch s;
-  NN_TRY(task_s2s_batch(g, &bb, &m, n->L, &s));
+  NN_TRY(task_s2s_batch(g, &bb, &m, W, &s));
   int64_t B = s.n, L = s.L;
   int32_t *last = nn_arena_alloc(&g->meta, sizeof(int32_t) * (size_t)B);
   if (!last) return nn_fail(NN_ERR_OOM, "out of memory");
@@ -157,7 +165,7 @@ static nn_status s2s_forward(void *self, struct nn_graph *g, struct nn_params *P
     for (int64_t t = 0; t < L && g->status == NN_OK; t++) {
       for (int64_t i = 0; i < B; i++) {
         int32_t *x = in + t * B + i;
-        uint64_t key = (uint64_t)(g->sample_base + i * g->sample_stride) * (uint64_t)L + (uint64_t)t;
+        uint64_t key = (uint64_t)(g->sample_base + i * g->sample_stride) * (uint64_t)n->L + (uint64_t)t;
         if (t == 0) *x = n->sos;
         else if (nn_rng_uniform(g->seed, S2S_TF_STREAM, (uint64_t)g->step, key) < n->tf) *x = ref[i * L + t - 1];
         else { /* the model's own prediction at step t-1 */

@@ -44,7 +44,7 @@ struct cfg {
   /* run */
   char model[64], data[CFG_STR], log_dir[CFG_STR], config[CFG_STR], save_params[CFG_STR];
   /* checkpoints */
-  char ckpt_dir[CFG_STR], resume[CFG_STR], init_from[CFG_STR], freeze[CFG_STR];
+  char ckpt_dir[CFG_STR], stop_file[CFG_STR], resume[CFG_STR], init_from[CFG_STR], freeze[CFG_STR];
   int64_t ckpt_every, keep;
   char device[32]; /* cpu | cuda | cuda:N */
   char precision[8]; /* fp32 | bf16 (GEMM inputs on cuda) */
@@ -57,6 +57,7 @@ struct cfg {
   /* communication */
   char comm_mode[16];
   double bucket_mb, first_bucket_mb, comm_timeout;
+  int64_t zero; /* ZeRO-1: 1 = optimizer state sharded across ranks (docs/arch/zero.md) */
   char nan_policy[16];
   char augment[16]; /* image augmentation in the loader: none | flip | crop | crop-flip */
   int64_t sync_bn;

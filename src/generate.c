@@ -129,10 +129,7 @@ static int32_t sample(const float *logits, int64_t V, const struct gen_opts *o, 
 }
 
 struct generator {
-  const struct model_def *def;
-  void *model;
-  struct nn_params P;
-  struct nn_backend *be;
+  struct gen_model M; /* the model, its parameters and backend, the vocabulary (gen_model_open_task) */
   struct nn_graph g;
   void *state;            /* the model's decoding state */
   int64_t held, context, V; /* positions the state holds, its capacity (0 = unbounded), vocabulary */
@@ -143,7 +140,7 @@ struct generator {
 static nn_status feed(struct generator *G, const int32_t *ids, int64_t n) {
   nn_graph_reset(&G->g);
   struct nn_tensor *logits = NULL;
-  NN_TRY(G->def->dec_step(G->model, G->state, &G->g, &G->P, ids, n, &logits));
+  NN_TRY(G->M.def->dec_step(G->M.model, G->state, &G->g, &G->M.P, ids, n, &logits));
   nn_be_to_host(G->g.be, G->logits, logits->data + (n - 1) * G->V, sizeof(float) * (size_t)G->V);
   G->held += n;
   return NN_OK;
@@ -151,7 +148,7 @@ static nn_status feed(struct generator *G, const int32_t *ids, int64_t n) {
 
 /* Forget the state and feed window[0..n) again. */
 static nn_status refeed(struct generator *G, const int32_t *window, int64_t n) {
-  G->def->dec_reset(G->model, G->state);
+  G->M.def->dec_reset(G->M.model, G->state);
   G->held = 0;
   return feed(G, window, n);
 }
@@ -188,45 +185,18 @@ nn_status gen_load_params(struct source *src, struct nn_params *P, struct comm *
 }
 
 static nn_status run(struct generator *G, const struct gen_opts *o, struct comm *c) {
-  struct source src;
-  memset(&src, 0, sizeof src);
-  struct cfg cfg;
-  cfg_defaults(&cfg);
-  NN_TRY(gen_open_source(&src, o->ckpt, c, &cfg));
-  G->def = model_find(cfg.model);
-  if (!G->def || !G->def->dec_open || G->def->task != &task_lm) {
-    task_meta_free(&src.meta);
-    return nn_fail(NN_ERR_ARG, "%s holds model '%s', which does not generate text", o->ckpt, cfg.model);
-  }
-  /* the vocabulary: the checkpoint's / export's own, else (older checkpoints, --data) the dataset's */
-  const char *data = o->data ? o->data : cfg.data;
-  struct ds_reader *r = NULL;
-  const struct ds_meta *m = &src.meta;
-  nn_status st = NN_OK;
-  if (o->data || !src.have_meta) {
-    st = ds_open(&r, data, "train");
-    if (st != NN_OK) {
-      task_meta_free(&src.meta);
-      return nn_fail(st, "%s has no vocabulary (written before exports kept it) and the training data is unreadable (%s); give --data DIR",
-                     o->ckpt, nn_errmsg());
-    }
-    m = ds_get_meta(r);
-  }
-  nn_params_init(&G->P);
-  if (st == NN_OK)
-    st = nn_backend_open(o->device, &(struct nn_backend_opts){.threads = (int)o->threads, .local_rank = c->local_rank}, &G->be);
-  if (st == NN_OK) st = G->def->build(&G->model, &cfg, m, &G->P);
-  if (st == NN_OK) st = nn_params_alloc(&G->P, G->be);
-  if (st == NN_OK) st = gen_load_params(&src, &G->P, c, cfg.model);
+  nn_status st = gen_model_open_task(&G->M, c, o->ckpt, o->data, o->device, (int)o->threads, &task_lm, "does not generate text");
+  const struct ds_meta *m = G->M.meta;
+  const char *where = G->M.reader ? (o->data ? o->data : G->M.cfg.data) : o->ckpt; /* the vocabulary's source */
   int32_t *ids = malloc(sizeof(int32_t) * (strlen(o->prompt) + 1));
   int64_t n = 0;
-  if (st == NN_OK) st = ids ? encode(m, o->prompt, ids, &n, r ? data : o->ckpt) : nn_fail(NN_ERR_OOM, "out of memory");
-  if (G->be) nn_graph_init(&G->g, G->be, 0);
+  if (st == NN_OK) st = ids ? encode(m, o->prompt, ids, &n, where) : nn_fail(NN_ERR_OOM, "out of memory");
+  if (G->M.be) nn_graph_init(&G->g, G->M.be, 0);
   G->g.training = 0;
   G->g.grad_enabled = 0;
   if (st == NN_OK) {
-    G->def->dec_info(G->model, &G->context, &G->V);
-    st = G->def->dec_open(G->model, &G->g, &G->P, NULL, 0, &G->state);
+    G->M.def->dec_info(G->M.model, &G->context, &G->V);
+    st = G->M.def->dec_open(G->M.model, &G->g, &G->M.P, NULL, 0, &G->state);
   }
   int64_t context = G->context > 0 ? G->context : n + o->length;
   G->logits = malloc(sizeof(float) * (size_t)G->V);
@@ -268,17 +238,13 @@ static nn_status run(struct generator *G, const struct gen_opts *o, struct comm 
   double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
   if (st == NN_OK) fprintf(stderr, "\ngenerate: %lld characters in %.2f s (%.0f characters/s, --context %s)\n",
                            (long long)o->length, secs, secs > 0 ? (double)o->length / secs : 0.0, o->context);
-  if (G->state) G->def->dec_free(G->model, G->state);
+  if (G->state) G->M.def->dec_free(G->M.model, G->state);
   free(G->logits);
   free(probs);
   free(window);
   free(ids);
   nn_graph_destroy(&G->g);
-  if (G->model) G->def->destroy(G->model);
-  nn_params_free(&G->P);
-  nn_backend_close(G->be);
-  if (r) ds_close(r);
-  task_meta_free(&src.meta);
+  gen_model_close(&G->M);
   return st;
 }
 
@@ -312,6 +278,11 @@ nn_status generate_main(struct comm *c, int argc, char **argv, int first) {
 
 nn_status gen_model_open(struct gen_model *M, struct comm *c, const char *ckpt, const char *data, const char *device,
                          int threads) {
+  return gen_model_open_task(M, c, ckpt, data, device, threads, NULL, NULL);
+}
+
+nn_status gen_model_open_task(struct gen_model *M, struct comm *c, const char *ckpt, const char *data, const char *device,
+                              int threads, const struct task *task, const char *refusal) {
   memset(M, 0, sizeof *M);
   nn_params_init(&M->P);
   struct source *src = calloc(1, sizeof *src);
@@ -320,6 +291,8 @@ nn_status gen_model_open(struct gen_model *M, struct comm *c, const char *ckpt, 
   cfg_defaults(&M->cfg);
   NN_TRY(gen_open_source(src, ckpt, c, &M->cfg));
   M->def = model_find(M->cfg.model);
+  if (task && (!M->def || M->def->task != task || !M->def->dec_open))
+    return nn_fail(NN_ERR_ARG, "%s holds model '%s', which %s", ckpt, M->cfg.model, refusal);
   if (!M->def) return nn_fail(NN_ERR_FORMAT, "%s holds model '%s', which this build does not know", ckpt, M->cfg.model);
   M->meta = &src->meta;
   if (data || !src->have_meta) {

@@ -18,7 +18,7 @@ struct source {
 };
 
 /* Open a checkpoint (directory) or an export (.h5 file): its state, configuration into cfg and the
- * decoding metadata (have_meta when present). Shared with translate. */
+ * decoding metadata (have_meta when present). Used by gen_model_open. */
 nn_status gen_open_source(struct source *src, const char *ckpt, struct comm *c, struct cfg *cfg);
 /* The parameters of src into the allocated P (names and shapes must all match). */
 nn_status gen_load_params(struct source *src, struct nn_params *P, struct comm *c, const char *model);
@@ -43,6 +43,12 @@ struct gen_model {
  * overrides where the data description comes from. Call gen_model_close even on failure. */
 nn_status gen_model_open(struct gen_model *M, struct comm *c, const char *ckpt, const char *data, const char *device,
                          int threads);
+/* The same for a tool that needs a decoding model of one task (generate: task_lm, translate:
+ * task_seq2seq): any other model is refused before it is built, with "<ckpt> holds model '<name>',
+ * which <refusal>" (NN_ERR_ARG). Call gen_model_close even on failure. */
+struct task;
+nn_status gen_model_open_task(struct gen_model *M, struct comm *c, const char *ckpt, const char *data, const char *device,
+                              int threads, const struct task *task, const char *refusal);
 void gen_model_close(struct gen_model *M);
 /* ids[0..*n) = the UTF-8 text in m's vocabulary (longest match); an error names flag, the first unknown
  * character and `data` (where the vocabulary is from). ids needs strlen(text) entries. */

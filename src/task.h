@@ -59,9 +59,12 @@ struct task {
    * rank's mean loss by count * nranks / (global count) before backward (one scalar allreduce per
    * micro-batch): the gradient is that of the global mean, np=N equals np=1. 0: equal counts. */
   int count_varies;
-  /* Bucketed sampling hook (seq2seq: batches of similar lengths): NULL = the DistributedSampler's
-   * random order. Reserved for the seq2seq model (issue 11); the trainer does not call it yet. */
-  void (*bucket)(void);
+  /* Length-grouped batches (seq2seq): *keys (malloc'd, n entries; the trainer frees it) gets a sort
+   * key per training sample of r (samples of len tokens), *window the sort window in global batches
+   * for ds_sampler_set_buckets (0: not grouped; the keys still serve a resume). NULL hook: the
+   * DistributedSampler's order. */
+  nn_status (*bucket)(const struct cfg *c, struct ds_reader *r, int64_t len, int64_t n, uint32_t **keys,
+                      int64_t *window);
 };
 
 extern const struct task task_classification, task_lm, task_seq2seq;
@@ -86,6 +89,13 @@ struct task_s2s_batch {
   int32_t *src_len, *tgt_len; /* graph metadata arena: valid until the graph is reset */
   int64_t n, L, ntok;
 };
+/* The width a batch of pairs (rows of L ids, PAD after each sentence) is padded to: its longest
+ * sentence on either side (at least 1), or its global batch's (b->group_key, from the sampler) when
+ * that is longer, so every rank pads as one process would (dropout draws are keyed by position
+ * within the padded example). Models run on that many positions (task_s2s_compact). */
+int64_t task_s2s_width(const struct ds_batch *b, int pad, int64_t L);
+/* out (n rows of W, src and tgt in g's metadata arena) = the first W ids of each row of b (rows of L). */
+nn_status task_s2s_compact(struct nn_graph *g, const struct ds_batch *b, int64_t L, int64_t W, struct ds_batch *out);
 /* Fill s from b on graph g (device tensors; host lengths in g's metadata arena). */
 nn_status task_s2s_batch(struct nn_graph *g, const struct ds_batch *b, const struct ds_meta *m, int64_t L,
                          struct task_s2s_batch *s);

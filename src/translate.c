@@ -212,34 +212,18 @@ nn_status translate_main(struct comm *c, int argc, char **argv, int first) {
            "model's maximum (the dataset's --max-len).\n");
     return NN_OK;
   }
-  struct source src;
-  memset(&src, 0, sizeof src);
-  struct cfg cfg;
-  cfg_defaults(&cfg);
-  NN_TRY(gen_open_source(&src, o.ckpt, c, &cfg));
-  const struct model_def *def = model_find(cfg.model);
-  nn_status st = NN_OK;
-  if (!def || def->task != &task_seq2seq || !def->dec_open)
-    st = nn_fail(NN_ERR_ARG, "%s holds model '%s', which does not translate (a --model seq2seq checkpoint is needed)",
-                 o.ckpt, cfg.model);
-  else if (!src.have_meta || src.meta.kind != DS_PAIRS)
+  struct gen_model M;
+  nn_status st = gen_model_open_task(&M, c, o.ckpt, NULL, o.device, (int)o.threads, &task_seq2seq,
+                                     "does not translate (a --model seq2seq checkpoint is needed)");
+  if (st == NN_OK && M.meta->kind != DS_PAIRS)
     st = nn_fail(NN_ERR_FORMAT, "%s has no vocabularies of sentence pairs (data.* attributes)", o.ckpt);
-  struct nn_params P;
-  nn_params_init(&P);
-  struct nn_backend *be = NULL;
   struct nn_graph g;
   memset(&g, 0, sizeof g);
-  void *model = NULL;
-  if (st == NN_OK)
-    st = nn_backend_open(o.device, &(struct nn_backend_opts){.threads = (int)o.threads, .local_rank = c->local_rank}, &be);
-  if (st == NN_OK) st = def->build(&model, &cfg, &src.meta, &P);
-  if (st == NN_OK) st = nn_params_alloc(&P, be);
-  if (st == NN_OK) st = gen_load_params(&src, &P, c, cfg.model);
-  if (be) nn_graph_init(&g, be, 0);
+  if (M.be) nn_graph_init(&g, M.be, 0);
   g.training = 0;
   g.grad_enabled = 0;
   struct translator T = {0};
-  if (st == NN_OK) translate_setup(&T, &(struct task_model){.def = def, .self = model, .P = &P, .g = &g, .meta = &src.meta});
+  if (st == NN_OK) translate_setup(&T, &(struct task_model){.def = M.def, .self = M.model, .P = &M.P, .g = &g, .meta = M.meta});
   if (st == NN_OK && o.text) st = translate_one(&T, o.text, 0, o.beam);
   if (st == NN_OK && o.input) {
     FILE *f = fopen(o.input, "r");
@@ -257,10 +241,7 @@ nn_status translate_main(struct comm *c, int argc, char **argv, int first) {
     if (f) fclose(f);
     if (st == NN_OK && bad) st = nn_fail(NN_ERR_ARG, "--input %s: %d line(s) not translated (messages above)", o.input, bad);
   }
-  if (be) nn_graph_destroy(&g);
-  if (model) def->destroy(model);
-  nn_params_free(&P);
-  nn_backend_close(be);
-  task_meta_free(&src.meta);
+  if (M.be) nn_graph_destroy(&g);
+  gen_model_close(&M);
   return st;
 }

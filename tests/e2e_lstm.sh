@@ -2,7 +2,8 @@
 # End-to-end: the chapter's character model (--model lstm-attn) on a small config. Data
 # parallelism (np=2 x batch 8 == np=1 x batch 16, dropout on), the sample after every epoch,
 # generation deterministic per seed, and one clear message each for: generate from a
-# --bidirectional checkpoint, generate from another model's checkpoint, a dataset of the wrong kind.
+# --bidirectional checkpoint, an empty prompt, a character outside the vocabulary, translate from
+# the character model, resume from another model's checkpoint, a dataset of the wrong kind.
 set -u
 BUILD=${ATTN_BUILD_DIR:-$(pwd)}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -63,6 +64,14 @@ G="--prompt to --length 80 --temperature 0.8"
 check "generate runs (rc=$rc) and starts with the prompt" "[ $rc = 0 ] && [ \$(head -c 2 $T/g1) = to ] && [ \$(wc -c <$T/g1) -ge 82 ]"
 check "generate is deterministic per seed" "cmp -s $T/g1 $T/g2"
 check "another seed gives another sample" "! cmp -s $T/g1 $T/g3"
+"$TRAIN" generate --ckpt "$T/ck" --prompt "" >/dev/null 2>"$T/err_empty"; rc=$?
+check "generate: an empty prompt: one clear message (rc=$rc)" "[ $rc = 2 ] && grep -q 'empty text' $T/err_empty && [ \$(wc -l <$T/err_empty) = 1 ]"
+"$TRAIN" generate --ckpt "$T/ck" --prompt "toZ" >/dev/null 2>"$T/err_chr"; rc=$?
+check "generate: a character outside the vocabulary: one clear message (rc=$rc)" \
+  "[ $rc = 2 ] && grep -q \"character 'Z'\" $T/err_chr && [ \$(wc -l <$T/err_chr) = 1 ]"
+"$TRAIN" translate --ckpt "$T/ck" --text "to be ." >/dev/null 2>"$T/err_tr"; rc=$?
+check "translate from the character model: one clear message (rc=$rc)" \
+  "[ $rc = 2 ] && grep -q \"model 'lstm-attn', which does not translate\" $T/err_tr && [ \$(wc -l <$T/err_tr) = 1 ]"
 
 # --- clear messages (and a gpt checkpoint for the other-model case)
 $MPI -np 1 "$TRAIN" $SMALL --batch 8 --steps 2 --bidirectional 1 --ckpt-dir "$T/bi" --log-dir "$T/bilog" >/dev/null 2>&1

@@ -1,10 +1,10 @@
 #!/bin/bash
 # End-to-end: the seq2seq translator on a generated toy corpus of sentence pairs (a word-for-word
 # "language" with reordering): np=2 == np=1 (teacher forcing 0.5 and dropout on, so the keyed draws
-# are exercised), evaluation reports loss and BLEU, translate is deterministic from a checkpoint and
+# are exercised; length-grouped batches), a mid-epoch resume on 2 ranks == one run, evaluation reports loss and BLEU, translate is deterministic from a checkpoint and
 # from an export alone (greedy and beam), unknown words note <unk>, and bad input gives one clear
-# message each: a sentence longer than the model's maximum, an empty line, a checkpoint of another
-# model, a dataset of the wrong kind.
+# message each: a sentence longer than the model's maximum, an empty line or --text, a checkpoint of
+# another model (both ways: translate a gpt, generate from the translator), a dataset of the wrong kind.
 set -u
 BUILD=${ATTN_BUILD_DIR:-$(pwd)}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -50,6 +50,18 @@ PY
 check "np=2 batch 8 == np=1 batch 16 after 4 steps, teacher forcing 0.5 (1e-5 relative)" "$PY $T/cmp.py $T/p1.h5 $T/p2.h5"
 check "evaluation reports held-out loss and BLEU (line and metrics.jsonl)" \
   "grep -q 'BLEU' $T/out2 && grep -q '\"bleu\"' $T/eq2/metrics.jsonl"
+check "length-grouped batches: the padded share is reported and small (< 25%)" "$PY - <<PY
+import json
+r = [json.loads(l)['pad_fraction'] for l in open('$T/eq2/metrics.jsonl') if '\"train\"' in l]
+print('padded share per step', r); assert len(r) == 4 and max(r) < 0.25
+PY"
+# --- resume mid-epoch on another rank count (same global batch) lands on the same batches
+$MPI -np 1 "$TRAIN" $EQ --batch 16 --steps 8 --ckpt-every 4 --ckpt-dir "$T/rk" --log-dir "$T/rk1" --save-params "$T/r8.h5" >/dev/null 2>&1
+$MPI -np 2 "$TRAIN" $EQ --batch 8 --steps 8 --resume "$T/rk/step_00000004" --log-dir "$T/rk2" --save-params "$T/r4.h5" >"$T/out_rk" 2>&1
+check "resume at step 4 of 8 on 2 ranks == one run of 8 steps on 1 rank (grouped batches)" "$PY $T/cmp.py $T/r8.h5 $T/r4.h5"
+$MPI -np 2 "$TRAIN" $EQ --batch 4 --steps 6 --resume "$T/rk/step_00000004" --log-dir "$T/rk3" >"$T/out_rk3" 2>&1; rc=$?
+check "resume on another global batch keeps the epoch's order, with a note (rc=$rc)" \
+  "[ $rc = 0 ] && grep -q 'begun with global batch 16 and --bucket 100' $T/out_rk3"
 
 # --- a model that learns something: 150 steps, teacher forcing 1
 $MPI -np 2 "$TRAIN" --model seq2seq --data "$T/p" --hidden 32 --n-head 2 --steps 150 --batch 16 --lr 1e-2 \
@@ -79,6 +91,11 @@ printf 'we like the apple .\n\nthey eat .\n' >"$T/in.txt"
 "$TRAIN" translate --ckpt "$T/m.h5" --input "$T/in.txt" >"$T/t6" 2>"$T/e6"; rc=$?
 check "--input: an empty line gives its message, the others are translated (rc=$rc)" \
   "[ $rc = 2 ] && grep -q 'line 2: empty sentence' $T/e6 && [ \$(wc -l <$T/t6) = 3 ] && [ -s $T/t6 ]"
+"$TRAIN" translate --ckpt "$T/m.h5" --text "" >/dev/null 2>"$T/e9"; rc=$?
+check "an empty --text: one clear message (rc=$rc)" "[ $rc = 2 ] && grep -q 'empty sentence' $T/e9 && [ \$(wc -l <$T/e9) = 1 ]"
+"$TRAIN" generate --ckpt "$T/m.h5" --prompt a >/dev/null 2>"$T/e10"; rc=$?
+check "generate from the translator: one clear message (rc=$rc)" \
+  "[ $rc = 2 ] && grep -q \"model 'seq2seq', which does not generate text\" $T/e10 && [ \$(wc -l <$T/e10) = 1 ]"
 # --- --reverse 1: the dataset's French side is the source (vocabularies and BLEU references swapped)
 mv "$T/p_moved" "$T/p"
 $MPI -np 1 "$TRAIN" --model seq2seq --data "$T/p" --reverse 1 --hidden 16 --n-head 2 --steps 20 --batch 16 --threads 1 \

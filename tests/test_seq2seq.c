@@ -3,7 +3,8 @@
  * with teacher forcing ratio 1 on a padded batch must match the loss (1e-5) and every parameter
  * gradient (1e-4 relative, floor 1% of the tensor's largest entry); the decoding state (dec_open on a
  * source sentence, dec_step over a prefix) must match the decoder's attention-step logits, whether the
- * prefix is fed at once or one token at a time, and dec_reset must restart it. */
+ * prefix is fed at once or one token at a time, and dec_reset must restart it. Batches cut to their
+ * longest sentence, or padded to their global batch's width, give the same loss and gradients. */
 #include <CUnit/Basic.h>
 #include <math.h>
 #include <stdio.h>
@@ -121,6 +122,65 @@ static void test_training_step(void) {
   close_model(&m);
 }
 
+/* Batches are cut to their longest sentence (task_s2s_width) or to their global batch's width
+ * (group_key): each example alone, cut to its own width (5, 5, 2) or padded to the whole L through
+ * the group key, gives losses and gradients whose token-weighted sum is PyTorch's full batch. */
+static void cut_batches(int via_group_key) {
+  struct s2s_fx m;
+  open_model(&m);
+  int32_t *src = fx_ints(fx, "src", NULL), *tgt = fx_ints(fx, "tgt", NULL);
+  float *want = fx_floats(fx, "loss", NULL);
+  CU_ASSERT_FATAL(src && tgt && want);
+  double *sum = calloc((size_t)m.P.total, sizeof(double)), loss = 0;
+  int64_t ntok = 0, widths[B];
+  struct nn_graph g;
+  nn_graph_init(&g, &nn_cpu_backend, 0);
+  for (int64_t i = 0; i < B; i++) {
+    /* group key of width L: (w * (L+1) + ns) * (L+1) + nt with w = L, as s2s_bucket packs it */
+    struct ds_batch b = {.n = 1, .src = src + i * L, .tgt = tgt + i * L,
+                         .group_key = via_group_key ? (uint32_t)(L * (L + 1) * (L + 1)) : 0};
+    widths[i] = task_s2s_width(&b, 0, L);
+    struct model_out out = {0};
+    nn_graph_reset(&g);
+    nn_params_zero_grad(&m.P);
+    CU_ASSERT_EQUAL_FATAL(m.def->forward(m.self, &g, &m.P, &b, &out), NN_OK);
+    CU_ASSERT_EQUAL_FATAL(nn_backward(&g, out.loss), NN_OK);
+    loss += out.loss->data[0] * (double)out.count;
+    ntok += out.count;
+    for (int j = 0, o = 0; j < m.P.n; o += (int)m.P.p[j].t.numel, j++)
+      for (int64_t k = 0; k < m.P.p[j].t.numel; k++) sum[o + k] += m.P.p[j].t.grad[k] * (double)out.count;
+  }
+  printf("\n    widths %lld %lld %lld; token-weighted loss %.6f, PyTorch %.6f", (long long)widths[0], (long long)widths[1],
+         (long long)widths[2], loss / (double)ntok, want[0]);
+  if (via_group_key) CU_ASSERT(widths[0] == L && widths[1] == L && widths[2] == L);
+  if (!via_group_key) CU_ASSERT(widths[0] == 5 && widths[1] == 5 && widths[2] == 2);
+  CU_ASSERT_EQUAL(ntok, 4 + 5 + 1);
+  CU_ASSERT(fabs(loss / (double)ntok - want[0]) < 1e-5 * fabs(want[0]));
+  double worst = 0;
+  for (int j = 0, o = 0; j < m.P.n; o += (int)m.P.p[j].t.numel, j++) {
+    char ds[256];
+    snprintf(ds, sizeof ds, "grad/%s", m.P.p[j].name);
+    float *gw = fx_floats(fx, ds, NULL), *ours = malloc(sizeof(float) * (size_t)m.P.p[j].t.numel);
+    for (int64_t k = 0; k < m.P.p[j].t.numel; k++) ours[k] = (float)(sum[o + k] / (double)ntok);
+    double ref = max_abs(gw, m.P.p[j].t.numel);
+    double err = ref < 1e-9 ? (max_abs(ours, m.P.p[j].t.numel) < 1e-5 ? 0 : 1)
+                            : fx_max_rel(ours, gw, m.P.p[j].t.numel, 1e-2 * ref + 1e-6);
+    worst = err > worst ? err : worst;
+    CU_ASSERT(err < 1e-4);
+    free(gw);
+    free(ours);
+  }
+  printf("\n    gradients: worst max rel err %.2e", worst);
+  nn_graph_destroy(&g);
+  free(sum);
+  free(src);
+  free(tgt);
+  free(want);
+  close_model(&m);
+}
+static void test_cut_own(void) { cut_batches(0); }
+static void test_cut_group(void) { cut_batches(1); }
+
 static void test_decoding_state(void) {
   struct s2s_fx m;
   open_model(&m);
@@ -168,6 +228,8 @@ int main(void) {
   CU_pSuite s = CU_add_suite("seq2seq_parity", suite_init, suite_clean);
   CU_add_test(s, "one training step vs PyTorch (teacher forcing 1): loss and gradients", test_training_step);
   CU_add_test(s, "decoder attention step through the decoding state vs PyTorch", test_decoding_state);
+  CU_add_test(s, "batches cut to their longest sentence: per-example steps sum to PyTorch's batch", test_cut_own);
+  CU_add_test(s, "batches padded to their global batch's width (group key): the same", test_cut_group);
   CU_basic_set_mode(CU_BRM_VERBOSE);
   CU_basic_run_tests();
   int fails = (int)CU_get_number_of_failures();

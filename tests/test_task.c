@@ -160,11 +160,16 @@ static void test_s2s_greedy_bleu(void) {
   task_seq2seq.report(acc, 0, "val", line, sizeof line, json, sizeof json);
   CU_ASSERT(strstr(line, "val BLEU 100.00 (2 sentences)") != NULL);
   CU_ASSERT(strstr(json, "\"bleu\": 100.0000") != NULL);
-  /* training steps do not decode */
+  /* training steps do not decode; they report the padded share of the batch as the model runs it
+   * (cut to its longest sentence, 3): 2 pairs x 2 sides x 3 positions, 3 + 2 real per side: 2/12 */
+  int32_t shorter[10] = {5, 6, 2, 0, 0, 7, 2, 0, 0, 0};
+  struct ds_batch b2 = {.n = 2, .src = shorter, .tgt = shorter};
   double acc2[TASK_NACC] = {0};
-  CU_ASSERT_EQUAL(task_seq2seq.account(&tm, &b, &o, 1, acc2), NN_OK);
+  CU_ASSERT_EQUAL(task_s2s_width(&b2, 0, 5), 3);
+  CU_ASSERT_EQUAL(task_seq2seq.account(&tm, &b2, &o, 1, acc2), NN_OK);
   task_seq2seq.report(acc2, 1, "train", line, sizeof line, json, sizeof json);
-  CU_ASSERT(line[0] == 0 && json[0] == 0);
+  CU_ASSERT(strstr(line, "pad 17%") != NULL && strstr(line, "BLEU") == NULL);
+  CU_ASSERT(strstr(json, "\"pad_fraction\": 0.1667") != NULL);
   nn_graph_destroy(&g);
 }
 

@@ -14,7 +14,7 @@ cluster_start() {
       cluster_skip "$b not installed (Debian: munge slurmctld slurmd slurm-client; make deps installs them)"
   done
   export PATH=$PATH:/usr/sbin:/sbin
-  mkdir -p "$CL/state" "$CL/spool" "$CL/munge" && chmod 700 "$CL/munge"
+  mkdir -p "$CL/state" "$CL/spool" "$CL/munge" "$CL/tmp" && chmod 700 "$CL/munge"
   # a private munge key and socket: nothing outside the test directory is used or changed
   head -c 1024 /dev/urandom >"$CL/munge/key" && chmod 400 "$CL/munge/key"
   CLUSTER_PIDS=""
@@ -41,6 +41,8 @@ SlurmUser=root
 SlurmdUser=root
 StateSaveLocation=$CL/state
 SlurmdSpoolDir=$CL/spool
+TmpFS=$CL/tmp
+FirstJobId=$(( (RANDOM % 900 + 100) * 1000 ))
 SlurmctldPidFile=$CL/slurmctld.pid
 SlurmdPidFile=$CL/slurmd.pid
 SlurmctldLogFile=$CL/slurmctld.log
@@ -63,6 +65,10 @@ MailProg=/bin/true
 NodeName=n1 NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
 PartitionName=test Nodes=n1 Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 EOF
+  # PMIx's per-step directories (spmix_appdir_<uid>_<job>.<step>) in the test directory, and job
+  # ids that differ from run to run: a step killed mid-launch leaves its directory behind, and the
+  # next cluster's step of the same id failed with "Cannot create directory ...: File exists"
+  echo "PMIxCliTmpDirBase=$CL/tmp" >"$CL/mpi.conf"
   # the Debian plugstack.conf includes /etc/slurm/plugstack.conf.d: keep the cluster self-contained
   : >"$CL/plugstack.conf"; echo "PlugStackConfig=$CL/plugstack.conf" >>"$SLURM_CONF"
   trap cluster_stop EXIT
@@ -98,6 +104,14 @@ cluster_stop() {
     sleep 0.1
   done
   for p in $alive; do kill -9 "$p" 2>/dev/null; done
+  # job processes that outlived the daemons (a rank stuck in start-up kept running after its
+  # cluster was gone): everything whose environment names this cluster's slurm.conf
+  local e q
+  for e in /proc/[0-9]*/environ; do
+    q=${e#/proc/}; q=${q%/environ}
+    [ "$q" = $$ ] || [ "$q" = "$BASHPID" ] && continue
+    grep -qz "^SLURM_CONF=$CL/slurm.conf\$" "$e" 2>/dev/null && kill -9 "$q" 2>/dev/null
+  done
   [ -n "${CLUSTER_CLEANUP:-}" ] && eval "$CLUSTER_CLEANUP"
   exit $rc
 }
@@ -107,15 +121,21 @@ job_state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]
 # job_field ID KEY
 job_field() { scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
 
-# job_wait ID SECONDS: wait until the job is finished; after a requeue, start it now (Slurm
-# otherwise holds a requeued job back for a while: its BeginTime moves into the future)
+# job_wait ID SECONDS: wait until the job is finished; after a requeue, start it early. Slurm holds
+# a requeued job back (its BeginTime moves cred_expire seconds into the future) because slurmd
+# refuses to launch a job whose credential it revoked at the same second or later ("Killing
+# non-startable batch JobId=N: Job credential revoked", the job ends FAILED); so the hold is cut
+# short only once the job has been pending for 2 s.
 job_wait() {
-  local id=$1 t=$(( $(date +%s) + $2 )) s
+  local id=$1 t=$(( $(date +%s) + $2 )) s since=""
   while [ "$(date +%s)" -lt $t ]; do
     s=$(job_state "$id")
     case "$s" in
       COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE) echo "$s"; return 0 ;;
-      PENDING) scontrol update JobId="$id" StartTime=now 2>/dev/null ;;
+      PENDING)
+        [ -n "$since" ] || since=$(date +%s)
+        [ $(( $(date +%s) - since )) -ge 2 ] && scontrol update JobId="$id" StartTime=now 2>/dev/null ;;
+      *) since="" ;;
     esac
     sleep 0.3
   done

@@ -2,6 +2,7 @@
 # attn_train's side of preemption, without a cluster (runs everywhere):
 #  1. a SIGUSR1 during start-up (MPI set-up, resume, loader) exits 3 on every rank without a new
 #     checkpoint (before the fix the ranks died on the signal: status 138, nothing to requeue);
+#  2. --stop-file: present at start-up or created mid-run, the same clean stop (exit 3);
 #  3. a resumed run keeps metrics.jsonl: lines up to the resumed step stay, later ones (written
 #     after the checkpoint by a run that was then killed) are dropped, the rest is appended; every
 #     step appears once and the losses equal an uninterrupted run's.
@@ -46,6 +47,24 @@ check "USR1 during start-up: no checkpoint past the resumed step 20" \
 check "USR1 during start-up: the log says so" \
   "grep -q 'stop signal during start-up: nothing new to checkpoint (step 20)' out1"
 [ $fail -gt 0 ] && cat out1
+
+# --- 2: --stop-file (what the preemptible Slurm script uses instead of forwarding a signal):
+# present at start-up -> exit 3, no new checkpoint, the log says so; created mid-run -> the ranks
+# checkpoint the step they are on and exit 3.
+: >STOP
+$MPI -np 2 "$TRAIN" $RUN --steps 40 --ckpt-dir ck1 --resume auto --log-dir l1 --stop-file STOP >out2 2>&1; rc=$?
+check "stop file at start-up: exit status 3 (got $rc), no new checkpoint" \
+  "[ $rc = 3 ] && [ \"\$(readlink ck1/latest)\" = step_00000020 ] && grep -q 'stop file during start-up: nothing new to checkpoint (step 20)' out2"
+rm -f STOP
+$MPI -np 2 "$TRAIN" $RUN --steps 1000000 --log-every 1 --ckpt-dir ck2 --log-dir l2 --stop-file STOP >out2 2>&1 &
+mpipid=$!
+for i in $(seq 600); do grep -q "^step 3/" out2 && break; sleep 0.1; done
+: >STOP
+wait $mpipid; rc=$?
+check "stop file mid-run: exit status 3 (got $rc), a checkpoint of the step it stopped at" \
+  "[ $rc = 3 ] && s=\$(sed -n 's/^stop file STOP: checkpointing at step \([0-9]*\) and exiting/\1/p' out2) && [ -n \"\$s\" ] && [ \"\$(readlink ck2/latest)\" = step_\$(printf %08d \$s) ]"
+[ $fail -gt 0 ] && cat out2
+rm -f STOP
 
 # --- 3: metrics across a resume. Reference: 12 steps straight. Then 6 steps with a checkpoint at 4,
 # i.e. a run that went on after its last checkpoint and was lost; resuming from 4 must drop lines 4, 5.
