@@ -27,7 +27,8 @@ struct comm {
 /* Start MPI (asks MPI_THREAD_MULTIPLE), fill rank/size/local rank; collective over all ranks. */
 nn_status comm_init(struct comm *c, int *argc, char ***argv);
 /* A process group of the ranks of parent with the same color (MPI_Comm_split; rank order kept),
- * with its own node communicator and thread default; freed with comm_finalize (MPI stays up). */
+ * with its own node communicator; its thread default is the parent's (the groups share the node's cores);
+ * freed with comm_finalize (MPI stays up). */
 nn_status comm_split(const struct comm *parent, int color, struct comm *out);
 /* Root gets every rank's bytes of send, rank r's at recv + r * bytes (recv ignored elsewhere). */
 nn_status comm_gather_bytes(struct comm *c, const void *send, int bytes, void *recv, int root);
