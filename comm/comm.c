@@ -88,7 +88,10 @@ nn_status comm_split(const struct comm *parent, int color, struct comm *out) {
   out->thread_level = parent->thread_level;
   int rc = MPI_Comm_split(parent->world, color, parent->rank, &out->world);
   if (rc != MPI_SUCCESS) return comm_mpi_fail(parent, rc, "MPI_Comm_split (sweep groups)");
-  return comm_fill(out);
+  NN_TRY(comm_fill(out));
+  /* the groups run side by side: a rank's share of the node's cores counts every group's ranks there */
+  out->default_threads = parent->default_threads;
+  return NN_OK;
 }
 
 nn_status comm_gather_bytes(struct comm *c, const void *send, int bytes, void *recv, int root) {

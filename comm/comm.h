@@ -27,7 +27,8 @@ struct comm {
 /* Start MPI (asks MPI_THREAD_MULTIPLE), fill rank/size/local rank; collective over all ranks. */
 nn_status comm_init(struct comm *c, int *argc, char ***argv);
 /* A process group of the ranks of parent with the same color (MPI_Comm_split; rank order kept),
- * with its own node communicator and thread default; freed with comm_finalize (MPI stays up). */
+ * with its own node communicator; its thread default is the parent's (the groups share the node's cores);
+ * freed with comm_finalize (MPI stays up). */
 nn_status comm_split(const struct comm *parent, int color, struct comm *out);
 /* Root gets every rank's bytes of send, rank r's at recv + r * bytes (recv ignored elsewhere). */
 nn_status comm_gather_bytes(struct comm *c, const void *send, int bytes, void *recv, int root);
@@ -52,10 +53,19 @@ nn_status comm_any_error(struct comm *c, nn_status local, nn_status *global);
  * NN_ERR_STATE on every rank, naming the step and the differing ranks, if any differ. */
 nn_status comm_check_replicas(struct comm *c, const float *x, int64_t n, int64_t step);
 
+/* ZeRO-1 (--zero 1, docs/arch/zero.md): rank r owns the elements [comm_share_start(n, r, size),
+ * comm_share_start(n, r + 1, size)) of the n trainable elements of the flat buffers: contiguous, in rank
+ * order, sizes differing by at most one; the same split as a checkpoint's shards (ckpt_slice_start), so a
+ * rank's optimizer slice is exactly its shard's. */
+static inline int64_t comm_share_start(int64_t n, int r, int size) { return n * r / size; }
+
 /* Parameter collectives over backend memory (staged through the host when the backend's memory
  * is not host-addressable; comm_params.c). */
 /* Broadcast P's flat parameter buffer from root. */
 nn_status comm_params_bcast(struct comm *c, struct nn_params *P, int root);
+/* ZeRO-1: every rank holds the updated elements of its share of [0, P->trainable) of P->data (comm_share_start);
+ * afterwards every rank holds all of them (MPI_Allgatherv in place). Collective. */
+nn_status comm_params_allgather(struct comm *c, struct nn_params *P);
 /* comm_check_replicas over P's flat parameter buffer. */
 nn_status comm_params_check_replicas(struct comm *c, const struct nn_params *P, int64_t step);
 
@@ -67,7 +77,7 @@ struct comm_buckets;
 struct comm_stats {
   double comm_s;  /* time from the first bucket's launch to the last one's completion, summed over steps */
   double wait_s;  /* time spent waiting in comm_buckets_finish (communication not hidden) */
-  int64_t bytes;  /* bytes allreduced */
+  int64_t bytes;  /* bytes of gradient buckets reduced (allreduce, or reduce-scatter with --zero 1) */
 };
 
 /* Fix the buckets over P->grad: trainable params in reverse declaration order, a first bucket
@@ -76,13 +86,19 @@ struct comm_stats {
  * Collective. */
 nn_status comm_buckets_create(struct comm_buckets **B, struct comm *c, struct nn_params *P,
                               double cap_mb, double first_mb, int mode);
+/* ZeRO-1 (right after create, before the first begin): finish leaves the mean only in this rank's share of
+ * P->grad (comm_share_start); the rest of P->grad is left undefined. COMM_THREAD reduce-scatters each bucket
+ * (MPI_Reduce_scatter on the thread), COMM_NONBLOCKING keeps MPI_Iallreduce (docs/arch/zero.md); same bucket
+ * order and overlap. Local. */
+nn_status comm_buckets_enable_zero(struct comm_buckets *B);
 /* Stop the communication thread and free the buckets. */
 void comm_buckets_free(struct comm_buckets *B);
 /* Start of a backward whose gradients must be averaged (the last micro-batch of a step). */
 void comm_buckets_begin(struct comm_buckets *B);
 /* nn_grad_ready_fn for nn_graph_track_params: param_index's gradient is final for this step. */
 void comm_buckets_grad_ready(void *B, int param_index);
-/* Launch the buckets not yet launched (in order), wait for all, scale P->grad to the mean over ranks. */
+/* Launch the buckets not yet launched (in order), wait for all, scale P->grad to the mean over ranks
+ * (with zero: this rank's share of it). */
 nn_status comm_buckets_finish(struct comm_buckets *B);
 /* Number of buckets. */
 int comm_buckets_count(const struct comm_buckets *B);

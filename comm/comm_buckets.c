@@ -4,7 +4,12 @@
  * MPI_Iallreduce progressed by MPI_Test from grad_ready (COMM_NONBLOCKING), or a communication
  * thread reducing one bucket after the other (COMM_THREAD). finish waits, bounded by the
  * timeout, and divides by the rank count. Collectives run on a private duplicate communicator,
- * so they never interleave with the trainer's other collectives. */
+ * so they never interleave with the trainer's other collectives. With ZeRO-1 (comm_buckets_enable_zero)
+ * finish leaves the mean only in this rank's share of P->grad. COMM_THREAD: the thread reduce-scatters each
+ * bucket (blocking MPI_Reduce_scatter in place, counts = the bucket's overlap with each rank's share, then
+ * this rank's part moved from the bucket's start to its place). COMM_NONBLOCKING: each bucket is still
+ * MPI_Iallreduce'd and only the share is kept: Open MPI 4.1's non-blocking MPI_Ireduce_scatter and
+ * per-owner MPI_Ireduce were measured several times slower (docs/arch/zero.md). No buffer beyond P->grad. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -22,9 +27,11 @@
 
 struct bucket {
   int64_t offset, numel; /* slice of P->grad */
+  int *rs_counts;        /* zero: elements of the bucket in each rank's share (0: none) */
+  int64_t *rs_start;     /* zero: where each rank's part of the bucket starts in P->grad */
   int nparams;           /* parameters in it */
   int pending;           /* parameters not yet signalled this step */
-  int req0, nreq;        /* its requests in B->req (one per COMM_CHUNK floats) */
+  int req0, nreq;        /* its requests in B->req (one per COMM_CHUNK floats; 0 with zero in COMM_THREAD) */
   double t_done;         /* when it was seen complete this step */
 };
 
@@ -42,6 +49,9 @@ struct comm_buckets {
   int done;                  /* COMM_NONBLOCKING: buckets known complete this step */
   double t_launch;           /* first launch of this step */
   struct comm_stats st;
+  /* ZeRO-1: this rank's share [lo, hi) of P->grad */
+  int zero;
+  int64_t lo, hi;
   nn_status err;             /* first failure, from either thread; sticky */
   char errmsg[512];
   /* COMM_THREAD: the thread reduces buckets th_done .. launched-1; mu guards launched, th_done, err, stop */
@@ -52,7 +62,8 @@ struct comm_buckets {
 };
 
 static void bucket_what(const struct comm_buckets *B, int i, char *s, size_t n) {
-  snprintf(s, n, "allreduce of gradient bucket %d (%.1f MB)", i, (double)B->b[i].numel * 4 / MIB);
+  snprintf(s, n, "%s of gradient bucket %d (%.1f MB)", B->zero ? "reduce-scatter" : "allreduce", i,
+           (double)B->b[i].numel * 4 / MIB);
 }
 
 /* Keep the first failure's status and message (nn_errmsg is per thread). */
@@ -62,9 +73,23 @@ static void set_error(struct comm_buckets *B, nn_status s) {
   snprintf(B->errmsg, sizeof B->errmsg, "%s", nn_errmsg());
 }
 
-/* Start the MPI_Iallreduce(s) of bucket i, in place on its slice. */
+/* Start the MPI_Iallreduce(s) of bucket i, in place on its slice. ZeRO-1 in COMM_THREAD mode (called by the
+ * thread): reduce-scatter it instead, blocking (the thread's wait is bounded by thread_wait), and move this
+ * rank's part of the sum from the bucket's start to its place; no request is left. */
 static nn_status start_bucket(struct comm_buckets *B, int i) {
   struct bucket *k = &B->b[i];
+  if (B->zero && B->mode == COMM_THREAD) {
+    int me = B->c->rank, rc = MPI_Reduce_scatter(MPI_IN_PLACE, B->P->grad + k->offset, k->rs_counts, MPI_FLOAT, MPI_SUM,
+                                                 B->comm);
+    if (rc != MPI_SUCCESS) {
+      char what[96];
+      bucket_what(B, i, what, sizeof what);
+      return comm_mpi_fail(B->c, rc, what);
+    }
+    if (k->rs_counts[me] > 0 && k->rs_start[me] != k->offset)
+      memmove(B->P->grad + k->rs_start[me], B->P->grad + k->offset, sizeof(float) * (size_t)k->rs_counts[me]);
+    return NN_OK;
+  }
   for (int r = 0; r < k->nreq; r++) {
     int64_t off = (int64_t)r * COMM_CHUNK, n = k->numel - off < COMM_CHUNK ? k->numel - off : COMM_CHUNK;
     int rc = MPI_Iallreduce(MPI_IN_PLACE, B->P->grad + k->offset + off, (int)n, MPI_FLOAT, MPI_SUM,
@@ -254,7 +279,11 @@ nn_status comm_buckets_finish(struct comm_buckets *B) {
   nn_status e = get_err(B); /* the thread is idle now (finished or failed) */
   if (e != NN_OK) return nn_fail(e, "%s", B->errmsg);
   /* sum -> mean, through the backend (an NCCL implementation would use ncclAvg instead) */
-  if (B->P->trainable) nn_be_divide(B->P->be, B->P->grad, (float)c->size, B->P->trainable);
+  if (B->zero) { /* this rank's share only */
+    if (B->hi > B->lo) nn_be_divide(B->P->be, B->P->grad + B->lo, (float)c->size, B->hi - B->lo);
+  } else if (B->P->trainable) {
+    nn_be_divide(B->P->be, B->P->grad, (float)c->size, B->P->trainable);
+  }
   return NN_OK;
 }
 
@@ -395,6 +424,37 @@ nn_status comm_buckets_create(struct comm_buckets **out, struct comm *c, struct 
   return NN_OK;
 }
 
+nn_status comm_buckets_enable_zero(struct comm_buckets *B) {
+  struct comm *c = B->c;
+  struct nn_params *P = B->P;
+  NN_ASSERT(!B->active && !B->zero, "comm_buckets_enable_zero after begin, or twice");
+  if (!P->be->k->host_memory)
+    return nn_fail(NN_ERR_ARG, "option --zero 1: needs parameters in host memory (--device cpu), not %s", P->be->device);
+  if (P->trainable > (int64_t)INT32_MAX)
+    return nn_fail(NN_ERR_ARG, "option --zero 1: %lld trainable parameters, at most %d supported", (long long)P->trainable,
+                   INT32_MAX);
+  B->lo = comm_share_start(P->trainable, c->rank, c->size);
+  B->hi = comm_share_start(P->trainable, c->rank + 1, c->size);
+  /* each bucket's parts: its overlap with every rank's share (counts fit an int: the whole buffer does) */
+  for (int i = 0; i < B->nb; i++) {
+    struct bucket *k = &B->b[i];
+    k->rs_counts = malloc(sizeof(int) * (size_t)c->size);
+    k->rs_start = malloc(sizeof(int64_t) * (size_t)c->size);
+    if (!k->rs_counts || !k->rs_start)
+      return nn_fail(NN_ERR_OOM, "rank %d: out of memory for the ZeRO-1 bucket parts", c->rank);
+    for (int q = 0; q < c->size; q++) {
+      int64_t a = comm_share_start(P->trainable, q, c->size), z = comm_share_start(P->trainable, q + 1, c->size);
+      a = a > k->offset ? a : k->offset;
+      z = z < k->offset + k->numel ? z : k->offset + k->numel;
+      k->rs_counts[q] = z > a ? (int)(z - a) : 0;
+      k->rs_start[q] = a;
+    }
+    if (B->mode == COMM_THREAD) k->nreq = 0; /* the thread's reduce-scatter is blocking: nothing to wait for */
+  }
+  B->zero = 1;
+  return NN_OK;
+}
+
 void comm_buckets_free(struct comm_buckets *B) {
   if (!B) return;
   if (B->th_started) {
@@ -414,6 +474,7 @@ void comm_buckets_free(struct comm_buckets *B) {
   }
   if (B->err != NN_OK && B->done < B->launched) return; /* requests still pending: leak, job aborts */
   if (B->comm != MPI_COMM_NULL) MPI_Comm_free(&B->comm);
+  for (int i = 0; B->b && i < B->nb; i++) free(B->b[i].rs_counts), free(B->b[i].rs_start);
   free(B->b);
   free(B->param_bucket);
   free(B->signalled);

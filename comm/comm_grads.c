@@ -7,7 +7,13 @@
 
 /* ---- the MPI bucket implementation (comm_buckets.c) behind the interface ---- */
 static nn_status mpi_create(void **state, struct comm *c, struct nn_params *P, const struct comm_grads_opts *o) {
-  return comm_buckets_create((struct comm_buckets **)state, c, P, o->cap_mb, o->first_mb, o->mode);
+  NN_TRY(comm_buckets_create((struct comm_buckets **)state, c, P, o->cap_mb, o->first_mb, o->mode));
+  nn_status st = o->zero ? comm_buckets_enable_zero(*state) : NN_OK;
+  if (st != NN_OK) {
+    comm_buckets_free(*state);
+    *state = NULL;
+  }
+  return st;
 }
 static void mpi_begin(void *s) { comm_buckets_begin(s); }
 static void mpi_grad_ready(void *s, int i) { comm_buckets_grad_ready(s, i); }

@@ -18,6 +18,9 @@ struct nn_params;
 struct comm_grads_opts {
   double cap_mb, first_mb; /* bucket sizes (MiB) */
   int mode;                /* COMM_NONBLOCKING or COMM_THREAD (MPI implementation) */
+  int zero;                /* 1: ZeRO-1, reduce-scatter: finish leaves the mean in this rank's share of
+                              P->grad only (comm_share_start); an implementation without it fails create
+                              with NN_ERR_ARG naming --zero */
 };
 
 /* One implementation: its functions over its own state (void *). */
@@ -26,7 +29,7 @@ struct comm_grads_impl {
   nn_status (*create)(void **state, struct comm *c, struct nn_params *P, const struct comm_grads_opts *o);
   void (*begin)(void *state);
   void (*grad_ready)(void *state, int param_index);
-  nn_status (*finish)(void *state); /* P->grad holds the mean over ranks afterwards */
+  nn_status (*finish)(void *state); /* P->grad holds the mean over ranks afterwards (zero: this rank's share) */
   void (*stats)(const void *state, struct comm_stats *s);
   int (*count)(const void *state);  /* buckets */
   void (*free)(void *state);

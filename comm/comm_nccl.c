@@ -180,6 +180,9 @@ static nn_status nccl_setup(struct cuda_grads *G);
 
 static nn_status cg_create(void **state, struct comm *c, struct nn_params *P, const struct comm_grads_opts *o) {
   *state = NULL;
+  if (o->zero) /* ZeRO-1 is implemented over host memory only (docs/arch/zero.md) */
+    return nn_fail(NN_ERR_ARG, "option --zero 1: not available with --device %s (ZeRO-1 runs on --device cpu)",
+                   P->be->device);
   struct cuda_grads *G = calloc(1, sizeof *G);
   if (!G) return nn_fail(NN_ERR_OOM, "rank %d: out of memory creating gradient communication", c->rank);
   G->c = c;

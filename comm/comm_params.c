@@ -1,5 +1,5 @@
 /* Parameter collectives over backend memory: direct on host-addressable memory, else staged. */
-#include "comm.h"
+#include "comm_impl.h"
 #include "nn_backend.h"
 #include "nn_params.h"
 #include <stdlib.h>
@@ -22,6 +22,33 @@ nn_status comm_params_bcast(struct comm *c, struct nn_params *P, int root) {
     if (st == NN_OK) nn_be_to_device(P->be, P->data, h, sizeof(float) * (size_t)P->total);
     free(h);
   }
+  return st;
+}
+
+nn_status comm_params_allgather(struct comm *c, struct nn_params *P) {
+  int64_t n = P->trainable;
+  if (c->size == 1 || n == 0) return NN_OK;
+  if (n > (int64_t)INT32_MAX)
+    return nn_fail(NN_ERR_ARG, "option --zero 1: %lld trainable parameters, at most %d supported", (long long)n, INT32_MAX);
+  int *counts = malloc(sizeof(int) * 2 * (size_t)c->size), *displs = counts ? counts + c->size : NULL;
+  float *h = P->be->k->host_memory ? P->data : malloc(sizeof(float) * (size_t)n);
+  nn_status st = NN_OK;
+  if (!counts || !h) st = nn_fail(NN_ERR_OOM, "rank %d: out of memory gathering %lld parameters", c->rank, (long long)n);
+  for (int q = 0; st == NN_OK && q < c->size; q++) {
+    displs[q] = (int)comm_share_start(n, q, c->size);
+    counts[q] = (int)(comm_share_start(n, q + 1, c->size) - displs[q]);
+  }
+  if (st == NN_OK && h != P->data) /* staged: this rank's share to the host */
+    nn_be_to_host(P->be, h + displs[c->rank], P->data + displs[c->rank], sizeof(float) * (size_t)counts[c->rank]);
+  if (st == NN_OK) {
+    MPI_Request r;
+    int rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, h, counts, displs, MPI_FLOAT, c->world, &r);
+    st = rc != MPI_SUCCESS ? comm_mpi_fail(c, rc, "allgather of the updated parameters (--zero 1)")
+                           : comm_wait_all(c, 1, &r, MPI_Wtime(), "allgather of the updated parameters (--zero 1)");
+  }
+  if (st == NN_OK && h != P->data) nn_be_to_device(P->be, P->data, h, sizeof(float) * (size_t)n);
+  if (h != P->data) free(h);
+  free(counts);
   return st;
 }
 

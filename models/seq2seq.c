@@ -112,6 +112,7 @@ static struct nn_tensor *s2s_encode(struct s2s *n, struct nn_graph *g, struct nn
   const struct blk_mha *a = &n->self_attn;
   struct nn_tensor *y = nn_attention_masked(g, nn_linear_fwd(g, P, &a->query, x), nn_linear_fwd(g, P, &a->key, x),
                                             nn_linear_fwd(g, P, &a->value, x), a->heads, 0, n->dropout, kmask);
+  if (y) nn_probe(g, "encoder.attn", g->attn_probs); /* attention maps (attn_train attention); no probe: a pointer test */
   x = nn_add(g, x, nn_dropout(g, nn_linear_fwd(g, P, &a->proj, y), n->dropout));
   struct nn_tensor *enc = nn_gru_fwd(g, P, &n->enc, x, NULL, NULL);
   *h0 = nn_reshape(g, nn_matmul(g, selt, enc, 0, 0), 3, NN_SHAPE(1, B, n->H));
@@ -126,6 +127,7 @@ static struct nn_tensor *s2s_decode(struct s2s *n, struct nn_graph *g, struct nn
   struct nn_tensor *e = nn_dropout(g, nn_embedding_fwd(g, P, &n->tgt_emb, ids), n->dropout);
   struct nn_tensor *y = nn_gru_fwd(g, P, &n->dec, e, h, hn);
   struct nn_tensor *c = nn_attention_masked(g, nn_linear_fwd(g, P, &n->att, y), enc, enc, 1, 0, 0, kmask);
+  if (c) nn_probe(g, "decoder.attn", g->attn_probs); /* the source x target alignment (attn_train attention) */
   struct nn_tensor *ht = nn_tanh(g, nn_linear_fwd(g, P, &n->concat, nn_concat(g, 2, (struct nn_tensor *[]){c, y}, 2)));
   return nn_linear_fwd(g, P, &n->out, nn_dropout(g, ht, n->dropout));
 }

@@ -14,6 +14,7 @@
 #include "model.h"
 #include "nn_fs.h"
 #include "plot.h"
+#include "translate.h"
 
 /* ---- the recorder (g->probe) ---- */
 
@@ -145,28 +146,29 @@ void attn_colour(double p, double rgb[3]) {
   for (int k = 0; k < 3; k++) rgb[k] = (1 - p) + p * hi[k];
 }
 
+/* Panel sizes and the figure from cell, labw, labh, title, gap, top (set by the layouts). */
+static void text_fig_size(struct attn_text_fig *f) {
+  f->cols = (int)ceil(sqrt((double)f->H));
+  f->rows = (int)((f->H + f->cols - 1) / f->cols);
+  f->pw = f->labw + (int)f->S * f->cell;
+  f->ph = f->title + f->labh + (int)f->T * f->cell;
+  f->width = f->gap + f->cols * (f->pw + f->gap);
+  f->height = f->top + f->rows * (f->ph + f->gap);
+}
+
 void attn_text_layout(struct attn_text_fig *f, int64_t H, int64_t T, int64_t S) {
   int64_t n = T > S ? T : S;
   *f = (struct attn_text_fig){.H = H, .T = T, .S = S};
   f->cell = (int)(n <= 0 ? 16 : 720 / n);
   f->cell = f->cell < 6 ? 6 : f->cell > 18 ? 18 : f->cell;
-  f->cols = (int)ceil(sqrt((double)H));
-  f->rows = (int)((H + f->cols - 1) / f->cols);
-  f->lab = f->cell + 8;  /* band of axis labels */
-  f->title = 22;         /* "head h" above a panel */
+  f->lab = f->labw = f->labh = f->cell + 8; /* band of axis labels */
+  f->title = 22;                            /* "head h" above a panel */
   f->gap = 18;
-  f->top = 34;           /* the figure title */
-  f->pw = f->lab + (int)S * f->cell;
-  f->ph = f->title + f->lab + (int)T * f->cell;
-  f->width = f->gap + f->cols * (f->pw + f->gap);
-  f->height = f->top + f->rows * (f->ph + f->gap);
+  f->top = 34;                              /* the figure title */
+  text_fig_size(f);
 }
 
-void attn_text_cell(const struct attn_text_fig *f, int64_t h, int64_t t, int64_t s, int *x, int *y) {
-  int r = (int)(h / f->cols), c = (int)(h % f->cols);
-  *x = f->gap + c * (f->pw + f->gap) + f->lab + (int)s * f->cell;
-  *y = f->top + r * (f->ph + f->gap) + f->title + f->lab + (int)t * f->cell;
-}
+enum { WORD_FONT = 14, TITLE_FONT = 15 };
 
 /* A token as drawn on an axis: visible forms of white space. */
 static const char *tok_label(const char *t) {
@@ -177,54 +179,137 @@ static const char *tok_label(const char *t) {
   return t;
 }
 
-nn_status attn_render_text(const char *path, const struct attn_map *m, int64_t b, char *const *qtok, char *const *ktok) {
-  NN_TRY(png_check(path));
-  struct attn_text_fig f;
-  attn_text_layout(&f, m->H, m->T, m->S);
-  if ((double)f.width * f.height > 400e6)
+/* The widest of n labels in cr's current font, in pixels. */
+static double widest(cairo_t *cr, char *const *tok, int64_t n) {
+  double w = 0;
+  for (int64_t i = 0; i < n; i++) {
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, tok_label(tok ? tok[i] : NULL), &e);
+    w = e.x_advance > w ? e.x_advance : w;
+  }
+  return w;
+}
+
+void attn_words_layout(struct attn_text_fig *f, int64_t H, int64_t T, int64_t S, char *const *qtok, char *const *ktok,
+                       const char *title) {
+  int64_t n = T > S ? T : S;
+  *f = (struct attn_text_fig){.H = H, .T = T, .S = S};
+  f->cell = (int)(n <= 0 ? 40 : 560 / n);
+  f->cell = f->cell < 22 ? 22 : f->cell > 40 ? 40 : f->cell;
+  cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
+  cairo_t *cr = cairo_create(sf);
+  cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, WORD_FONT);
+  f->labw = (int)ceil(widest(cr, qtok, T)) + 12;
+  f->labh = (int)ceil(widest(cr, ktok, S)) + 12;
+  f->lab = f->labw;
+  cairo_set_font_size(cr, TITLE_FONT);
+  cairo_text_extents_t e;
+  cairo_text_extents(cr, title ? title : "", &e);
+  cairo_destroy(cr);
+  cairo_surface_destroy(sf);
+  f->title = H > 1 ? 22 : 0;
+  f->gap = 18;
+  f->top = 34;
+  text_fig_size(f);
+  int need = (int)ceil(e.x_advance) + 2 * f->gap;
+  if (f->width < need) f->width = need;
+}
+
+void attn_text_cell(const struct attn_text_fig *f, int64_t h, int64_t t, int64_t s, int *x, int *y) {
+  int r = (int)(h / f->cols), c = (int)(h % f->cols);
+  *x = f->gap + c * (f->pw + f->gap) + f->labw + (int)s * f->cell;
+  *y = f->top + r * (f->ph + f->gap) + f->title + f->labh + (int)t * f->cell;
+}
+
+/* Every head of m (batch item b) in the layout f: characters (words 0: small labels, upright) or words
+ * (labels at WORD_FONT, the keys rotated to read upwards). */
+static nn_status render_heads(const char *path, const struct attn_text_fig *f, const struct attn_map *m, int64_t b,
+                              char *const *qtok, char *const *ktok, const char *title, int words) {
+  if ((double)f->width * f->height > 400e6)
     return nn_fail(NN_ERR_ARG, "attention picture of %lld heads x %lld x %lld is too large; give a shorter --input",
                    (long long)m->H, (long long)m->T, (long long)m->S);
   cairo_t *cr;
-  cairo_surface_t *sf = png_surface(f.width, f.height, &cr);
+  cairo_surface_t *sf = png_surface(f->width, f->height, &cr);
   if (cairo_surface_status(sf) != CAIRO_STATUS_SUCCESS) {
     cairo_destroy(cr);
     cairo_surface_destroy(sf);
-    return nn_fail(NN_ERR_OOM, "cannot create a %dx%d picture", f.width, f.height);
+    return nn_fail(NN_ERR_OOM, "cannot create a %dx%d picture", f->width, f->height);
   }
   char buf[NN_NAME_MAX + 64];
   cairo_set_source_rgb(cr, 0, 0, 0);
-  cairo_set_font_size(cr, 15);
-  snprintf(buf, sizeof buf, "attention of layer %s (rows: queries, columns: keys)", m->name);
-  plot_text(cr, f.gap, 24, buf, 0, 0);
-  double fs = f.cell * 0.8 < 7 ? 7 : f.cell * 0.8;
+  cairo_set_font_size(cr, TITLE_FONT);
+  plot_text(cr, f->gap, 24, title, 0, 0);
+  double fs = words ? WORD_FONT : f->cell * 0.8 < 7 ? 7 : f->cell * 0.8;
   for (int64_t h = 0; h < m->H; h++) {
     const float *p = m->p + (b * m->H + h) * m->T * m->S;
     int x0, y0;
-    attn_text_cell(&f, h, 0, 0, &x0, &y0);
+    attn_text_cell(f, h, 0, 0, &x0, &y0);
     cairo_set_source_rgb(cr, 0, 0, 0);
-    cairo_set_font_size(cr, 13);
-    snprintf(buf, sizeof buf, "head %lld", (long long)h);
-    plot_text(cr, x0 + m->S * f.cell / 2.0, y0 - f.lab - 6, buf, 0.5, 0);
+    if (f->title) {
+      cairo_set_font_size(cr, 13);
+      snprintf(buf, sizeof buf, "head %lld", (long long)h);
+      plot_text(cr, x0 + m->S * f->cell / 2.0, y0 - f->labh - 6, buf, 0.5, 0);
+    }
     cairo_set_font_size(cr, fs);
-    for (int64_t t = 0; t < m->T; t++) /* queries on the left */
-      plot_text(cr, x0 - 4, y0 + (t + 0.5) * f.cell, tok_label(qtok ? qtok[t] : NULL), 1, 0.5);
-    for (int64_t s = 0; s < m->S; s++) /* keys on top */
-      plot_text(cr, x0 + (s + 0.5) * f.cell, y0 - 4, tok_label(ktok ? ktok[s] : NULL), 0.5, 0);
+    cairo_font_extents_t fe;
+    cairo_font_extents(cr, &fe);
+    double mid = (fe.ascent - fe.descent) / 2; /* baseline offset that centres a line of text */
+    for (int64_t t = 0; t < m->T; t++) { /* queries on the left */
+      const char *l = tok_label(qtok ? qtok[t] : NULL);
+      if (!words) {
+        plot_text(cr, x0 - 4, y0 + (t + 0.5) * f->cell, l, 1, 0.5);
+        continue;
+      }
+      cairo_text_extents_t e;
+      cairo_text_extents(cr, l, &e);
+      cairo_move_to(cr, x0 - 6 - e.x_advance, y0 + (t + 0.5) * f->cell + mid);
+      cairo_show_text(cr, l);
+    }
+    for (int64_t s = 0; s < m->S; s++) { /* keys on top */
+      const char *l = tok_label(ktok ? ktok[s] : NULL);
+      if (!words) {
+        plot_text(cr, x0 + (s + 0.5) * f->cell, y0 - 4, l, 0.5, 0);
+        continue;
+      }
+      cairo_save(cr);
+      cairo_move_to(cr, x0 + (s + 0.5) * f->cell + mid, y0 - 6);
+      cairo_rotate(cr, -M_PI / 2);
+      cairo_show_text(cr, l);
+      cairo_restore(cr);
+    }
     for (int64_t t = 0; t < m->T; t++)
       for (int64_t s = 0; s < m->S; s++) {
         double rgb[3];
         attn_colour(p[t * m->S + s], rgb);
         cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
-        cairo_rectangle(cr, x0 + (double)s * f.cell, y0 + (double)t * f.cell, f.cell, f.cell);
+        cairo_rectangle(cr, x0 + (double)s * f->cell, y0 + (double)t * f->cell, f->cell, f->cell);
         cairo_fill(cr);
       }
     cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
     cairo_set_line_width(cr, 1);
-    cairo_rectangle(cr, x0 - 0.5, y0 - 0.5, (double)m->S * f.cell + 1, (double)m->T * f.cell + 1);
+    cairo_rectangle(cr, x0 - 0.5, y0 - 0.5, (double)m->S * f->cell + 1, (double)m->T * f->cell + 1);
     cairo_stroke(cr);
   }
   cairo_destroy(cr);
   return png_write(sf, path);
+}
+
+nn_status attn_render_text(const char *path, const struct attn_map *m, int64_t b, char *const *qtok, char *const *ktok) {
+  NN_TRY(png_check(path));
+  struct attn_text_fig f;
+  attn_text_layout(&f, m->H, m->T, m->S);
+  char title[NN_NAME_MAX + 64];
+  snprintf(title, sizeof title, "attention of layer %s (rows: queries, columns: keys)", m->name);
+  return render_heads(path, &f, m, b, qtok, ktok, title, 0);
+}
+
+nn_status attn_render_words(const char *path, const struct attn_map *m, int64_t b, char *const *qtok, char *const *ktok,
+                            const char *title) {
+  NN_TRY(png_check(path));
+  struct attn_text_fig f;
+  attn_words_layout(&f, m->H, m->T, m->S, qtok, ktok, title);
+  return render_heads(path, &f, m, b, qtok, ktok, title, 1);
 }
 
 /* Known grids: model, layer, grid over the input. */
@@ -389,6 +474,7 @@ nn_status attn_write_h5(const char *path, const struct attn_rec *r, int64_t b, c
   if (st == NN_OK) st = ds_attr_put_str(f, path, "input", input);
   for (int i = 0; st == NN_OK && i < r->n; i++) {
     const struct attn_map *m = &r->maps[i];
+    char *const *qt = m->qtok ? m->qtok : qtok, *const *kt = m->ktok ? m->ktok : ktok;
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
     hid_t grp = H5Gcreate2(f, m->name, lcpl, H5P_DEFAULT, H5P_DEFAULT);
@@ -406,13 +492,81 @@ nn_status attn_write_h5(const char *path, const struct attn_rec *r, int64_t b, c
       hid_t d = H5Dcreate2(grp, dn, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
       if (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->p + (b * m->H + h) * m->T * m->S) < 0)
         st = nn_fail(NN_ERR_IO, "%s: cannot write %s/%s", path, m->name, dn);
-      if (st == NN_OK && qtok) st = ds_attr_put_strv(d, path, "query_tokens", qtok, m->T);
-      if (st == NN_OK && ktok) st = ds_attr_put_strv(d, path, "key_tokens", ktok, m->S);
+      if (st == NN_OK && qt) st = ds_attr_put_strv(d, path, "query_tokens", qt, m->T);
+      if (st == NN_OK && kt) st = ds_attr_put_strv(d, path, "key_tokens", kt, m->S);
       if (d >= 0) H5Dclose(d);
       H5Sclose(sp);
     }
     H5Gclose(grp);
   }
+  if (H5Fclose(f) < 0 && st == NN_OK) st = nn_fail(NN_ERR_IO, "cannot write %s", path);
+  ds_h5_unlock();
+  return st;
+}
+
+/* ---- translators ---- */
+
+nn_status attn_translate(const struct translator *T, const char *text, int64_t beam, struct attn_rec *r, char ***src,
+                         int64_t *S, char ***tgt, int64_t *Tn) {
+  const struct task_model *tm = &T->tm;
+  struct nn_graph *g = tm->g;
+  const struct ds_meta *m = tm->meta;
+  int32_t ids[64], out[64], prefix[65];
+  int64_t ns = 0;
+  *src = *tgt = NULL;
+  *S = *Tn = 0;
+  attn_rec_detach(g); /* decoding runs without the probe: a beam re-runs every prefix */
+  NN_TRY(translate_encode(T, text, 0, ids, &ns));
+  int64_t k = translate_ids(T, ids, ns, beam, out);
+  if (k < 0) return NN_ERR_ARG;
+  int eos = k < translate_max_len(T); /* ended by EOS, not cut at the maximum length */
+  int64_t rows = eos ? k + 1 : k;
+  if (rows < 1) return nn_fail(NN_ERR_ARG, "--text: the translation is empty and never ended: nothing to draw");
+  prefix[0] = m->sos_id;
+  memcpy(prefix + 1, out, sizeof(int32_t) * (size_t)(rows - 1));
+  *src = calloc((size_t)ns, sizeof **src);
+  *tgt = calloc((size_t)rows, sizeof **tgt);
+  if (!*src || !*tgt) return nn_fail(NN_ERR_OOM, "out of memory");
+  for (int64_t i = 0; i < ns; i++) (*src)[i] = (char *)T->src_vocab[ids[i]];
+  for (int64_t i = 0; i < rows; i++) (*tgt)[i] = (char *)T->tgt_vocab[i < k ? out[i] : m->eos_id];
+  *S = ns, *Tn = rows;
+  /* the recording pass: the encoder over the source, the decoder over SOS + the translation at once */
+  void *state = NULL;
+  attn_rec_attach(r, g);
+  nn_graph_reset(g);
+  nn_status st = tm->def->dec_open(tm->self, g, tm->P, ids, ns, &state);
+  int n_enc = r->n; /* maps of the encoder pass */
+  if (st == NN_OK) {
+    struct nn_tensor *logits = NULL;
+    nn_graph_reset(g);
+    st = tm->def->dec_step(tm->self, state, g, tm->P, prefix, rows, &logits);
+  }
+  attn_rec_detach(g);
+  if (state) tm->def->dec_free(tm->self, state);
+  if (st == NN_OK) st = r->status;
+  for (int i = 0; st == NN_OK && i < r->n; i++) { /* the words on the axes of each map */
+    struct attn_map *a = &r->maps[i];
+    if (i < n_enc && a->T == ns && a->S == ns) a->qtok = a->ktok = *src;
+    else if (i >= n_enc && a->T == rows && a->S == ns) a->qtok = *tgt, a->ktok = *src;
+  }
+  return st;
+}
+
+/* The translation's words as root attributes of the maps file (h5py: f.attrs["source_words"], ...). */
+static nn_status h5_put_words(const char *path, char *const *src, int64_t ns, char *const *tgt, int64_t nt, int eos) {
+  ds_h5_lock();
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  if (f < 0) {
+    ds_h5_unlock();
+    return nn_fail(NN_ERR_IO, "option --out-h5: cannot reopen %s", path);
+  }
+  nn_status st = ds_attr_put_strv(f, path, "source_words", src, ns);
+  if (st == NN_OK) st = ds_attr_put_strv(f, path, "target_words", tgt, nt);
+  char line[64 * 64] = "";
+  size_t len = 0;
+  for (int64_t i = 0; i < nt - eos && len + 1 < sizeof line; i++)
+    len += (size_t)snprintf(line + len, sizeof line - len, "%s%s", i ? " " : "", tgt[i]);
+  if (st == NN_OK) st = ds_attr_put_str(f, path, "translation", line);
   if (H5Fclose(f) < 0 && st == NN_OK) st = nn_fail(NN_ERR_IO, "cannot write %s", path);
   ds_h5_unlock();
   return st;
@@ -425,21 +579,28 @@ struct attn_opts {
   const char *query[64];
   int nquery;
   int threads;
+  int64_t beam; /* translators; 0: not given */
 };
 
 static const char *const attn_usage =
-    "usage: attn_train attention --ckpt DIR|FILE.h5 --input X (--out FILE.png | --out-h5 FILE.h5 | both)\n"
-    "                            [--layer L] [--query R,C ...] [--split test] [--data DIR] [--threads N]\n"
+    "usage: attn_train attention --ckpt DIR|FILE.h5 --input X|--text S (--out FILE.png | --out-h5 FILE.h5 | both)\n"
+    "                            [--layer L] [--query R,C ...] [--beam K] [--split test] [--data DIR] [--threads N]\n"
     "  --ckpt DIR        a checkpoint (its latest step), or an export (attn_train export / --save-params)\n"
     "  --input X         text models: the text (every character in the vocabulary, at most the context);\n"
     "                    image models: an example index N of --split of the training dataset, or a PNG file\n"
-    "                    of the dataset's size (converted to grey for one-channel models)\n"
+    "                    of the dataset's size (converted to grey for one-channel models);\n"
+    "                    translators (seq2seq): a source sentence, translated as attn_train translate does\n"
+    "  --text S          the same as --input for text models and translators\n"
     "  --out FILE.png    text: every head of the layer, token x token, queries down, keys across;\n"
-    "                    images: one row per query position, a column per head and their mean\n"
+    "                    images: one row per query position, a column per head and their mean;\n"
+    "                    translators: the alignment, translation words down, source words (EOS too) across\n"
     "  --out-h5 FILE.h5  every recorded layer's maps: /<layer>/head<h> (T,S) float32, with query_tokens /\n"
-    "                    key_tokens (text) or the layer's grid = [h, w] (images) as attributes\n"
+    "                    key_tokens (text, translators: words) or the layer's grid = [h, w] (images) as\n"
+    "                    attributes; translators also source_words, target_words, translation at the root\n"
     "  --layer L         the layer drawn: its index among the attention layers in call order, or its name\n"
-    "                    (e.g. blocks.2.attn) [0]\n"
+    "                    (e.g. blocks.2.attn) [0; translators: decoder.attn, or encoder.attn for the\n"
+    "                    encoder's self-attention heads]\n"
+    "  --beam K          translators: beam search over K hypotheses, as attn_train translate [1: greedy]\n"
     "  --query R,C       image models: a query position on the attention grid (repeat, or R,C;R,C) [four\n"
     "                    positions at the quarter points]\n"
     "  --split S         the split --input N indexes [test]\n"
@@ -456,7 +617,10 @@ static nn_status attn_parse(struct attn_opts *o, int argc, char **argv, int firs
     if (a + 1 >= argc) return nn_fail(NN_ERR_ARG, "option %s needs a value (see attention --help)", f);
     const char *v = argv[++a];
     if (!strcmp(f, "--ckpt")) o->ckpt = v;
-    else if (!strcmp(f, "--input")) o->input = v;
+    else if (!strcmp(f, "--input") || !strcmp(f, "--text")) {
+      if (o->input) return nn_fail(NN_ERR_ARG, "option %s: the input is given twice (--input and --text are one option)", f);
+      o->input = v;
+    }
     else if (!strcmp(f, "--out")) o->out = v;
     else if (!strcmp(f, "--out-h5")) o->out_h5 = v;
     else if (!strcmp(f, "--layer")) o->layer = v;
@@ -471,11 +635,18 @@ static nn_status attn_parse(struct attn_opts *o, int argc, char **argv, int firs
       long t = strtol(v, &end, 10);
       if (*end || t < 1 || t > 4096) return nn_fail(NN_ERR_ARG, "option --threads: '%s' is not a count in [1, 4096]", v);
       o->threads = (int)t;
+    } else if (!strcmp(f, "--beam")) {
+      char *end;
+      long k = strtol(v, &end, 10);
+      if (!*v || *end || k < 1 || k > 64) return nn_fail(NN_ERR_ARG, "option --beam: '%s' is not a count in [1, 64]", v);
+      o->beam = k;
     } else return nn_fail(NN_ERR_ARG, "unknown option '%s' for attention (see attention --help)", f);
   }
   if (*help) return NN_OK;
   if (!o->ckpt) return nn_fail(NN_ERR_ARG, "attention needs --ckpt DIR (a checkpoint directory, or an export .h5)");
-  if (!o->input) return nn_fail(NN_ERR_ARG, "attention needs --input (text for a language model, an image index or PNG for an image model)");
+  if (!o->input)
+    return nn_fail(NN_ERR_ARG, "attention needs --input (text for a language model, an image index or PNG for an image "
+                   "model, a sentence for a translator: --text S)");
   if (!o->out && !o->out_h5) return nn_fail(NN_ERR_ARG, "attention needs --out FILE.png and/or --out-h5 FILE.h5");
   if (o->out) NN_TRY(png_check(o->out));
   return NN_OK;
@@ -573,8 +744,9 @@ static nn_status run_attention(const struct attn_opts *o, struct comm *c) {
   void *state = NULL;
   uint8_t *img = NULL;
   int32_t *ids = NULL;
-  char **toks = NULL;
-  int64_t n = 0;
+  char **toks = NULL, **swords = NULL, **twords = NULL;
+  int64_t n = 0, ns = 0, nt = 0;
+  int eos = 0; /* translators: the translation ended with EOS (the last row of the alignment) */
   struct attn_grid grid, *gr = NULL;
   nn_status st = gen_model_open(&M, c, o->ckpt, o->data, o->device, o->threads);
   const struct ds_meta *m = M.meta;
@@ -586,9 +758,27 @@ static nn_status run_attention(const struct attn_opts *o, struct comm *c) {
     attn_rec_attach(&rec, &g);
   }
   int text = st == NN_OK && M.def->task == &task_lm, image = st == NN_OK && M.def->task == &task_classification;
-  if (st == NN_OK && !text && !image)
-    st = nn_fail(NN_ERR_ARG, "%s: model %s: attention maps are drawn for language and image models; a translator's "
-                 "source x target alignment is not connected yet (see README, attention maps)", o->ckpt, M.cfg.model);
+  int s2s = st == NN_OK && M.def->task == &task_seq2seq;
+  if (st == NN_OK && !text && !image && !s2s)
+    st = nn_fail(NN_ERR_ARG, "%s: model %s: attention maps are drawn for language, image and translation models", o->ckpt,
+                 M.cfg.model);
+  if (st == NN_OK && o->beam && !s2s)
+    st = nn_fail(NN_ERR_ARG, "option --beam: %s holds model %s; beam search is for translators (seq2seq)", o->ckpt, M.cfg.model);
+  if (st == NN_OK && s2s) { /* translate (translate.c's path), then one recording pass over the translation */
+    if (!M.def->dec_open || m->kind != DS_PAIRS)
+      st = nn_fail(NN_ERR_FORMAT, "%s: model %s has no decoding state or no vocabularies of sentence pairs", o->ckpt, M.cfg.model);
+    struct translator T;
+    if (st == NN_OK) {
+      translate_setup(&T, &(struct task_model){.def = M.def, .self = M.model, .P = &M.P, .g = &g, .meta = m});
+      st = attn_translate(&T, o->input, o->beam ? o->beam : 1, &rec, &swords, &ns, &twords, &nt);
+    }
+    if (st == NN_OK) {
+      eos = twords[nt - 1] == T.tgt_vocab[m->eos_id];
+      printf("translation:");
+      for (int64_t i = 0; i < nt - eos; i++) printf(" %s", twords[i]);
+      printf("\n");
+    }
+  }
   if (st == NN_OK && text) { /* one pass over the text through the decoding state */
     int64_t context = 0, V = 0;
     ids = malloc(sizeof(int32_t) * (strlen(o->input) + 1));
@@ -624,7 +814,7 @@ static nn_status run_attention(const struct attn_opts *o, struct comm *c) {
     st = nn_fail(NN_ERR_ARG, "%s: model %s has no attention layer that records maps (e.g. cnn trained with --attn none)",
                  o->ckpt, M.cfg.model);
   const struct attn_map *map = NULL;
-  if (st == NN_OK) st = attn_rec_find(&rec, o->layer, &map);
+  if (st == NN_OK) st = attn_rec_find(&rec, o->layer ? o->layer : s2s ? "decoder.attn" : NULL, &map);
   int64_t q[64];
   int nq = 0;
   if (st == NN_OK && image) {
@@ -638,19 +828,26 @@ static nn_status run_attention(const struct attn_opts *o, struct comm *c) {
   if (st == NN_OK && o->out) st = nn_mkdirs_parent(o->out, "option --out");
   if (st == NN_OK && o->out_h5) st = nn_mkdirs_parent(o->out_h5, "option --out-h5");
   if (st == NN_OK && o->out) {
-    st = text ? attn_render_text(o->out, map, 0, toks, toks) : attn_render_image(o->out, img, m->c, m->h, m->w, map, 0, gr, q, nq);
+    char title[NN_NAME_MAX + 96];
+    snprintf(title, sizeof title, "%s: %s \u00d7 source", map->name, map->qtok == twords ? "translation" : "source");
+    st = text  ? attn_render_text(o->out, map, 0, toks, toks)
+         : s2s ? attn_render_words(o->out, map, 0, map->qtok, map->ktok, title)
+               : attn_render_image(o->out, img, m->c, m->h, m->w, map, 0, gr, q, nq);
     if (st == NN_OK)
-      printf("attention: layer %s (%lld heads, %lld x %lld) of %s written to %s\n", map->name, (long long)map->H,
-             (long long)map->T, (long long)map->S, M.cfg.model, o->out);
+      printf("attention: layer %s (%lld head%s, %lld x %lld) of %s written to %s\n", map->name, (long long)map->H,
+             map->H == 1 ? "" : "s", (long long)map->T, (long long)map->S, M.cfg.model, o->out);
   }
   if (st == NN_OK && o->out_h5) {
     st = attn_write_h5(o->out_h5, &rec, 0, text ? toks : NULL, text ? toks : NULL, gr, M.cfg.model, o->input);
+    if (st == NN_OK && s2s) st = h5_put_words(o->out_h5, swords, ns, twords, nt, eos);
     if (st == NN_OK) printf("attention: %d layer%s of maps written to %s\n", rec.n, rec.n > 1 ? "s" : "", o->out_h5);
   }
   if (state) M.def->dec_free(M.model, state);
   if (graph) nn_graph_destroy(&g);
   attn_rec_free(&rec);
   free(toks);
+  free(swords);
+  free(twords);
   free(ids);
   free(img);
   gen_model_close(&M);

@@ -14,6 +14,7 @@ struct attn_map {
   char name[NN_NAME_MAX]; /* the layer, e.g. "blocks.2.attn" (its parameters' prefix) */
   int64_t B, H, T, S;
   float *p;
+  char *const *qtok, *const *ktok; /* the layer's own axis labels (T, S), borrowed; NULL: attn_write_h5's */
 };
 
 /* The recorder: maps in the order their layers were first called. A layer called again (incremental
@@ -42,12 +43,22 @@ void attn_colour(double p, double rgb[3]);
 struct attn_text_fig {
   int64_t H, T, S;
   int cols, rows, cell, lab, title, gap, top, pw, ph, width, height;
+  int labw, labh; /* the label bands left of and above a panel (lab for characters) */
 };
 void attn_text_layout(struct attn_text_fig *f, int64_t H, int64_t T, int64_t S);
+/* The same with words on the axes (a translation): cells of 22..40 px, the left band as wide as the
+ * longest query word, the top band as tall as the longest key word (drawn rotated, reading upwards),
+ * no "head h" titles for one head, the width fitting the figure title. */
+void attn_words_layout(struct attn_text_fig *f, int64_t H, int64_t T, int64_t S, char *const *qtok, char *const *ktok,
+                       const char *title);
 /* Top-left pixel of cell (query t, key s) of head h. */
 void attn_text_cell(const struct attn_text_fig *f, int64_t h, int64_t t, int64_t s, int *x, int *y);
 /* Draw every head of m (batch item b) into path (.png); qtok(T) / ktok(S) label the axes (UTF-8, may be NULL). */
 nn_status attn_render_text(const char *path, const struct attn_map *m, int64_t b, char *const *qtok, char *const *ktok);
+/* Draw every head of m with words on the axes (attn_words_layout) under the figure title `title`:
+ * a translation's alignment (target words down, source words across) or its encoder's heads. */
+nn_status attn_render_words(const char *path, const struct attn_map *m, int64_t b, char *const *qtok, char *const *ktok,
+                            const char *title);
 
 /* Where attention positions sit on an input image: position i*w + j of the h x w grid is the cell
  * [y0 + i*stride, y0 + (i+1)*stride) x [x0 + j*stride, ...) in input pixels (continuous coordinates). */
@@ -77,9 +88,22 @@ nn_status attn_render_image(const char *path, const uint8_t *img, int64_t c, int
                             int nq);
 
 /* Every recorded map of batch item b into path: dataset "/<layer>/head<h>" (T,S) float32 each, with
- * attributes query_tokens / key_tokens (text) or the group attribute grid = [h, w] (images). */
+ * attributes query_tokens / key_tokens (text: the map's own m->qtok / m->ktok, else qtok / ktok) or the
+ * group attribute grid = [h, w] (images). */
 nn_status attn_write_h5(const char *path, const struct attn_rec *r, int64_t b, char *const *qtok, char *const *ktok,
                         const struct attn_grid *gr, const char *model, const char *input);
+
+/* A translation with its attention (T: a seq2seq model, translate.h). text goes through translate's path
+ * (translate_encode; translate_ids: greedy, or a beam of `beam`) with no probe; then one pass with the
+ * recorder r attached: dec_open over the source (r gets "encoder.attn" (1,heads,S,S)) and one dec_step
+ * over SOS + the translation (r gets "decoder.attn" (1,1,Tn,S)): row t is the attention of the step
+ * that produced target word t, the last row the one that produced EOS (when the translation ended
+ * with it; a translation cut at the maximum length has no EOS row). *src (S) and *tgt (Tn) are the
+ * words on the axes, EOS included (borrowed from T's vocabularies; free the arrays); both maps get
+ * them as their labels. T->tm.g is reset; its probe is unset on return. */
+struct translator;
+nn_status attn_translate(const struct translator *T, const char *text, int64_t beam, struct attn_rec *r, char ***src,
+                         int64_t *S, char ***tgt, int64_t *Tn);
 
 /* The `attn_train attention` subcommand: argv[first..argc). */
 nn_status attn_main(struct comm *c, int argc, char **argv, int first);

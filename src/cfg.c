@@ -67,6 +67,7 @@ static const struct cfg_key keys[] = {
     S(comm_mode, "nonblocking|thread", "nonblocking", "gradient allreduce: nonblocking (MPI_Iallreduce) | thread"),
     F(bucket_mb, 0.001, 1e5, "25", "gradient bucket cap in MB"),
     F(first_bucket_mb, 0.001, 1e5, "1", "size of the first (smallest) gradient bucket in MB"),
+    I(zero, 0, 1, "0", "ZeRO-1: 1 = shard the optimizer state across ranks (gradients reduce-scattered, parameters all-gathered)"),
     F(comm_timeout, 0, 1e7, "300", "seconds a collective may wait before the job aborts (0 = forever)"),
     S(nan_policy, "stop|skip", "stop", "on a NaN/Inf loss or gradient: stop the job | skip the step"),
     S(augment, "none|flip|crop|crop-flip", "none", "image augmentation in the loader: random crop with 4-pixel zero padding and/or horizontal flip"),

@@ -57,6 +57,7 @@ struct cfg {
   /* communication */
   char comm_mode[16];
   double bucket_mb, first_bucket_mb, comm_timeout;
+  int64_t zero; /* ZeRO-1: 1 = optimizer state sharded across ranks (docs/arch/zero.md) */
   char nan_policy[16];
   char augment[16]; /* image augmentation in the loader: none | flip | crop | crop-flip */
   int64_t sync_bn;

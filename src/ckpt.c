@@ -203,6 +203,12 @@ static nn_status write_shard(struct comm *c, const char *tmp, const struct ckpt_
     sl[b].start = ckpt_slice_start(n, c->rank, c->size);
     sl[b].count = ckpt_slice_start(n, c->rank + 1, c->size) - sl[b].start;
     sl[b].x = x[b] ? x[b] + sl[b].start : NULL;
+    if (b != CKPT_PARAMS && x[b]) { /* the optimizer's state covers [o->lo, o->hi) (ZeRO-1: this rank's share) */
+      NN_ASSERT(o->lo <= sl[b].start && sl[b].start + sl[b].count <= o->hi,
+                "rank %d: optimizer state [%lld, %lld) does not hold this rank's shard [%lld, +%lld)", c->rank,
+                (long long)o->lo, (long long)o->hi, (long long)sl[b].start, (long long)sl[b].count);
+      sl[b].x = x[b] + (sl[b].start - o->lo);
+    }
   }
   NN_TRY(ckpt_shard_write(tmp, c->rank, c->size, s->step, sl, P->be));
   char path[CKPT_PATH];
@@ -561,6 +567,15 @@ static nn_status check_match(const char *path, const struct ckpt_meta *m, const 
   return NN_OK;
 }
 
+/* Elements [lo, hi) of buffer b (an optimizer slice, ZeRO-1): this rank reads them from whichever shards hold them,
+ * whatever rank count wrote the checkpoint; no broadcast. */
+static nn_status load_range(struct comm *c, const char *path, const struct ckpt_meta *m, enum ckpt_buf b, float *host,
+                            float *dst, const struct nn_backend *be, int64_t lo, int64_t hi) {
+  NN_TRY(agree(c, ckpt_read_range(path, m, b, lo, hi, host)));
+  nn_be_to_device(be, dst, host + lo, sizeof(float) * (size_t)(hi - lo));
+  return NN_OK;
+}
+
 /* Buffer b: this rank reads its share, every share is broadcast, the whole goes to dst. */
 static nn_status load_buf(struct comm *c, const char *path, const struct ckpt_meta *m, enum ckpt_buf b, float *host,
                           float *dst, const struct nn_backend *be) {
@@ -587,8 +602,13 @@ static nn_status load(struct comm *c, const char *path, struct ckpt_state *s, st
     local = nn_fail(NN_ERR_OOM, "rank %d: out of memory loading %s", c->rank, path);
   nn_status st = agree(c, local);
   float *dst[CKPT_NBUF] = {P->data, o ? o->m : NULL, o ? o->v : NULL};
+  /* an optimizer over part of the buffers (ZeRO-1) reads only its slice; every rank has the same kind */
+  int sliced = o && o->sliced;
   for (int b = 0; st == NN_OK && b < CKPT_NBUF; b++)
-    if (dst[b]) st = load_buf(c, path, &m, (enum ckpt_buf)b, host, dst[b], P->be);
+    if (dst[b] && sliced && b != CKPT_PARAMS)
+      st = load_range(c, path, &m, (enum ckpt_buf)b, host, dst[b], P->be, o->lo, o->hi);
+    else if (dst[b])
+      st = load_buf(c, path, &m, (enum ckpt_buf)b, host, dst[b], P->be);
   free(host);
   ckpt_meta_free(&m);
   if (st != NN_OK) return st;

@@ -20,6 +20,7 @@ void nn_graph_init(struct nn_graph *g, const struct nn_backend *be, size_t chunk
   g->grad_enabled = 1;
   nn_backend_use(be);
   g->sample_stride = 1;
+  g->bwd_scratch_n = -1;
 }
 
 void nn_graph_destroy(struct nn_graph *g) {
@@ -37,6 +38,7 @@ void nn_graph_reset(struct nn_graph *g) {
   g->rng_calls = 0;
   g->attn_probs = NULL;
   g->status = NN_OK;
+  g->bwd_scratch_n = -1;
   nn_backend_use(g->be);
   if (g->param_uses) memset(g->param_uses, 0, sizeof(int32_t) * (size_t)g->nparams);
 }
@@ -60,8 +62,17 @@ static void *oom(struct nn_graph *g, size_t bytes, const char *what) {
 
 void *nn_scratch(struct nn_graph *g, size_t bytes) {
   void *p = nn_arena_alloc(&g->mem, bytes);
-  return p ? p : oom(g, bytes, "scratch buffer");
+  if (!p) return oom(g, bytes, "scratch buffer");
+  int k = g->bwd_scratch_n;
+  if (k >= 0 && k < (int)(sizeof g->bwd_scratch_p / sizeof g->bwd_scratch_p[0])) { /* more: kept till reset */
+    g->bwd_scratch_p[k] = p;
+    g->bwd_scratch_bytes[k] = bytes;
+    g->bwd_scratch_n++;
+  }
+  return p;
 }
+
+void nn_scratch_free(struct nn_graph *g, void *p, size_t bytes) { nn_arena_free(&g->mem, p, bytes); }
 
 static struct nn_tensor *tensor_struct(struct nn_graph *g) {
   struct nn_tensor *t = nn_arena_alloc(&g->meta, sizeof *t);
@@ -172,8 +183,16 @@ nn_status nn_backward_from(struct nn_graph *g, struct nn_tensor *loss, const flo
     if (n->out->grad) {
       for (int k = 0; k < n->nin; k++)
         if (n->in[k] && n->in[k]->requires_grad && !nn_grad(g, n->in[k])) return g->status;
+      g->bwd_scratch_n = 0;
       n->backward(g, n);
+      for (int k = g->bwd_scratch_n - 1; k >= 0; k--) nn_arena_free(&g->mem, g->bwd_scratch_p[k], g->bwd_scratch_bytes[k]);
+      g->bwd_scratch_n = -1;
       if (g->status != NN_OK) return g->status;
+      struct nn_tensor *o = n->out; /* every consumer of o ran before n: its gradient is dead */
+      if (!g->keep_grads && o != loss && o->param_index < 0) {
+        nn_arena_free(&g->mem, o->grad, (size_t)o->numel * sizeof(float));
+        o->grad = NULL;
+      }
     }
     if (g->param_uses) {
       for (int k = 0; k < n->nin; k++) {

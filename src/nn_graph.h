@@ -65,6 +65,13 @@ struct nn_graph {
    * --sync-bn); NULL: this process's batch is the whole batch. Set by the trainer. */
   nn_reduce_fn reduce;
   void *reduce_ctx;
+  /* memory reuse during backward (docs/arch/convperf.md): the gradient of a node's output goes back
+   * to the arena once that node's backward has run (its consumers ran before it), unless keep_grads;
+   * scratch taken during a node's backward (nn_scratch) goes back after it. */
+  int keep_grads;             /* 1: every gradient stays valid until nn_graph_reset (default 0) */
+  int bwd_scratch_n;          /* scratch blocks of the running node's backward (-1: not in backward) */
+  void *bwd_scratch_p[8];
+  size_t bwd_scratch_bytes[8];
 };
 
 /* Set up a graph over backend be (arena chunks of chunk_bytes, 0 for a default). */
@@ -82,8 +89,12 @@ struct nn_tensor *nn_new(struct nn_graph *g, enum nn_dtype dt, int ndim, const i
 struct nn_tensor *nn_new_like(struct nn_graph *g, const struct nn_tensor *t);
 /* A zero-filled float32 tensor. */
 struct nn_tensor *nn_zeros(struct nn_graph *g, int ndim, const int64_t *shape);
-/* Scratch memory of bytes in the step arena (NULL and g->status set on OOM). */
+/* Scratch memory of bytes in the step arena (NULL and g->status set on OOM). Taken inside a node's
+ * backward, it is handed back when that backward returns; taken in a forward, it lives until
+ * nn_graph_reset unless handed back with nn_scratch_free. */
 void *nn_scratch(struct nn_graph *g, size_t bytes);
+/* Hand back forward scratch p of bytes (the newest first keeps the arena a stack); NULL p: no-op. */
+void nn_scratch_free(struct nn_graph *g, void *p, size_t bytes);
 /* A tensor struct sharing t's data with another shape (no copy, no node). */
 struct nn_tensor *nn_view(struct nn_graph *g, struct nn_tensor *t, int ndim, const int64_t *shape);
 
@@ -95,7 +106,9 @@ struct nn_node *nn_record(struct nn_graph *g, enum nn_op op, nn_backward_fn back
 void nn_node_attr(struct nn_graph *g, struct nn_node *n, const void *args, size_t bytes);
 /* The gradient buffer of t, allocated and zeroed on first use (backward only). */
 float *nn_grad(struct nn_graph *g, struct nn_tensor *t);
-/* Backpropagate from scalar loss: gradients accumulate (+=) into every tensor that requires one. */
+/* Backpropagate from scalar loss: gradients accumulate (+=) into every tensor that requires one.
+ * Gradients of node outputs (not parameters, not leaves, not loss) are released as soon as the
+ * producing node's backward has run, unless g->keep_grads: read only leaves' gradients after it. */
 nn_status nn_backward(struct nn_graph *g, struct nn_tensor *loss);
 /* Backpropagate from any tensor t with d(loss)/dt = seed (host array of t->numel floats). */
 nn_status nn_backward_from(struct nn_graph *g, struct nn_tensor *t, const float *seed);

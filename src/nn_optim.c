@@ -54,28 +54,43 @@ static nn_status build_segments(struct nn_optim *o) {
   return NN_OK;
 }
 
-/* A zeroed state buffer over the trainable elements. */
-static float *state_buffer(const struct nn_params *P) {
-  float *x = nn_be_alloc(P->be, sizeof(float) * (size_t)(P->trainable ? P->trainable : 1));
-  if (x && P->trainable) nn_be_fill(P->be, x, 0.0f, P->trainable);
+/* A zeroed state buffer over n elements. */
+static float *state_buffer(const struct nn_params *P, int64_t n) {
+  float *x = nn_be_alloc(P->be, sizeof(float) * (size_t)(n ? n : 1));
+  if (x && n) nn_be_fill(P->be, x, 0.0f, n);
   return x;
 }
 
-nn_status nn_optim_init(struct nn_optim *o, struct nn_params *P, const struct nn_optim_cfg *cfg) {
+static nn_status init(struct nn_optim *o, struct nn_params *P, const struct nn_optim_cfg *cfg, int64_t lo, int64_t hi,
+                     int sliced) {
   memset(o, 0, sizeof *o);
   NN_ASSERT(P->data && P->be, "optimizer: nn_optim_init before nn_params_alloc");
+  NN_ASSERT(0 <= lo && lo <= hi && hi <= P->trainable, "optimizer: range [%lld, %lld) outside [0, %lld)", (long long)lo,
+            (long long)hi, (long long)P->trainable);
   NN_TRY(check_cfg(cfg));
   o->cfg = *cfg;
   o->P = P;
+  o->lo = lo;
+  o->hi = hi;
+  o->sliced = sliced;
   NN_TRY(build_segments(o));
   int need_m = cfg->kind != NN_OPT_SGD || cfg->momentum != 0, need_v = cfg->kind != NN_OPT_SGD;
-  if (need_m && !(o->m = state_buffer(P))) goto oom;
-  if (need_v && !(o->v = state_buffer(P))) goto oom;
+  if (need_m && !(o->m = state_buffer(P, hi - lo))) goto oom;
+  if (need_v && !(o->v = state_buffer(P, hi - lo))) goto oom;
   return NN_OK;
 oom:
   nn_optim_free(o);
   return nn_fail(NN_ERR_OOM, "optimizer: out of memory for the %s state of %lld parameters",
-                 optim_names[cfg->kind], (long long)P->trainable);
+                 optim_names[cfg->kind], (long long)(hi - lo));
+}
+
+nn_status nn_optim_init_range(struct nn_optim *o, struct nn_params *P, const struct nn_optim_cfg *cfg, int64_t lo,
+                              int64_t hi) {
+  return init(o, P, cfg, lo, hi, 1);
+}
+
+nn_status nn_optim_init(struct nn_optim *o, struct nn_params *P, const struct nn_optim_cfg *cfg) {
+  return init(o, P, cfg, 0, P->trainable, 0);
 }
 
 void nn_optim_step(struct nn_optim *o, float lr) {
@@ -89,11 +104,14 @@ void nn_optim_step(struct nn_optim *o, float lr) {
   float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
   for (int s = 0; s < o->nseg; s++) {
     const struct nn_optim_seg *sg = &o->seg[s];
+    /* the part of the segment in [o->lo, o->hi): the decay flag is per parameter, so a cut keeps it */
+    int64_t a0 = sg->off > o->lo ? sg->off : o->lo, a1 = sg->off + sg->n < o->hi ? sg->off + sg->n : o->hi;
+    if (a0 >= a1) continue;
     float wd = sg->decay ? c->weight_decay : 0.0f;
-    float *m = o->m ? o->m + sg->off : NULL, *v = o->v ? o->v + sg->off : NULL;
-    struct nn_optim_args a = {.n = sg->n, .lr = lr, .wd = wd, .mu = c->momentum, .nesterov = c->nesterov,
+    float *m = o->m ? o->m + (a0 - o->lo) : NULL, *v = o->v ? o->v + (a0 - o->lo) : NULL;
+    struct nn_optim_args a = {.n = a1 - a0, .lr = lr, .wd = wd, .mu = c->momentum, .nesterov = c->nesterov,
                               .decoupled = c->kind == NN_OPT_ADAMW, .b1 = c->beta1, .b2 = c->beta2, .eps = c->eps,
-                              .step_size = step_size, .bc2_sqrt = bc2_sqrt, .p = p + sg->off, .g = g + sg->off,
+                              .step_size = step_size, .bc2_sqrt = bc2_sqrt, .p = p + a0, .g = g + a0,
                               .buf = m, .m = m, .v = v};
     if (c->kind == NN_OPT_SGD) /* a zero momentum buffer makes the first update buf = g, as torch */
       k->sgd(be, &a);
@@ -124,14 +142,24 @@ nn_status nn_optim_parse_kind(const char *s, enum nn_optim_kind *out) {
   return nn_fail(NN_ERR_ARG, "unknown optimizer '%s' (expected sgd, adam or adamw)", s ? s : "(null)");
 }
 
+nn_status nn_clip_grad_norm_range(struct nn_params *P, int64_t lo, int64_t hi, float max_norm,
+                                  nn_status (*reduce)(void *ctx, double *x, int n), void *ctx, double *norm) {
+  double ss = hi > lo ? P->be->k->optim->sumsq(P->be, P->grad + lo, hi - lo) : 0.0;
+  if (reduce) NN_TRY(reduce(ctx, &ss, 1));
+  *norm = sqrt(ss);
+  double coef = (double)max_norm / (*norm + 1e-6);
+  if (coef < 1.0 && hi > lo) P->be->k->optim->scale(P->be, P->grad + lo, (float)coef, hi - lo);
+  return NN_OK;
+}
+
 double nn_clip_grad_norm(struct nn_params *P, float max_norm) {
-  if (!P->trainable) return 0.0;
-  double norm = sqrt(P->be->k->optim->sumsq(P->be, P->grad, P->trainable));
-  double coef = (double)max_norm / (norm + 1e-6);
-  if (coef < 1.0) P->be->k->optim->scale(P->be, P->grad, (float)coef, P->trainable);
+  double norm = 0.0;
+  nn_clip_grad_norm_range(P, 0, P->trainable, max_norm, NULL, NULL, &norm); /* cannot fail without reduce */
   return norm;
 }
 
-void nn_clip_grad_value(struct nn_params *P, float clip) {
-  if (P->trainable) P->be->k->optim->clamp(P->be, P->grad, -clip, clip, P->trainable);
+void nn_clip_grad_value_range(struct nn_params *P, int64_t lo, int64_t hi, float clip) {
+  if (hi > lo) P->be->k->optim->clamp(P->be, P->grad + lo, -clip, clip, hi - lo);
 }
+
+void nn_clip_grad_value(struct nn_params *P, float clip) { nn_clip_grad_value_range(P, 0, P->trainable, clip); }

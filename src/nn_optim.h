@@ -56,8 +56,12 @@ struct nn_optim_seg {
 struct nn_optim {
   struct nn_optim_cfg cfg;
   struct nn_params *P;
-  float *m, *v;  /* flat state over P->trainable elements in backend memory; NULL when unused
-                    (SGD: m is the momentum buffer) */
+  int64_t lo, hi; /* the elements [lo, hi) of the flat buffers this optimizer updates: [0, P->trainable),
+                     or one rank's share with ZeRO-1 (docs/arch/zero.md) */
+  int sliced;     /* set up by nn_optim_init_range: the state is one rank's share, on every rank alike
+                     (checkpoints then read and write only [lo, hi)) */
+  float *m, *v;  /* flat state over the hi - lo elements in backend memory (m[i - lo] is element i's);
+                    NULL when unused (SGD: m is the momentum buffer) */
   int64_t t;     /* updates taken */
   struct nn_optim_seg *seg; /* decay / no-decay segments of [0, P->trainable) (host) */
   int nseg;
@@ -67,7 +71,11 @@ struct nn_optim {
 struct nn_optim_cfg nn_optim_defaults(enum nn_optim_kind kind);
 /* Set up an optimizer over P (after nn_params_alloc); state zeroed, t = 0. */
 nn_status nn_optim_init(struct nn_optim *o, struct nn_params *P, const struct nn_optim_cfg *cfg);
-/* One update of every trainable parameter from P->grad with learning rate lr. */
+/* The same over the elements [lo, hi) of [0, P->trainable) only (ZeRO-1: this rank's share); state for
+ * hi - lo elements. Weight decay still follows each parameter's flag (segments are cut at lo and hi). */
+nn_status nn_optim_init_range(struct nn_optim *o, struct nn_params *P, const struct nn_optim_cfg *cfg, int64_t lo,
+                              int64_t hi);
+/* One update of every trainable parameter in [o->lo, o->hi) from P->grad with learning rate lr. */
 void nn_optim_step(struct nn_optim *o, float lr);
 /* Release the optimizer state. */
 void nn_optim_free(struct nn_optim *o);
@@ -81,5 +89,12 @@ nn_status nn_optim_parse_kind(const char *s, enum nn_optim_kind *out);
 double nn_clip_grad_norm(struct nn_params *P, float max_norm);
 /* torch.nn.utils.clip_grad_value_: clamp every gradient to [-clip, clip]. */
 void nn_clip_grad_value(struct nn_params *P, float clip);
+/* clip_grad_norm_ when P->grad is split across ranks (ZeRO-1): this rank holds [lo, hi); reduce (a sum over
+ * the ranks, e.g. comm_allreduce_double) turns the local sum of squares into the global one, so *norm is the
+ * global norm on every rank; only [lo, hi) is scaled. NULL reduce: [lo, hi) is all there is. */
+nn_status nn_clip_grad_norm_range(struct nn_params *P, int64_t lo, int64_t hi, float max_norm,
+                                  nn_status (*reduce)(void *ctx, double *x, int n), void *ctx, double *norm);
+/* clip_grad_value_ over [lo, hi) of P->grad only. */
+void nn_clip_grad_value_range(struct nn_params *P, int64_t lo, int64_t hi, float clip);
 
 #endif

@@ -51,6 +51,7 @@ struct trainer {
   int bn_comm_on;
   float *buf_stage;      /* host staging of the buffers (running statistics) broadcast each step */
   int64_t buf_total;     /* their elements (0: the model has none) */
+  double gather_s;       /* --zero 1: time in the all-gather of the updated parameters, summed over steps */
 };
 
 static double now_s(void) {
@@ -76,8 +77,9 @@ static void expand_path(char *out, size_t len, const char *in, const struct comm
   out[o < len ? o : len - 1] = 0;
 }
 
-nn_status train_optim_setup(const struct cfg *c, struct nn_params *P, int64_t total_steps, struct nn_optim *opt,
-                            struct nn_sched *sched) {
+/* train_optim_setup over the elements [lo, hi) of the flat buffers; sliced: ZeRO-1's share of this rank. */
+static nn_status optim_setup_range(const struct cfg *c, struct nn_params *P, int64_t total_steps, struct nn_optim *opt,
+                                   struct nn_sched *sched, int sliced, int64_t lo, int64_t hi) {
   struct nn_optim_cfg oc = {0};
   NN_TRY(nn_optim_parse_kind(c->optimizer, &oc.kind));
   oc.momentum = (float)c->momentum;
@@ -94,11 +96,37 @@ nn_status train_optim_setup(const struct cfg *c, struct nn_params *P, int64_t to
   sched->warmup = c->warmup < 0 ? 0 : c->warmup;
   sched->total = total_steps;
   sched->min_lr = (float)c->min_lr;
-  return nn_optim_init(opt, P, &oc);
+  return sliced ? nn_optim_init_range(opt, P, &oc, lo, hi) : nn_optim_init(opt, P, &oc);
 }
 
+nn_status train_optim_setup(const struct cfg *c, struct nn_params *P, int64_t total_steps, struct nn_optim *opt,
+                            struct nn_sched *sched) {
+  return optim_setup_range(c, P, total_steps, opt, sched, 0, 0, P->trainable);
+}
+
+/* ZeRO-1 on more than one rank: the optimizer state, the reduced gradients and the update are this rank's share. */
+static int zero_on(const struct trainer *T) { return T->cfg->zero && T->comm->size > 1; }
+
 static nn_status setup_optim(struct trainer *T) {
+  struct comm *cm = T->comm;
+  int64_t n = T->P.trainable;
+  if (zero_on(T))
+    return optim_setup_range(T->cfg, &T->P, T->total_steps, &T->opt, &T->sched, 1, comm_share_start(n, cm->rank, cm->size),
+                             comm_share_start(n, cm->rank + 1, cm->size));
   return train_optim_setup(T->cfg, &T->P, T->total_steps, &T->opt, &T->sched);
+}
+
+/* nn_clip_grad_norm_range's reduce: the sum over the ranks. */
+static nn_status sum_ranks(void *ctx, double *x, int n) { return comm_allreduce_double(ctx, x, n); }
+
+/* Global-norm clipping (the global norm whatever the rank holds), then value clipping; *norm for the log. */
+static nn_status clip_grads(struct trainer *T, double *norm) {
+  struct cfg *c = T->cfg;
+  int z = zero_on(T);
+  NN_TRY(nn_clip_grad_norm_range(&T->P, T->opt.lo, T->opt.hi, c->clip > 0 ? (float)c->clip : INFINITY,
+                                 z ? sum_ranks : NULL, z ? T->comm : NULL, norm));
+  if (isfinite(*norm) && c->clip_value > 0) nn_clip_grad_value_range(&T->P, T->opt.lo, T->opt.hi, (float)c->clip_value);
+  return NN_OK;
 }
 
 static float scalar(struct nn_graph *g, const struct nn_tensor *t) {
@@ -422,7 +450,8 @@ static nn_status train_loop(struct trainer *T) {
     nn_fault_step(cm->rank, T->step);
     double stats[TASK_NACC + 1] = {0}; /* the task's accumulator, then ranks that got a stop signal */
     NN_TRY(train_step(T, stats));
-    double norm = nn_clip_grad_norm(&T->P, c->clip > 0 ? (float)c->clip : INFINITY);
+    double norm = 0;
+    NN_TRY(clip_grads(T, &norm));
     if (!isfinite(norm)) {
       if (strcmp(c->nan_policy, "stop") == 0)
         return nn_fail(NN_ERR_NUMERIC, "non-finite gradient norm (%g) at step %lld: stopping (--nan-policy stop)", norm,
@@ -430,9 +459,13 @@ static nn_status train_loop(struct trainer *T) {
       if (cm->rank == 0) printf("step %lld: non-finite gradient norm, step skipped (--nan-policy skip)\n", (long long)T->step);
       continue;
     }
-    if (c->clip_value > 0) nn_clip_grad_value(&T->P, (float)c->clip_value);
     float lr = nn_sched_lr(&T->sched, T->step, T->epoch);
     nn_optim_step(&T->opt, lr);
+    if (zero_on(T)) { /* every rank's updated share to every rank */
+      double t = now_s();
+      NN_TRY(comm_params_allgather(cm, &T->P));
+      T->gather_s += now_s() - t;
+    }
     NN_TRY(sync_buffers(T));
     nn_fault_diverge(&T->P, cm->rank, T->step);
     int stop_here = stop_requested(T);
@@ -500,6 +533,8 @@ static nn_status train_setup(struct trainer *T) {
   if (c->batch < 1) return nn_fail(NN_ERR_ARG, "option --batch: must be at least 1");
   if (!(c->lr > 0)) return nn_fail(NN_ERR_ARG, "option --lr: must be positive");
   if (!c->data[0]) return nn_fail(NN_ERR_ARG, "no dataset given: use --data DIR (attn_data convert ... --out DIR)");
+  if (c->zero && strcmp(c->device, "cpu") != 0) /* ZeRO-1 is implemented over host memory (docs/arch/zero.md) */
+    return nn_fail(NN_ERR_ARG, "option --zero 1: not available with --device %s (ZeRO-1 runs on --device cpu)", c->device);
   int threads = c->threads > 0 ? (int)c->threads : comm_default_threads(cm);
   NN_TRY(nn_backend_open(c->device, &(struct nn_backend_opts){.threads = threads, .local_rank = cm->local_rank}, &T->be));
   if (strcmp(c->precision, "fp32")) { /* --precision bf16: the CUDA backend's GEMMs */
@@ -612,7 +647,7 @@ static nn_status train_setup_collective(struct trainer *T) {
   }
   if (cm->size > 1) {
     struct comm_grads_opts go = {c->bucket_mb, c->first_bucket_mb,
-                                 strcmp(c->comm_mode, "thread") == 0 ? COMM_THREAD : COMM_NONBLOCKING};
+                                 strcmp(c->comm_mode, "thread") == 0 ? COMM_THREAD : COMM_NONBLOCKING, zero_on(T)};
     NN_TRY(comm_grads_create(&T->buckets, cm, &T->P, &go));
     NN_TRY(nn_graph_track_params(&T->g, T->P.n, comm_grads_grad_ready, T->buckets));
   }
@@ -626,6 +661,10 @@ static nn_status train_setup_collective(struct trainer *T) {
     printf("attn_train: batch %lld per rank (%lld global) | %lld steps (%lld per epoch) | %s lr %.3g | %s\n",
            (long long)c->batch, (long long)(c->batch * cm->size * c->accum), (long long)T->total_steps,
            (long long)T->steps_per_epoch, c->optimizer, c->lr, c->log_dir);
+    int64_t bufs = (T->opt.m != NULL) + (T->opt.v != NULL), mine = bufs * (T->opt.hi - T->opt.lo) * (int64_t)sizeof(float);
+    printf("attn_train: optimizer state %lld bytes on rank 0 (%lld for all %lld trainable parameters) | --zero %lld\n",
+           (long long)mine, (long long)(bufs * T->P.trainable * (int64_t)sizeof(float)), (long long)T->P.trainable,
+           (long long)c->zero);
     fflush(stdout);
   }
   return stop_before_first_step(T);
@@ -637,11 +676,13 @@ static void report_comm(struct trainer *T) {
   struct comm_stats st;
   comm_grads_stats(T->buckets, &st);
   double steps = (double)(T->step - T->first_step), hidden = st.comm_s > 0 ? 1.0 - st.wait_s / st.comm_s : 0;
-  printf("allreduce: %d buckets, %.1f MB per step, %.1f ms per step in flight, %.1f ms waited for: %.0f%% hidden behind backward\n",
-         comm_grads_count(T->buckets), (double)st.bytes / steps / 1e6, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps,
+  printf("%s: %d buckets, %.1f MB per step, %.1f ms per step in flight, %.1f ms waited for: %.0f%% hidden behind backward\n",
+         zero_on(T) ? "reduce-scatter" : "allreduce", comm_grads_count(T->buckets), (double)st.bytes / steps / 1e6, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps,
          100.0 * (hidden > 0 ? hidden : 0));
-  log_json(T, "{\"split\": \"comm\", \"buckets\": %d, \"bytes_per_step\": %.0f, \"comm_ms_per_step\": %.3f, \"wait_ms_per_step\": %.3f, \"hidden\": %.4f}",
-           comm_grads_count(T->buckets), (double)st.bytes / steps, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps, hidden);
+  if (zero_on(T)) printf("all-gather of the updated parameters (--zero 1): %.1f ms per step\n", 1e3 * T->gather_s / steps);
+  log_json(T, "{\"split\": \"comm\", \"buckets\": %d, \"bytes_per_step\": %.0f, \"comm_ms_per_step\": %.3f, \"wait_ms_per_step\": %.3f, \"hidden\": %.4f, \"gather_ms_per_step\": %.3f}",
+           comm_grads_count(T->buckets), (double)st.bytes / steps, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps, hidden,
+           1e3 * T->gather_s / steps);
 }
 
 static void train_teardown(struct trainer *T) {

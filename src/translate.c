@@ -48,15 +48,19 @@ static nn_status parse_tr(struct tr_opts *o, int argc, char **argv, int first, i
   return NN_OK;
 }
 
-struct translator {
-  struct task_model tm;
-  const char *const *src_vocab, *const *tgt_vocab;
-  int64_t nsrc, ntgt, L, V;
-  const char *where; /* for messages */
-};
+void translate_setup(struct translator *T, const struct task_model *tm) {
+  const struct ds_meta *m = tm->meta;
+  int rev = ((const struct task_s2s_model *)tm->self)->reverse;
+  *T = (struct translator){.tm = *tm, .L = m->max_len};
+  T->src_vocab = (const char *const *)(rev ? m->tgt_vocab : m->src_vocab);
+  T->tgt_vocab = (const char *const *)(rev ? m->src_vocab : m->tgt_vocab);
+  T->nsrc = rev ? m->tgt_vocab_size : m->src_vocab_size;
+  T->ntgt = rev ? m->src_vocab_size : m->tgt_vocab_size;
+  int64_t ctx = 0;
+  tm->def->dec_info(tm->self, &ctx, &T->V);
+}
 
-/* ids[0..*n) = the words of sentence text (+ EOS); messages name `line` (0: --text). */
-static nn_status encode(const struct translator *T, const char *text, int64_t line, int32_t *ids, int64_t *n) {
+nn_status translate_encode(const struct translator *T, const char *text, int64_t line, int32_t *ids, int64_t *n) {
   const struct ds_meta *m = T->tm.meta;
   char where[64] = "--text";
   if (line > 0) snprintf(where, sizeof where, "line %lld", (long long)line);
@@ -103,7 +107,7 @@ struct hyp {
 static int64_t beam_search(const struct translator *T, const int32_t *src, int64_t ns, int64_t K, int32_t *out) {
   const struct task_model *m = &T->tm;
   struct nn_graph *g = m->g;
-  int64_t L = T->L < 63 ? T->L : 63, V = T->V;
+  int64_t L = translate_max_len(T), V = T->V;
   void *state = NULL;
   nn_graph_reset(g);
   if (m->def->dec_open(m->self, g, m->P, src, ns, &state) != NN_OK) return -1;
@@ -175,13 +179,16 @@ static int64_t beam_search(const struct translator *T, const int32_t *src, int64
   return n;
 }
 
+int64_t translate_ids(const struct translator *T, const int32_t *src, int64_t ns, int64_t beam, int32_t *out) {
+  return beam > 1 ? beam_search(T, src, ns, beam, out) : task_s2s_greedy(&T->tm, src, ns, translate_max_len(T), out);
+}
+
 /* translate one sentence and print it (or its error) */
 static nn_status translate_one(const struct translator *T, const char *text, int64_t line, int64_t beam) {
   int32_t ids[64], out[64];
   int64_t n = 0;
-  NN_TRY(encode(T, text, line, ids, &n));
-  int64_t L = T->L < 63 ? T->L : 63;
-  int64_t k = beam > 1 ? beam_search(T, ids, n, beam, out) : task_s2s_greedy(&T->tm, ids, n, L, out);
+  NN_TRY(translate_encode(T, text, line, ids, &n));
+  int64_t k = translate_ids(T, ids, n, beam, out);
   if (k < 0) return NN_ERR_ARG;
   for (int64_t i = 0; i < k; i++) printf("%s%s", i ? " " : "", T->tgt_vocab[out[i]]);
   printf("\n");
@@ -215,18 +222,8 @@ nn_status translate_main(struct comm *c, int argc, char **argv, int first) {
   if (M.be) nn_graph_init(&g, M.be, 0);
   g.training = 0;
   g.grad_enabled = 0;
-  const struct ds_meta *m = M.meta;
-  struct translator T = {.tm = {.def = M.def, .self = M.model, .P = &M.P, .g = &g, .meta = m}, .where = o.ckpt};
-  if (st == NN_OK) {
-    int rev = ((const struct task_s2s_model *)M.model)->reverse;
-    T.L = m->max_len;
-    T.src_vocab = (const char *const *)(rev ? m->tgt_vocab : m->src_vocab);
-    T.tgt_vocab = (const char *const *)(rev ? m->src_vocab : m->tgt_vocab);
-    T.nsrc = rev ? m->tgt_vocab_size : m->src_vocab_size;
-    T.ntgt = rev ? m->src_vocab_size : m->tgt_vocab_size;
-    int64_t ctx = 0;
-    M.def->dec_info(M.model, &ctx, &T.V);
-  }
+  struct translator T = {0};
+  if (st == NN_OK) translate_setup(&T, &(struct task_model){.def = M.def, .self = M.model, .P = &M.P, .g = &g, .meta = M.meta});
   if (st == NN_OK && o.text) st = translate_one(&T, o.text, 0, o.beam);
   if (st == NN_OK && o.input) {
     FILE *f = fopen(o.input, "r");

@@ -34,6 +34,15 @@ $MPI -np 2 "$TRAIN" $TINY --batch 2 --dropout 0.1 --log-dir "$T/alone2" >/dev/nu
 check "2-rank sweep run == 2-rank standalone run" \
   "[ \"\$(losses '$T/sw2/dropout=0.1/metrics.jsonl')\" = \"\$(losses $T/alone2/metrics.jsonl)\" ]"
 
+# --- the default thread count (no --threads): groups running side by side share the node's cores, as
+# the ranks of one plain job do (unbound ranks, so the count is not capped by a one-core binding)
+NT="${TINY/--threads 1/} --steps 1"
+$MPI --bind-to none -np 2 "$TRAIN" sweep --grid lr=1e-3,2e-3 $NT --log-dir "$T/sw3" >/dev/null 2>&1
+$MPI --bind-to none -np 2 "$TRAIN" $NT --log-dir "$T/alone3" >"$T/out3" 2>&1
+thr() { grep -o 'x [0-9]* thread' "$1" | head -1; }
+check "default threads in a sweep run = in a plain 2-rank job ($(thr $T/out3))" \
+  "[ -n \"\$(thr $T/out3)\" ] && [ \"\$(thr '$T/sw3/lr=1e-3/train.log')\" = \"\$(thr $T/out3)\" ]"
+
 # --- plot of two runs
 "$TRAIN" plot "$T/alone" "$T/sw/lr=1e-3_batch=4" --out "$T/p.svg" >/dev/null 2>&1; rc=$?
 check "plot writes an SVG" "[ $rc = 0 ] && grep -q '<svg' $T/p.svg"

@@ -27,6 +27,90 @@ static void test_arena_reuses_chunks(void) {
   nn_arena_destroy(&a);
 }
 
+/* nn_arena_free: a freed top lowers the bump pointer, other blocks become holes that coalesce and are
+ * reused (best fit) before the arena grows; live blocks never overlap; a repeated alloc/free pattern
+ * takes no new chunk after its first run. Checked against a byte-ownership map of the chunk. */
+static void test_arena_free_list(void) {
+  struct nn_arena a;
+  nn_arena_init(&a, 1 << 16, NULL);
+  void *p1 = nn_arena_alloc(&a, 1000), *p2 = nn_arena_alloc(&a, 1000), *p3 = nn_arena_alloc(&a, 1000);
+  size_t used = a.used;
+  CU_ASSERT_EQUAL(nn_arena_free(&a, p3, 1000), 0); /* top: the next block of that size comes back there */
+  CU_ASSERT_PTR_EQUAL(nn_arena_alloc(&a, 1000), p3);
+  CU_ASSERT_EQUAL(a.used, used);
+  nn_arena_free(&a, p1, 1000); /* a hole, then its neighbour: one hole of 2048 bytes */
+  nn_arena_free(&a, p2, 1000);
+  CU_ASSERT_EQUAL(a.nholes, 1);
+  CU_ASSERT_PTR_EQUAL(nn_arena_alloc(&a, 2000), p1); /* the merged hole serves a larger request */
+  CU_ASSERT_EQUAL(a.nholes, 0);
+  nn_arena_free(&a, p3, 1000); /* freeing the top swallows nothing more: p1's block is live */
+  CU_ASSERT_PTR_EQUAL(nn_arena_alloc(&a, 64), p3);
+  /* random pattern: ownership map over the one chunk, repeated to check the layout repeats */
+  nn_arena_reset(&a);
+  char *base = nn_arena_alloc(&a, 64);
+  nn_arena_reset(&a);
+  static unsigned char owner[1 << 16];
+  int64_t chunks_after_first = 0;
+  for (int rep = 0; rep < 3; rep++) {
+    nn_arena_reset(&a);
+    memset(owner, 0, sizeof owner);
+    void *live[32] = {0};
+    size_t sz[32] = {0};
+    uint32_t h = 7;
+    int bad = 0;
+    for (int it = 0; it < 400; it++) {
+      h = h * 1664525u + 1013904223u;
+      int k = (int)(h >> 27);
+      if (live[k]) {
+        ptrdiff_t o = (char *)live[k] - base;
+        if (o >= 0 && o + (ptrdiff_t)sz[k] <= (ptrdiff_t)sizeof owner)
+          for (size_t j = 0; j < sz[k]; j++) bad |= owner[o + j] != k + 1, owner[o + j] = 0;
+        CU_ASSERT_EQUAL(nn_arena_free(&a, live[k], sz[k]), 0);
+        live[k] = NULL;
+      } else {
+        sz[k] = 1 + (h >> 8) % 1500;
+        live[k] = nn_arena_alloc(&a, sz[k]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(live[k]);
+        CU_ASSERT_EQUAL((uintptr_t)live[k] % 64, 0);
+        ptrdiff_t o = (char *)live[k] - base;
+        if (o < 0 || o + (ptrdiff_t)sz[k] > (ptrdiff_t)sizeof owner) continue; /* a second chunk: not mapped */
+        for (size_t j = 0; j < sz[k]; j++) bad |= owner[o + j] != 0, owner[o + j] = (unsigned char)(k + 1);
+      }
+    }
+    CU_ASSERT_FALSE(bad);
+    if (rep == 0) chunks_after_first = a.heap_allocs;
+  }
+  CU_ASSERT_EQUAL(a.heap_allocs, chunks_after_first);
+  CU_ASSERT(a.used <= 32 * 1536);
+  nn_arena_destroy(&a);
+}
+
+/* nn_backward releases a node output's gradient once its producer has run (its consumers ran
+ * before), keeps leaves' gradients, and with keep_grads keeps all: same leaf gradients either way. */
+static void test_backward_releases_gradients(void) {
+  float got[2][6];
+  for (int keep = 0; keep < 2; keep++) {
+    struct nn_graph g;
+    nn_graph_init(&g, &nn_cpu_backend, 1 << 16);
+    g.keep_grads = keep;
+    struct nn_tensor *a = nn_new(&g, NN_F32, 2, NN_SHAPE(2, 3)), *b = nn_new(&g, NN_F32, 2, NN_SHAPE(3, 2));
+    for (int i = 0; i < 6; i++) a->data[i] = (float)i * 0.5f - 1.0f, b->data[i] = (float)(i % 4) - 1.5f;
+    a->requires_grad = b->requires_grad = 1;
+    struct nn_tensor *c = nn_matmul(&g, a, b, 0, 0);  /* (2,2) */
+    struct nn_tensor *d = nn_tanh(&g, c);
+    struct nn_tensor *e = nn_mul(&g, d, c);            /* c used twice: its gradient sums two paths */
+    struct nn_tensor *loss = nn_sum(&g, nn_add(&g, e, d));
+    CU_ASSERT_EQUAL_FATAL(nn_backward(&g, loss), NN_OK);
+    CU_ASSERT_PTR_NOT_NULL(a->grad);
+    CU_ASSERT_PTR_NOT_NULL(b->grad);
+    CU_ASSERT(keep ? c->grad != NULL : c->grad == NULL);
+    if (!keep) CU_ASSERT(g.mem.used < g.mem.peak); /* something went back */
+    memcpy(got[keep], a->grad, sizeof got[keep]);
+    nn_graph_destroy(&g);
+  }
+  for (int i = 0; i < 6; i++) CU_ASSERT_EQUAL(got[0][i], got[1][i]);
+}
+
 static void test_params_layout_and_init(void) {
   struct nn_params P;
   nn_params_init(&P);
@@ -214,6 +298,8 @@ int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   CU_pSuite s = CU_add_suite("core", NULL, NULL);
   CU_add_test(s, "arena reuses chunks", test_arena_reuses_chunks);
+  CU_add_test(s, "arena free list", test_arena_free_list);
+  CU_add_test(s, "backward releases gradients", test_backward_releases_gradients);
   CU_add_test(s, "params layout and init", test_params_layout_and_init);
   CU_add_test(s, "rng", test_rng);
   CU_add_test(s, "tape records and accumulates", test_tape_records_and_accumulates);

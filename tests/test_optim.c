@@ -125,6 +125,65 @@ static void test_optimizers_clipped(void) {
   for (size_t k = 0; k < sizeof VARIANTS / sizeof VARIANTS[0]; k++) run_variant(&VARIANTS[k], 1);
 }
 
+/* nn_clip_grad_norm_range's reduce in one process: the partial sums of the shards were added up beforehand. */
+static nn_status global_sumsq(void *ctx, double *x, int n) {
+  (void)n;
+  *x = *(const double *)ctx;
+  return NN_OK;
+}
+
+/* ZeRO-1's pieces in one process: three optimizers over the ranks' shares [31r/3, 31(r+1)/3) (cut inside
+ * l1.weight and inside the no-decay run), each clipping its share by the global norm, give what one optimizer
+ * over everything gives: bitwise without clipping, to 1e-6 with it (the norm is summed in another order). */
+static void test_shards(void) {
+  for (size_t k = 0; k < sizeof VARIANTS / sizeof VARIANTS[0]; k++)
+    for (int clip = 0; clip < 2; clip++) {
+      const struct variant *v = &VARIANTS[k];
+      struct nn_params A, B;
+      make_params(&A);
+      make_params(&B);
+      struct nn_optim_cfg cfg = nn_optim_defaults(v->kind);
+      cfg.momentum = v->momentum;
+      cfg.nesterov = v->nesterov;
+      cfg.weight_decay = v->wd;
+      struct nn_optim full, part[3];
+      int64_t T = A.trainable, cut[4];
+      for (int r = 0; r <= 3; r++) cut[r] = T * r / 3;
+      CU_ASSERT_FATAL(T == 31 && cut[1] == 10 && cut[2] == 20); /* inside l1.weight [0, 15), inside [15, 23) */
+      CU_ASSERT_FATAL(nn_optim_init(&full, &A, &cfg) == NN_OK);
+      for (int r = 0; r < 3; r++) {
+        CU_ASSERT_FATAL(nn_optim_init_range(&part[r], &B, &cfg, cut[r], cut[r + 1]) == NN_OK);
+        CU_ASSERT(part[r].sliced && part[r].lo == cut[r] && part[r].hi == cut[r + 1]);
+      }
+      double worst = 0;
+      for (int s = 0; s < STEPS; s++) {
+        set_grads(&A, s);
+        set_grads(&B, s);
+        if (clip) {
+          double ref = nn_clip_grad_norm(&A, 1.0f), total = 0, norm = -1;
+          for (int r = 0; r < 3; r++) total += nn_cpu_backend.k->optim->sumsq(&nn_cpu_backend, B.grad + cut[r], cut[r + 1] - cut[r]);
+          for (int r = 0; r < 3; r++) {
+            CU_ASSERT(nn_clip_grad_norm_range(&B, cut[r], cut[r + 1], 1.0f, global_sumsq, &total, &norm) == NN_OK);
+            CU_ASSERT(fabs(norm - ref) <= 1e-12 * ref);
+          }
+        }
+        nn_optim_step(&full, v->lr);
+        for (int r = 0; r < 3; r++) nn_optim_step(&part[r], v->lr);
+        double w = fx_max_rel(B.data, A.data, T, FLOOR);
+        worst = w > worst ? w : worst;
+      }
+      CU_ASSERT(worst <= (clip ? 1e-6 : 0));
+      if (worst > (clip ? 1e-6 : 0)) printf("\n  %s%s: shards differ by %.2e", v->name, clip ? "_clip" : "", worst);
+      /* the shards' state is the full optimizer's, piece by piece */
+      for (int r = 0; full.m && r < 3; r++)
+        CU_ASSERT(fx_max_rel(part[r].m, full.m + cut[r], cut[r + 1] - cut[r], FLOOR) <= (clip ? 1e-6 : 0));
+      nn_optim_free(&full);
+      for (int r = 0; r < 3; r++) nn_optim_free(&part[r]);
+      nn_params_free(&A);
+      nn_params_free(&B);
+    }
+}
+
 /* State buffers exist only where the optimizer needs them. */
 static void test_state(void) {
   struct nn_params P;
@@ -229,6 +288,7 @@ int main(void) {
   CU_add_test(s, "optimizers vs torch", test_optimizers);
   CU_add_test(s, "optimizers after clip_grad_norm vs torch", test_optimizers_clipped);
   CU_add_test(s, "optimizer state buffers and config checks", test_state);
+  CU_add_test(s, "optimizers over shards (ZeRO-1) = one optimizer", test_shards);
   CU_add_test(s, "clip by value", test_clip_value);
   CU_add_test(s, "schedules vs torch", test_schedules);
   CU_add_test(s, "kind names and parsers", test_parse);

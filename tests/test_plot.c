@@ -7,22 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "pixels.h"
 #include "plot.h"
 
 static char tmpdir[] = "/tmp/attn_plot_XXXXXX";
-
-/* RGB of pixel (x, y) of an RGB24 surface. */
-static void pixel(cairo_surface_t *s, int x, int y, int rgb[3]) {
-  const unsigned char *d = cairo_image_surface_get_data(s);
-  uint32_t v = *(const uint32_t *)(d + (size_t)y * (size_t)cairo_image_surface_get_stride(s) + 4 * (size_t)x);
-  rgb[0] = (v >> 16) & 255, rgb[1] = (v >> 8) & 255, rgb[2] = v & 255;
-}
 
 /* 1 if a pixel within +-r rows of (x, y) has (about) the colour c; the line is 2 px wide, antialiased. */
 static int colour_near(cairo_surface_t *s, int x, int y, int r, const int c[3]) {
   for (int dy = -r; dy <= r; dy++) {
     int p[3];
-    pixel(s, x, y + dy, p);
+    px_rgb(s, x, y + dy, p);
     if (abs(p[0] - c[0]) < 40 && abs(p[1] - c[1]) < 40 && abs(p[2] - c[2]) < 40) return 1;
   }
   return 0;
@@ -54,7 +48,7 @@ static void test_known_curve_pixels(void) {
   }
   /* outside the plotting area: background */
   int bg[3];
-  pixel(s, 5, 200, bg);
+  px_rgb(s, 5, 200, bg);
   CU_ASSERT(bg[0] == 255 && bg[1] == 255 && bg[2] == 255);
   cairo_surface_destroy(s);
 }

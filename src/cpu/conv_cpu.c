@@ -51,6 +51,14 @@ static int64_t conv_stage(const struct nn_conv_geom *d, int64_t G) { return G ==
 void nn_cpu_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
+/* GCC turns the short zero-fill loops of im2col into memset calls, whose call overhead on runs of 4-32
+ * floats (late ResNet stages, padding rows) cost more than the copies themselves: keep them loops. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define CONV_NO_MEMSET __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define CONV_NO_MEMSET
+#endif
+
 /* Output positions [*lo, *hi) of a row of `out` whose input index o*s - pad + k lies in [0, in). */
 static void conv_valid(int64_t pad, int64_t k, int64_t s, int64_t in, int64_t out, int64_t *lo, int64_t *hi) {
   int64_t a = pad - k, b = in - 1 + pad - k;
@@ -62,7 +70,7 @@ static void conv_valid(int64_t pad, int64_t k, int64_t s, int64_t in, int64_t ou
 
 /* One row of a column matrix: col(wo) = x row at input column ow*s - pad + kw for ow in [lo, hi)
  * (zero outside), or when `back`, the row scattered back: x row += col. */
-static inline void conv_row(float *col, float *xrow, int64_t kw, int64_t lo, int64_t hi, const struct nn_conv_geom *d,
+CONV_NO_MEMSET static inline void conv_row(float *col, float *xrow, int64_t kw, int64_t lo, int64_t hi, const struct nn_conv_geom *d,
                             int back) {
   int64_t s = d->stride, off = kw - d->pad; /* xrow[ow*s + off] lies under output column ow */
   if (back) {
@@ -82,7 +90,8 @@ static inline void conv_row(float *col, float *xrow, int64_t kw, int64_t lo, int
 
 /* The kh*kw rows (row stride ld) of cols(c*kh*kw, ho*wo) that come from channel c, gathered from
  * (back: scattered back onto) the plane x(h,w) of that channel. */
-static void conv_plane(float *cols, int64_t ld, float *x, const struct nn_conv_geom *d, int64_t c, int back) {
+CONV_NO_MEMSET static void conv_plane(float *cols, int64_t ld, float *x, const struct nn_conv_geom *d, int64_t c,
+                                     int back) {
   if (d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0) { /* pointwise: a copy */
     int64_t P = d->h * d->w;
     float *col = cols + c * ld;
@@ -99,8 +108,10 @@ static void conv_plane(float *cols, int64_t ld, float *x, const struct nn_conv_g
       float *col = cols + ((c * d->kh + kh) * d->kw + kw) * ld;
       int64_t wlo, whi;
       conv_valid(d->pad, kw, d->stride, d->w, d->wo, &wlo, &whi);
-      if (!back && lo > 0) memset(col, 0, sizeof(float) * (size_t)(lo * d->wo));
-      if (!back && hi < d->ho) memset(col + hi * d->wo, 0, sizeof(float) * (size_t)((d->ho - hi) * d->wo));
+      if (!back) {
+        for (int64_t p = 0; p < lo * d->wo; p++) col[p] = 0.0f;
+        for (int64_t p = hi * d->wo; p < d->ho * d->wo; p++) col[p] = 0.0f;
+      }
       for (int64_t oh = lo; oh < hi; oh++)
         conv_row(col + oh * d->wo, x + (oh * d->stride - d->pad + kh) * d->w, kw, wlo, whi, d, back);
     }

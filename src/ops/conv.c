@@ -25,10 +25,13 @@ static struct nn_conv_geom conv_geom(const struct nn_tensor *x, const struct nn_
   return d;
 }
 
-/* Scratch memory for the kernel of geometry d (NULL when none is needed or out of memory). */
-static float *conv_scratch(struct nn_graph *g, const struct nn_conv_args *a, int bwd, int *oom) {
+/* Scratch memory for the kernel of geometry d (NULL when none is needed or out of memory), of
+ * *bytes; in backward it goes back to the arena when the node's backward returns, in forward the
+ * caller hands it back (nn_scratch_free) right after the kernel. */
+static float *conv_scratch(struct nn_graph *g, const struct nn_conv_args *a, int bwd, size_t *bytes, int *oom) {
   int64_t n = g->be->k->conv->scratch_floats(g->be, a, bwd);
-  float *s = n > 0 ? nn_scratch(g, sizeof(float) * (size_t)n) : NULL;
+  *bytes = sizeof(float) * (size_t)(n > 0 ? n : 0);
+  float *s = n > 0 ? nn_scratch(g, *bytes) : NULL;
   *oom = n > 0 && !s;
   return s;
 }
@@ -37,7 +40,8 @@ static void conv2d_backward(struct nn_graph *g, struct nn_node *n) {
   struct nn_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
   struct nn_conv_args a = *(const struct nn_conv_args *)n->attr;
   int oom;
-  a.scratch = conv_scratch(g, &a, 1, &oom);
+  size_t bytes;
+  a.scratch = conv_scratch(g, &a, 1, &bytes, &oom);
   if (oom) return; /* g->status is set */
   a.dy = n->out->grad;
   a.dx = x->requires_grad ? x->grad : NULL;
@@ -54,9 +58,11 @@ struct nn_tensor *nn_conv2d(struct nn_graph *g, struct nn_tensor *x, struct nn_t
   NN_NULL_IN(y);
   struct nn_conv_args a = {.d = d, .x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = y->data};
   int oom;
-  a.scratch = conv_scratch(g, &a, 0, &oom);
+  size_t bytes;
+  a.scratch = conv_scratch(g, &a, 0, &bytes, &oom);
   if (oom) return NULL;
   g->be->k->conv->fwd(g->be, &a);
+  nn_scratch_free(g, a.scratch, bytes);
   a.scratch = NULL;
   nn_node_attr(g, nn_record(g, NN_OP_CONV2D, conv2d_backward, y, 3, (struct nn_tensor *[]){x, w, b}), &a, sizeof a);
   return y;

@@ -1,8 +1,10 @@
 /* bench_ops: median time and achieved GFLOP/s of matmul, conv2d and attention forward+backward at
  * realistic shapes, next to plain cblas_sgemm at 1024^3 measured in the same run.
- * Usage: bench_ops [--threads N] [--reps N] [--only SUBSTRING] [--cpu-clock]
+ * Usage: bench_ops [--threads N] [--reps N] [--only SUBSTRING] [--cpu-clock] [--split]
  * --cpu-clock times with this process's CPU clock (1 thread on a loaded machine; both the sgemm
  * reference and the rows).
+ * --split adds forward and backward GFLOP/s columns, each as a fraction of an sgemm reference
+ * measured again right before the row (median of 7: back-to-back ratios on a noisy machine).
  * FLOP counts: 2*M*N*K per gemm; conv 2*N*O*Ho*Wo*C*KH*KW forward, x3 forward+backward (x2 when
  * the input takes no gradient, as a network's first layer);
  * attention 4*B*T*S*C forward, x3 forward+backward (causal: half). */
@@ -14,7 +16,7 @@
 #include "nn.h"
 #include "bench/bench_util.h"
 
-static int reps = 5;
+static int reps = 5, split, threads = 1;
 static const char *only;
 static double sgemm_gflops;
 
@@ -61,17 +63,27 @@ static void bench_row(const char *name, double ms, double flops) {
   fflush(stdout);
 }
 
+/* With --split: forward and backward rates (medians fms, bms of fflops, bflops) against sgemm measured now. */
+static void bench_split_row(double fms, double fflops, double bms, double bflops) {
+  double ref = bench_sgemm_gflops(1024, threads, 7), f = fflops / (fms * 1e6), b = bflops / (bms * 1e6);
+  printf("%-46s fwd %7.1f GFLOP/s %5.2f x   bwd %7.1f GFLOP/s %5.2f x   (sgemm now %.1f)\n", "", f, f / ref, b,
+         b / ref, ref);
+  fflush(stdout);
+}
+
 /* Median ms of forward+backward of c over reps runs (after one warm-up run), printed as a row. */
-static void bench_run(const char *name, struct bench_case *c, double flops) {
+static void bench_run(const char *name, struct bench_case *c, double flops, double fwd_flops) {
   if (only && !strstr(name, only)) return;
   struct nn_graph g;
   nn_graph_init(&g, &nn_cpu_backend, 0);
-  double *t = malloc(sizeof(double) * (size_t)reps);
+  double *t = malloc(sizeof(double) * (size_t)reps), *tf = malloc(sizeof(double) * (size_t)reps),
+         *tb = malloc(sizeof(double) * (size_t)reps);
   float *seed = NULL;
   for (int r = -1; r < reps; r++) {
     nn_graph_reset(&g);
     double t0 = now_ms();
     struct nn_tensor *y = c->build(&g, c);
+    double t1 = now_ms();
     if (!y) {
       printf("%-46s failed: %s\n", name, nn_errmsg());
       break;
@@ -84,14 +96,16 @@ static void bench_run(const char *name, struct bench_case *c, double flops) {
       printf("%-46s backward failed: %s\n", name, nn_errmsg());
       break;
     }
-    if (r >= 0) t[r] = now_ms() - t0;
+    if (r >= 0) t[r] = now_ms() - t0, tf[r] = t1 - t0, tb[r] = t[r] - tf[r];
     if (r == reps - 1) {
-      qsort(t, (size_t)reps, sizeof(double), bench_cmp_double);
-      bench_row(name, t[reps / 2], flops);
+      bench_row(name, bench_median(t, reps), flops);
+      if (split) bench_split_row(bench_median(tf, reps), fwd_flops, bench_median(tb, reps), flops - fwd_flops);
     }
   }
   free(seed);
   free(t);
+  free(tf);
+  free(tb);
   nn_graph_destroy(&g);
   for (int i = 0; i < 4; i++) bench_tensor_free(c->in[i]);
 }
@@ -110,7 +124,7 @@ static void bench_matmul(int64_t m, int64_t n, int64_t k) {
   snprintf(name, sizeof name, "matmul %lldx%lldx%lld fwd+bwd", (long long)m, (long long)n, (long long)k);
   struct bench_case c = {.in = {bench_tensor(2, NN_SHAPE(m, k), 1), bench_tensor(2, NN_SHAPE(k, n), 1)},
                          .build = build_matmul};
-  bench_run(name, &c, 3 * 2.0 * m * n * k);
+  bench_run(name, &c, 3 * 2.0 * m * n * k, 2.0 * m * n * k);
 }
 
 /* linear x(rows,in) -> (rows,out) with bias, forward+backward: 3 gemms */
@@ -120,7 +134,7 @@ static void bench_linear(int64_t rows, int64_t in, int64_t out) {
   struct bench_case c = {.in = {bench_tensor(2, NN_SHAPE(rows, in), 1), bench_tensor(2, NN_SHAPE(out, in), 1),
                                 bench_tensor(1, NN_SHAPE(out), 1)},
                          .build = build_linear};
-  bench_run(name, &c, 3 * 2.0 * rows * in * out);
+  bench_run(name, &c, 3 * 2.0 * rows * in * out, 2.0 * rows * in * out);
 }
 
 /* ---- conv2d ---- */
@@ -136,12 +150,13 @@ static void bench_conv(const char *tag, int64_t n, int64_t cin, int64_t h, int64
   snprintf(name, sizeof name, "conv2d %s N%lld %lldx%lld %lld->%lld k%lld s%lld p%lld%s", tag, (long long)n,
            (long long)h, (long long)h, (long long)cin, (long long)cout, (long long)k, (long long)stride,
            (long long)pad, xgrad ? "" : " (no dx)");
+  if (only && !strstr(name, only)) return;
   struct bench_case c = {.in = {bench_tensor(4, NN_SHAPE(n, cin, h, h), xgrad), bench_tensor(4, NN_SHAPE(cout, cin, k, k), 1),
                                 bench_tensor(1, NN_SHAPE(cout), 1)},
                          .a = {stride, pad},
                          .build = build_conv};
   double fwd = 2.0 * n * cout * ho * ho * cin * k * k;
-  bench_run(name, &c, (xgrad ? 3 : 2) * fwd);
+  bench_run(name, &c, (xgrad ? 3 : 2) * fwd, fwd);
 }
 
 /* ---- attention (nn_attention from src/ops/attn.h) ---- */
@@ -158,18 +173,18 @@ static void bench_attn(int64_t b, int64_t t, int64_t ch, int64_t heads, int caus
                                 bench_tensor(3, NN_SHAPE(b, t, ch), 1)},
                          .a = {heads, causal},
                          .build = build_attn};
-  bench_run(name, &c, 3 * 4.0 * b * t * t * ch * (causal ? 0.5 : 1.0));
+  bench_run(name, &c, 3 * 4.0 * b * t * t * ch * (causal ? 0.5 : 1.0), 4.0 * b * t * t * ch * (causal ? 0.5 : 1.0));
 }
 
 int main(int argc, char **argv) {
-  int threads = 1;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else if (!strcmp(argv[i], "--cpu-clock")) bench_cpu_clock = 1;
+    else if (!strcmp(argv[i], "--split")) split = 1;
     else {
-      fprintf(stderr, "usage: %s [--threads N] [--reps N] [--only SUBSTRING] [--cpu-clock]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--threads N] [--reps N] [--only SUBSTRING] [--cpu-clock] [--split]\n", argv[0]);
       return 2;
     }
   }
@@ -206,6 +221,15 @@ int main(int argc, char **argv) {
   bench_conv("r50 1x1", 32, 256, 8, 1024, 1, 1, 0, 1);
   bench_conv("r50 1x1", 32, 2048, 4, 512, 1, 1, 0, 1);
   bench_conv("r50 1x1", 32, 1024, 8, 2048, 1, 2, 0, 1);
+  /* the rest of ResNet-50's distinct shapes (cifar stem, batch 32) */
+  bench_conv("r50 3x3", 32, 3, 32, 64, 3, 1, 1, 0); /* stem */
+  bench_conv("r50 3x3", 32, 256, 16, 256, 3, 2, 1, 1);
+  bench_conv("r50 1x1", 32, 64, 32, 64, 1, 1, 0, 1);
+  bench_conv("r50 1x1", 32, 256, 32, 128, 1, 1, 0, 1);
+  bench_conv("r50 1x1", 32, 128, 16, 512, 1, 1, 0, 1);
+  bench_conv("r50 1x1", 32, 1024, 8, 256, 1, 1, 0, 1);
+  bench_conv("r50 1x1", 32, 512, 4, 2048, 1, 1, 0, 1);
+  bench_conv("r50 1x1", 32, 256, 32, 512, 1, 2, 0, 1);
 
   /* ---- attention (placeholder until nn_attention is tuned; shapes of minGPT and a translation encoder) ---- */
   bench_attn(8, 256, 512, 8, 1);

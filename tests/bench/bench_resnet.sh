@@ -49,5 +49,5 @@ for th in $THREADS; do
 done
 if [ "${OPS:-1}" != 0 ]; then
   echo
-  "$BUILD/bench_ops" --only r50 --reps 3 --cpu-clock
+  "$BUILD/bench_ops" --only r50 --reps 3 --cpu-clock --split
 fi
