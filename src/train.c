@@ -42,6 +42,7 @@ struct trainer {
   FILE *metrics;
   int64_t step, epoch, total_steps, steps_per_epoch, first_step;
   int preempted;
+  int64_t last_eval; /* the step of the last evaluation (-1: none yet): one evaluation per step */
   double t_start;
   const struct task *task; /* what the model learns: batches, metrics, evaluation (src/task.h) */
   int64_t len;              /* tokens per sample (task->sample_len): text window - 1, pair length; 0 images */
@@ -196,7 +197,8 @@ static struct task_model task_model_of(struct trainer *T, const struct ds_meta *
 /* Loss and the task's metrics on the evaluation split, each rank taking samples rank, rank+N, ...
  * (drawn by the task: images, consecutive text windows, sentence pairs). */
 static nn_status evaluate(struct trainer *T, int64_t done) {
-  if (!T->test) return NN_OK;
+  if (!T->test || done == T->last_eval) return NN_OK; /* an epoch's end on an --eval-every step */
+  T->last_eval = done;
   struct comm *cm = T->comm;
   struct nn_graph *g = &T->g;
   const struct ds_meta *tm = ds_get_meta(T->test);
@@ -706,6 +708,7 @@ static void train_teardown(struct trainer *T) {
 nn_status train_run(struct cfg *c, struct comm *comm, int *agreed, int *preempted) {
   struct trainer T;
   memset(&T, 0, sizeof T);
+  T.last_eval = -1;
   T.cfg = c;
   T.comm = comm;
   T.t_start = now_s();

@@ -74,4 +74,14 @@ PY"
 check "the resumed run says what it dropped" "grep -q 'metrics: l3/metrics.jsonl keeps steps < 4, 3 later lines dropped' out3"
 [ $fail -gt 0 ] && cat out3
 
+# --- 4: an epoch that ends on an --eval-every step is evaluated once (it was twice: once for the
+# step, once for the epoch's end), so metrics.jsonl holds each evaluation once
+$MPI -np 2 "$TRAIN" $RUN --steps 150 --eval-every 48 --log-dir l4 >out4 2>&1
+check "an epoch's end on an --eval-every step: one evaluation (144 steps per epoch)" "grep -q '(144 per epoch)' out4 && $PY - l4/metrics.jsonl <<'PY'
+import json, sys
+ev = [j['step'] for j in map(json.loads, open(sys.argv[1])) if j.get('split') not in (None, 'train') and 'step' in j]
+assert ev == [48, 96, 144, 150], ev
+PY"
+[ $fail -gt 0 ] && cat out4
+
 e2e_end
