@@ -11,20 +11,7 @@ e2e_corpus "$T/corpus.txt" 3 3000 12 "the quick brown fox jumps over a lazy dog 
 # gpt-small's preset: AdamW, weight decay 0.1 on the decay-flagged weights, clip 0.5; dropout keyed by global position
 GPT="--model gpt-small --data $T/txt --n-layer 2 --n-embd 32 --n-head 2 --block 32 --dropout 0.1 --eval-batches 1 --threads 1 --log-every 100 --steps 20"
 SMALL="--bucket-mb 0.02 --first-bucket-mb 0.005" # several buckets, crossing the ranks' shares
-# near A B TOTAL TRAINABLE: params, opt_m and opt_v of two `ckpt raw` dumps agree to 1e-6 of each buffer's largest magnitude
-cat > "$T/near.py" <<'PY'
-import sys, numpy as np
-a, b = np.fromfile(sys.argv[1], np.float32), np.fromfile(sys.argv[2], np.float32)
-total, tr = int(sys.argv[3]), int(sys.argv[4])
-assert a.size == b.size == total + 2 * tr, (a.size, b.size, total, tr)
-ok = True
-for name, lo, hi in (("params", 0, total), ("opt_m", total, total + tr), ("opt_v", total + tr, total + 2 * tr)):
-    x, y = a[lo:hi].astype(np.float64), b[lo:hi].astype(np.float64)
-    worst = float(np.abs(x - y).max() / max(np.abs(x).max(), 1e-30))
-    print(f"  {name}: max difference {worst:.2e} of the largest magnitude ({hi - lo} floats)")
-    ok = ok and worst <= 1e-6 and np.abs(x).max() > 0
-sys.exit(0 if ok else 1)
-PY
+# tests/raw_near.py A B TOTAL TRAINABLE: two `ckpt raw` dumps agree to 1e-6
 counts() { sed -n 's/.*(\([0-9]*\) parameters, \([0-9]*\) trainable).*/\1 \2/p' "$1" | head -1; }
 state() { sed -n 's/.*optimizer state \([0-9]*\) bytes on rank 0 (\([0-9]*\) for all.*/\1 \2/p' "$1" | head -1; }
 
@@ -49,7 +36,7 @@ assert len(a) == len(b) == 20
 sys.exit(0 if all(abs(x[k] - y[k]) <= 1e-5 * abs(x[k]) for x, y in zip(a, b) for k in ('loss', 'grad_norm')) else 1)\""
   "$TRAIN" ckpt raw "$T/p$np" "$T/p$np.raw"; "$TRAIN" ckpt raw "$T/z$np" "$T/z$np.raw"
   check "np=$np: after 20 steps, parameters and both Adam moments of --zero 1 equal plain data parallelism to 1e-6" \
-    "$PY $T/near.py $T/p$np.raw $T/z$np.raw $total $tr"
+    "$PY $SRC/tests/raw_near.py $T/p$np.raw $T/z$np.raw $total $tr"
   # rank 0's full copy (the checkpoint holds each rank's own share): relative to the model's largest magnitude, as
   # above (per tensor it would be ill-posed: the attention key biases get a gradient of pure rounding noise)
   check "np=$np: the --save-params exports (rank 0's copy after the all-gather) agree to 1e-6" "$PY -c \"

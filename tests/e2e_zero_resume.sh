@@ -10,19 +10,6 @@ e2e_corpus "$T/corpus.txt" 3 3000 12 "the quick brown fox jumps over a lazy dog 
 # gpt-small's preset: AdamW (weight decay 0.1), clip 0.5, constant learning rate (so --steps 10 then 20 == 20)
 GPT="--model gpt-small --data $T/txt --n-layer 2 --n-embd 32 --n-head 2 --block 32 --dropout 0.1 --eval-batches 1 --threads 1 --log-every 100"
 SMALL="--bucket-mb 0.02 --first-bucket-mb 0.005"
-cat > "$T/near.py" <<'PY'
-import sys, numpy as np
-a, b = np.fromfile(sys.argv[1], np.float32), np.fromfile(sys.argv[2], np.float32)
-total, tr = int(sys.argv[3]), int(sys.argv[4])
-assert a.size == b.size == total + 2 * tr, (a.size, b.size, total, tr)
-ok = True
-for name, lo, hi in (("params", 0, total), ("opt_m", total, total + tr), ("opt_v", total + tr, total + 2 * tr)):
-    x, y = a[lo:hi].astype(np.float64), b[lo:hi].astype(np.float64)
-    worst = float(np.abs(x - y).max() / max(np.abs(x).max(), 1e-30))
-    print(f"  {name}: max difference {worst:.2e} of the largest magnitude ({hi - lo} floats)")
-    ok = ok and worst <= 1e-6 and np.abs(x).max() > 0
-sys.exit(0 if ok else 1)
-PY
 counts() { sed -n 's/.*(\([0-9]*\) parameters, \([0-9]*\) trainable).*/\1 \2/p' "$1" | head -1; }
 
 # the uninterrupted reference: plain data parallelism, 2 ranks x batch 6, 20 steps (a checkpoint at step 10 too)
@@ -44,10 +31,10 @@ leg "resumed with --zero 0 on 3 ranks to step 20" 3 4 20 0 za0 za/step_00000010 
 leg "the plain checkpoint resumed with --zero 1 on 3 ranks to step 20" 3 4 20 1 pb1 ref/step_00000010 10
 for ck in za0 pb1; do
   "$TRAIN" ckpt raw "$T/$ck" "$T/$ck.raw"
-  check "$ck: equals the uninterrupted plain run to 1e-6 (parameters, Adam moments)" "$PY $T/near.py $T/ref.raw $T/$ck.raw $total $tr"
+  check "$ck: equals the uninterrupted plain run to 1e-6 (parameters, Adam moments)" "$PY $SRC/tests/raw_near.py $T/ref.raw $T/$ck.raw $total $tr"
 done
 # the sharded writer's checkpoint has the plain format and contents: the plain run's at step 10
 "$TRAIN" ckpt raw "$T/za/step_00000010" "$T/za10.raw"; "$TRAIN" ckpt raw "$T/ref/step_00000010" "$T/ref10.raw"
-check "a --zero 1 checkpoint (step 10) holds what the plain run's holds, to 1e-6" "$PY $T/near.py $T/ref10.raw $T/za10.raw $total $tr"
+check "a --zero 1 checkpoint (step 10) holds what the plain run's holds, to 1e-6" "$PY $SRC/tests/raw_near.py $T/ref10.raw $T/za10.raw $total $tr"
 
 e2e_end
