@@ -42,6 +42,7 @@ struct trainer {
   FILE *metrics;
   int64_t step, epoch, total_steps, steps_per_epoch, first_step;
   int preempted;
+  int setup_agreed;  /* a collective set-up step failed alike on every rank (exit 2, one message) */
   int64_t last_eval; /* the step of the last evaluation (-1: none yet): one evaluation per step */
   double t_start;
   const struct task *task; /* what the model learns: batches, metrics, evaluation (src/task.h) */
@@ -630,7 +631,14 @@ static nn_status train_setup_collective(struct trainer *T) {
   struct cfg *c = T->cfg;
   struct comm *cm = T->comm;
   NN_TRY(comm_params_bcast(cm, &T->P, 0));
-  if (c->resume[0]) NN_TRY(resume(T));
+  if (c->resume[0]) {
+    /* resume's failures are agreed: every rank gets the first failing rank's message (a checkpoint of
+     * another model, a damaged shard), so they are reported like a set-up error (once, exit 2),
+     * unless MPI itself failed */
+    nn_status rs = resume(T);
+    if (rs != NN_OK && rs != NN_ERR_MPI) T->setup_agreed = 1;
+    NN_TRY(rs);
+  }
   if (cm->rank == 0) NN_TRY(metrics_open_for_resume(T));
   struct ds_augment aug = {.pad = strstr(c->augment, "crop") ? 4 : 0, .flip = strstr(c->augment, "flip") != NULL, .seed = (uint64_t)c->seed};
   NN_TRY(ds_loader_start_aug(&T->loader, T->train, &T->sampler, c->batch, T->len, &aug));
@@ -730,7 +738,13 @@ nn_status train_run(struct cfg *c, struct comm *comm, int *agreed, int *preempte
       fprintf(stderr, "attn_train: %s\n", nn_errmsg());
     if (st == NN_OK) st = nn_fail(NN_ERR_STATE, "another rank failed during set-up");
   }
-  if (st == NN_OK) st = train_setup_collective(&T);
+  if (st == NN_OK) {
+    st = train_setup_collective(&T);
+    if (st != NN_OK && T.setup_agreed) {
+      *agreed = 1;
+      if (comm->rank == 0) fprintf(stderr, "attn_train: %s\n", nn_errmsg());
+    }
+  }
   if (st == NN_OK && !T.preempted) st = train_loop(&T);
   if (st == NN_OK) report_comm(&T);
   if (st == NN_OK && c->save_params[0] && comm->rank == 0) st = export_params(&T.P, c, ds_get_meta(T.train), c->save_params);
