@@ -53,6 +53,11 @@ static void fit_ranges(struct plot_panel *p) {
   double sx = nice_step(xh - xl), sy = nice_step(yh - yl);
   p->xlo = floor(xl / sx) * sx, p->xhi = ceil(xh / sx) * sx;
   p->ylo = floor(yl / sy) * sy, p->yhi = ceil(yh / sy) * sy;
+  /* an extreme point on the frame (the last evaluation at the right edge, a constant learning rate
+   * along the top) gets one more tick of room; a y axis of non-negative data keeps starting at 0 */
+  if (p->xhi - xh < 0.01 * (p->xhi - p->xlo)) p->xhi += sx;
+  if (p->yhi - yh < 0.01 * (p->yhi - p->ylo)) p->yhi += sy;
+  if (yl - p->ylo < 0.01 * (p->yhi - p->ylo) && !(yl >= 0 && p->ylo - sy < 0)) p->ylo -= sy;
 }
 
 void plot_text(cairo_t *cr, double x, double y, const char *s, double ax, double ay) {

@@ -54,7 +54,8 @@ static void test_known_curve_pixels(void) {
 }
 
 /* The CLI path: a metrics.jsonl whose train loss falls linearly from 1 to 0 over steps 1..100 gets
- * the axes [0,100] x [0,1] (nice ranges of the data), so loss 0.5 at step 50 sits mid-panel. */
+ * the axes [0,120] x [0,1]: nice ranges of the data, and one more x tick because the last point
+ * (step 100) would otherwise sit on the frame; the loss axis of non-negative data starts at 0. */
 static void test_metrics_file_curve(void) {
   char dir[256], path[300], out[300];
   snprintf(dir, sizeof dir, "%s/run1", tmpdir);
@@ -77,7 +78,7 @@ static void test_metrics_file_curve(void) {
   /* two panels (loss, learning rate), 600 px wide: the loss panel is the first */
   plot_panel_rect(600, 420, 2, 0, &x0, &y0, &x1, &y1);
   for (int k = 20; k <= 80; k += 30) {
-    int px = (int)lround(x0 + k / 100.0 * (x1 - x0)), py = (int)lround(y1 - (1.0 - k / 100.0) * (y1 - y0));
+    int px = (int)lround(x0 + k / 120.0 * (x1 - x0)), py = (int)lround(y1 - (1.0 - k / 100.0) * (y1 - y0));
     CU_ASSERT(colour_near(s, px, py, 1, BLUE));
     CU_ASSERT(!colour_near(s, px, py - 12, 2, BLUE));
   }
