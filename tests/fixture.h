@@ -46,6 +46,16 @@ static inline int32_t *fx_ints(hid_t f, const char *name, int64_t *numel) {
   return x;
 }
 
+/* Largest |x| over n elements. */
+static inline double fx_max_abs(const float *x, int64_t n) {
+  double w = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double a = x[i] < 0 ? -x[i] : x[i];
+    if (a > w) w = a;
+  }
+  return w;
+}
+
 /* Largest |a-b| / (|b| + floor) over n elements. */
 static inline double fx_max_rel(const float *a, const float *b, int64_t n, double floor) {
   double w = 0;

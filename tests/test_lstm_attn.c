@@ -171,13 +171,6 @@ static int suite_init(void) {
 }
 static int suite_clean(void) { return fx >= 0 ? H5Fclose(fx) < 0 : 0; }
 
-/* max |ref| over n */
-static double max_abs(const float *x, int64_t n) {
-  double w = 0;
-  for (int64_t i = 0; i < n; i++) w = fabs(x[i]) > w ? fabs(x[i]) : w;
-  return w;
-}
-
 /* dataset group/name (exactly n floats) against got: the worst relative error, printed when verbose */
 static double cmp(const char *group, const char *name, const float *got, int64_t n, double floor, double frac, int verbose) {
   char ds[256];
@@ -185,7 +178,7 @@ static double cmp(const char *group, const char *name, const float *got, int64_t
   snprintf(ds, sizeof ds, "%s/%s", group, name);
   float *want = fx_floats(fx, ds, &k);
   CU_ASSERT_FATAL(want && k == n);
-  double err = fx_max_rel(got, want, n, floor + frac * max_abs(want, n));
+  double err = fx_max_rel(got, want, n, floor + frac * fx_max_abs(want, n));
   if (verbose) printf("\n    %s/%-28s max rel err %.2e", group, name, err);
   free(want);
   return err;
@@ -255,7 +248,7 @@ static void parity(const char *group) {
       char full[300];
       snprintf(full, sizeof full, "%s/%s", group, ds);
       float *want = fx_floats(fx, full, NULL);
-      double ref = max_abs(want, m.P.p[i].t.numel), ours = max_abs(m.P.p[i].t.grad, m.P.p[i].t.numel);
+      double ref = fx_max_abs(want, m.P.p[i].t.numel), ours = fx_max_abs(m.P.p[i].t.grad, m.P.p[i].t.numel);
       free(want);
       if (ref < ZERO_GRAD) {
         printf("\n    %s/%s zero in PyTorch, ours at most %.1e (limit %.0e)", group, ds, ours, NOISE);

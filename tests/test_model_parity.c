@@ -60,19 +60,12 @@ static float *load(const struct lm *m, const char *name, int64_t n) {
   return x;
 }
 
-/* Largest |x| over n entries. */
-static double max_abs(const float *x, int64_t n) {
-  double w = 0;
-  for (int64_t i = 0; i < n; i++) w = fabs(x[i]) > w ? fabs(x[i]) : w;
-  return w;
-}
-
 /* Compare got(n) with dataset <group>/<name>, floor + frac * max|ref|; returns the worst relative error
  * and asserts it <= tol (prints it when verbose or failing, with the worst entry). */
 static double check(const struct lm *m, const char *name, const float *got, int64_t n, double floor, double frac,
                     double tol, int verbose) {
   float *want = load(m, name, n);
-  floor += frac * max_abs(want, n);
+  floor += frac * fx_max_abs(want, n);
   double err = fx_max_rel(got, want, n, floor);
   int bad = !(err <= tol);
   if (verbose || bad) printf("\n    %s/%-34s max rel err %.2e%s", m->group, name, err, bad ? "  FAIL" : "");
@@ -89,7 +82,7 @@ static int zero_grad(const struct lm *m, const struct nn_param *p) {
   char name[256];
   snprintf(name, sizeof name, "grad/%s", p->name);
   float *g = load(m, name, p->t.numel);
-  int z = max_abs(g, p->t.numel) < ZERO_GRAD;
+  int z = fx_max_abs(g, p->t.numel) < ZERO_GRAD;
   free(g);
   return z;
 }
@@ -114,7 +107,7 @@ static void check_all(const struct lm *m, const char *prefix, int grads, double 
     const float *x = grads ? p->t.grad : p->t.data;
     snprintf(name, sizeof name, "%s/%s", prefix, p->name);
     if (zero_grad(m, p)) {
-      double d = grads ? max_abs(x, p->t.numel) : max_abs_diff(m, name, x, p->t.numel), lim = grads ? NOISE : lr_sum;
+      double d = grads ? fx_max_abs(x, p->t.numel) : max_abs_diff(m, name, x, p->t.numel), lim = grads ? NOISE : lr_sum;
       printf("\n    %s/%-34s zero gradient in PyTorch: |ours - PyTorch| <= %.2e (limit %.1e)%s", m->group, name, d, lim,
              d <= lim ? "" : "  FAIL");
       CU_ASSERT(d <= lim);

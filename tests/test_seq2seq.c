@@ -21,12 +21,6 @@ static int suite_init(void) {
 }
 static int suite_clean(void) { return fx >= 0 ? H5Fclose(fx) < 0 : 0; }
 
-static double max_abs(const float *x, int64_t n) {
-  double w = 0;
-  for (int64_t i = 0; i < n; i++) w = fabs(x[i]) > w ? fabs(x[i]) : w;
-  return w;
-}
-
 struct s2s_fx {
   const struct model_def *def;
   struct cfg c;
@@ -104,11 +98,11 @@ static void test_training_step(void) {
     CU_ASSERT_FATAL(gw != NULL);
     /* the key bias: softmax is invariant to a shift of a query's scores, so its gradient is 0 up to
      * rounding in both (compared with an absolute floor of 1e-5) */
-    double ref = max_abs(gw, p->t.numel), floor = ref < 1e-9 ? 1e-1 : 1e-2 * ref + 1e-6;
+    double ref = fx_max_abs(gw, p->t.numel), floor = ref < 1e-9 ? 1e-1 : 1e-2 * ref + 1e-6;
     double err = fx_max_rel(p->t.grad, gw, p->t.numel, floor);
     if (ref < 1e-9) {
-      printf("\n    grad %-30s zero in PyTorch (%.1e): ours max |g| %.1e", p->name, ref, max_abs(p->t.grad, p->t.numel));
-      err = max_abs(p->t.grad, p->t.numel) < 1e-5 ? 0 : 1;
+      printf("\n    grad %-30s zero in PyTorch (%.1e): ours max |g| %.1e", p->name, ref, fx_max_abs(p->t.grad, p->t.numel));
+      err = fx_max_abs(p->t.grad, p->t.numel) < 1e-5 ? 0 : 1;
     }
     if (err > worst) worst = err, wname = p->name;
     if (!(err < 1e-4)) printf("\n    grad %-30s max rel err %.2e  FAIL", p->name, err);
@@ -162,8 +156,8 @@ static void cut_batches(int via_group_key) {
     snprintf(ds, sizeof ds, "grad/%s", m.P.p[j].name);
     float *gw = fx_floats(fx, ds, NULL), *ours = malloc(sizeof(float) * (size_t)m.P.p[j].t.numel);
     for (int64_t k = 0; k < m.P.p[j].t.numel; k++) ours[k] = (float)(sum[o + k] / (double)ntok);
-    double ref = max_abs(gw, m.P.p[j].t.numel);
-    double err = ref < 1e-9 ? (max_abs(ours, m.P.p[j].t.numel) < 1e-5 ? 0 : 1)
+    double ref = fx_max_abs(gw, m.P.p[j].t.numel);
+    double err = ref < 1e-9 ? (fx_max_abs(ours, m.P.p[j].t.numel) < 1e-5 ? 0 : 1)
                             : fx_max_rel(ours, gw, m.P.p[j].t.numel, 1e-2 * ref + 1e-6);
     worst = err > worst ? err : worst;
     CU_ASSERT(err < 1e-4);
