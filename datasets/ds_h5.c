@@ -138,7 +138,10 @@ static nn_status ds_attr_open(hid_t loc, const char *path, const char *name, hid
   return NN_OK;
 }
 
-static nn_status ds_attr_ints(hid_t loc, const char *path, const char *name, int64_t *v, int64_t n) {
+/* n values of a numeric root attribute, read as `native` (H5T_NATIVE_INT64 or H5T_NATIVE_DOUBLE); an
+ * integer attribute only, unless floats are accepted too */
+static nn_status ds_attr_nums(hid_t loc, const char *path, const char *name, hid_t native, int floats, void *v,
+                              int64_t n) {
   hid_t a = H5I_INVALID_HID;
   int64_t got = 0;
   NN_TRY(ds_attr_open(loc, path, name, &a, &got));
@@ -146,42 +149,27 @@ static nn_status ds_attr_ints(hid_t loc, const char *path, const char *name, int
   H5T_class_t cls = H5Tget_class(t);
   H5Tclose(t);
   nn_status s = NN_OK;
-  if (cls != H5T_INTEGER)
-    s = nn_fail(NN_ERR_FORMAT, "%s: root attribute '%s' is not an integer", path, name);
+  if (cls != H5T_INTEGER && !(floats && cls == H5T_FLOAT))
+    s = nn_fail(NN_ERR_FORMAT, "%s: root attribute '%s' is not %s", path, name, floats ? "a number" : "an integer");
   else if (got != n)
     s = nn_fail(NN_ERR_FORMAT, "%s: root attribute '%s' has %lld values, expected %lld", path, name,
                 (long long)got, (long long)n);
-  else if (H5Aread(a, H5T_NATIVE_INT64, v) < 0)
+  else if (H5Aread(a, native, v) < 0)
     s = nn_fail(NN_ERR_HDF5, "%s: cannot read attribute '%s': %s", path, name, ds_h5_errdesc());
   H5Aclose(a);
   return s;
 }
 
 nn_status ds_attr_get_i64(hid_t loc, const char *path, const char *name, int64_t *v) {
-  return ds_attr_ints(loc, path, name, v, 1);
+  return ds_attr_nums(loc, path, name, H5T_NATIVE_INT64, 0, v, 1);
 }
 
 nn_status ds_attr_get_i64v(hid_t loc, const char *path, const char *name, int64_t *v, int64_t n) {
-  return ds_attr_ints(loc, path, name, v, n);
+  return ds_attr_nums(loc, path, name, H5T_NATIVE_INT64, 0, v, n);
 }
 
 nn_status ds_attr_get_f64v(hid_t loc, const char *path, const char *name, double *v, int64_t n) {
-  hid_t a = H5I_INVALID_HID;
-  int64_t got = 0;
-  NN_TRY(ds_attr_open(loc, path, name, &a, &got));
-  hid_t t = H5Aget_type(a);
-  H5T_class_t cls = H5Tget_class(t);
-  H5Tclose(t);
-  nn_status s = NN_OK;
-  if (cls != H5T_FLOAT && cls != H5T_INTEGER)
-    s = nn_fail(NN_ERR_FORMAT, "%s: root attribute '%s' is not a number", path, name);
-  else if (got != n)
-    s = nn_fail(NN_ERR_FORMAT, "%s: root attribute '%s' has %lld values, expected %lld", path, name,
-                (long long)got, (long long)n);
-  else if (H5Aread(a, H5T_NATIVE_DOUBLE, v) < 0)
-    s = nn_fail(NN_ERR_HDF5, "%s: cannot read attribute '%s': %s", path, name, ds_h5_errdesc());
-  H5Aclose(a);
-  return s;
+  return ds_attr_nums(loc, path, name, H5T_NATIVE_DOUBLE, 1, v, n);
 }
 
 void ds_strv_free(char **v, int64_t n) {
