@@ -687,7 +687,7 @@ static void report_comm(struct trainer *T) {
   comm_grads_stats(T->buckets, &st);
   double steps = (double)(T->step - T->first_step), hidden = st.comm_s > 0 ? 1.0 - st.wait_s / st.comm_s : 0;
   printf("%s: %d buckets, %.1f MB per step, %.1f ms per step in flight, %.1f ms waited for: %.0f%% hidden behind backward\n",
-         zero_on(T) ? "reduce-scatter" : "allreduce", comm_grads_count(T->buckets), (double)st.bytes / steps / 1e6, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps,
+         zero_on(T) && strcmp(T->cfg->comm_mode, "thread") == 0 ? "reduce-scatter" : "allreduce", comm_grads_count(T->buckets), (double)st.bytes / steps / 1e6, 1e3 * st.comm_s / steps, 1e3 * st.wait_s / steps,
          100.0 * (hidden > 0 ? hidden : 0));
   if (zero_on(T)) printf("all-gather of the updated parameters (--zero 1): %.1f ms per step\n", 1e3 * T->gather_s / steps);
   log_json(T, "{\"split\": \"comm\", \"buckets\": %d, \"bytes_per_step\": %.0f, \"comm_ms_per_step\": %.3f, \"wait_ms_per_step\": %.3f, \"hidden\": %.4f, \"gather_ms_per_step\": %.3f}",
