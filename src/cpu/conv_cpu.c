@@ -1,50 +1,80 @@
-/* CPU kernels of the conv ops: images in groups of G, each group one column matrix
- * cols(c*kh*kw, G*ho*wo) (image g in columns [g*P, (g+1)*P)) and one sgemm, so the small maps of a
- * ResNet's late stages still make wide products (G*P near CONV_GROUP_COLS). A pointwise conv (1x1,
- * stride 1, no padding) of a group of one image multiplies the image itself (no copy).
- * With T > 1 threads and at least T images, groups are spread over the threads (each with its own
- * columns, staging, weight-gradient partial and a single-threaded sgemm); otherwise groups run one
- * after another with nn_cpu_sgemm over the threads and im2col parallel over channels. */
+/* CPU kernels of the conv ops: im2col + sgemm over tiles of output columns.
+ * A tile is either
+ *   a band: output rows [r0, r1) of one image, for maps of at least CONV_BAND_MIN positions. Its
+ *     column matrix cols(c*kh*kw, rows*wo) is kept near CONV_TILE_FLOATS, so it is still in cache
+ *     when the sgemm packs it right after im2col wrote it; y and dy of a band are strided
+ *     sub-matrices of the image (ld ho*wo): no staging. A pointwise conv (1x1, stride 1, no
+ *     padding) has one band per image and multiplies the image itself (no copy);
+ *   a group: G whole images of a small map, one column matrix cols(K, G*P), image g in columns
+ *     [g*P, (g+1)*P), so the late stages of a ResNet still make wide products (G*P near
+ *     CONV_GROUP_COLS); outputs are staged (o, G*P) and copied to (G, o, P).
+ * Maps narrower than CONV_TABLE_WO gather their columns through an offset table built once per call
+ * (source pixel or -1 for padding per (kh, kw, position)): on 4- and 8-wide rows the row loops'
+ * bookkeeping cost more than the copies.
+ * With T > 1 threads and at least T images, images (bands) or groups are spread over the threads (each
+ * with its own columns, staging, weight-gradient partial and a single-threaded sgemm); otherwise tiles
+ * run one after another with nn_cpu_sgemm over the threads and im2col parallel over channels. */
 #include "../ops/conv.h"
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
-#define CONV_PAR_WORK 32768        /* elements below which a loop stays single-threaded */
-#define CONV_PARTIAL_MAX (1 << 24) /* most floats of per-thread weight-gradient partials */
+#define CONV_PAR_WORK 32768          /* elements below which a loop stays single-threaded */
+#define CONV_PARTIAL_MAX (1 << 24)   /* most floats of per-thread weight-gradient partials */
+#define CONV_BAND_MIN 256            /* positions from which a map is cut into bands, not grouped */
+#define CONV_TILE_FLOATS (1 << 17)   /* floats of a band's column matrix aimed at (512 KB) */
+#define CONV_GROUP_COLS 1024         /* columns G*P a group aims at */
+#define CONV_GROUP_FLOATS (1 << 22)  /* most floats of one group's column matrix */
+#define CONV_TABLE_WO 16             /* output widths below which columns are gathered through a table */
 
 /* 1 when an image is its own column matrix (1x1 kernel, stride 1, no padding). */
 static int conv_pointwise(const struct nn_conv_geom *d) {
   return d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0;
 }
 
-#define CONV_GROUP_COLS 1024      /* columns G*P a group aims at */
-#define CONV_GROUP_FLOATS (1 << 22) /* most floats of one group's column matrix */
+/* How a call cuts its work: t threads (1: tiles one after another), G images per tile (1: bands of R
+ * output rows), the offset table or not. */
+struct conv_plan {
+  int t, table;
+  int64_t G, R, K, P;
+};
 
-/* Threads of the image-parallel scheme for d, or 1 for groups one after another. */
-static int conv_threads(const struct nn_conv_geom *d, int bwd) {
-  int t = omp_get_max_threads();
-  if (t < 2 || d->n < t) return 1;
-  if (bwd && (int64_t)t * d->o * d->c * d->kh * d->kw > CONV_PARTIAL_MAX) return 1;
-  return t;
-}
-
-/* Images per group for t threads: G*P near CONV_GROUP_COLS, the columns within CONV_GROUP_FLOATS,
- * and at least t groups when t > 1. */
-static int64_t conv_group(const struct nn_conv_geom *d, int t) {
-  int64_t P = d->ho * d->wo, K = d->c * d->kh * d->kw, g = CONV_GROUP_COLS / P;
-  if (g > CONV_GROUP_FLOATS / (K * P)) g = CONV_GROUP_FLOATS / (K * P);
-  if (t > 1 && g > d->n / t) g = d->n / t;
+static struct conv_plan conv_plan(const struct nn_conv_geom *d, int bwd) {
+  struct conv_plan p = {.t = omp_get_max_threads(), .K = d->c * d->kh * d->kw, .P = d->ho * d->wo};
+  if (p.t < 2 || d->n < p.t) p.t = 1;
+  if (bwd && (int64_t)p.t * d->o * p.K > CONV_PARTIAL_MAX) p.t = 1;
+  if (p.P >= CONV_BAND_MIN) { /* bands of R rows: at least CONV_BAND_MIN columns, else the tile budget */
+    p.G = 1;
+    p.R = conv_pointwise(d) ? d->ho : CONV_TILE_FLOATS / (p.K * d->wo);
+    int64_t rmin = (CONV_BAND_MIN + d->wo - 1) / d->wo;
+    if (p.R < rmin) p.R = rmin;
+    if (p.R > d->ho) p.R = d->ho;
+    return p;
+  }
+  int64_t g = CONV_GROUP_COLS / p.P; /* groups of whole images */
+  if (g > CONV_GROUP_FLOATS / (p.K * p.P)) g = CONV_GROUP_FLOATS / (p.K * p.P);
+  if (p.t > 1 && g > d->n / p.t) g = d->n / p.t;
   if (g > d->n) g = d->n;
-  return g < 1 ? 1 : g;
+  p.G = g < 1 ? 1 : g;
+  p.R = d->ho;
+  p.table = d->wo < CONV_TABLE_WO;
+  return p;
 }
 
-/* Floats of one group's column matrix (0 for a pointwise convolution of single images). */
-static int64_t conv_cols(const struct nn_conv_geom *d, int64_t G) {
-  return G == 1 && conv_pointwise(d) ? 0 : d->c * d->kh * d->kw * G * d->ho * d->wo;
+/* Floats of one tile's column matrix (0 for a pointwise band: the image itself). */
+static int64_t conv_cols(const struct nn_conv_geom *d, const struct conv_plan *p) {
+  return p->G == 1 && conv_pointwise(d) ? 0 : p->K * p->G * p->R * d->wo;
 }
 
-/* Floats of one group's output staging yg(o, G*P) (0 for single images, which use y directly). */
-static int64_t conv_stage(const struct nn_conv_geom *d, int64_t G) { return G == 1 ? 0 : d->o * G * d->ho * d->wo; }
+/* Floats of one tile's output staging yg(o, G*P) (0 for bands, which use y directly). */
+static int64_t conv_stage(const struct nn_conv_geom *d, const struct conv_plan *p) {
+  return p->G == 1 ? 0 : d->o * p->G * p->P;
+}
+
+/* Floats (int32s) of the offset table. */
+static int64_t conv_table(const struct nn_conv_geom *d, const struct conv_plan *p) {
+  return p->table ? d->kh * d->kw * p->P : 0;
+}
 
 /* c(m,n) = alpha * op(a) op(b) + beta * c, row-major with leading dimensions (backend_cpu.c: over the
  * OpenMP threads outside a parallel region, single-threaded inside one) */
@@ -70,8 +100,8 @@ static void conv_valid(int64_t pad, int64_t k, int64_t s, int64_t in, int64_t ou
 
 /* One row of a column matrix: col(wo) = x row at input column ow*s - pad + kw for ow in [lo, hi)
  * (zero outside), or when `back`, the row scattered back: x row += col. */
-CONV_NO_MEMSET static inline void conv_row(float *col, float *xrow, int64_t kw, int64_t lo, int64_t hi, const struct nn_conv_geom *d,
-                            int back) {
+CONV_NO_MEMSET static inline void conv_row(float *col, float *xrow, int64_t kw, int64_t lo, int64_t hi,
+                                           const struct nn_conv_geom *d, int back) {
   int64_t s = d->stride, off = kw - d->pad; /* xrow[ow*s + off] lies under output column ow */
   if (back) {
     if (s == 1)
@@ -88,128 +118,192 @@ CONV_NO_MEMSET static inline void conv_row(float *col, float *xrow, int64_t kw, 
   for (int64_t ow = hi; ow < d->wo; ow++) col[ow] = 0.0f;
 }
 
-/* The kh*kw rows (row stride ld) of cols(c*kh*kw, ho*wo) that come from channel c, gathered from
- * (back: scattered back onto) the plane x(h,w) of that channel. */
+/* The kh*kw rows (row stride ld) of cols(c*kh*kw, (r1-r0)*wo) that come from channel c for output
+ * rows [r0, r1), gathered from (back: scattered back onto) the plane x(h,w) of that channel. */
 CONV_NO_MEMSET static void conv_plane(float *cols, int64_t ld, float *x, const struct nn_conv_geom *d, int64_t c,
-                                     int back) {
-  if (d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0) { /* pointwise: a copy */
-    int64_t P = d->h * d->w;
-    float *col = cols + c * ld;
+                                     int64_t r0, int64_t r1, int back) {
+  int64_t wo = d->wo, n = (r1 - r0) * wo;
+  if (conv_pointwise(d)) { /* a copy */
+    float *col = cols + c * ld, *xs = x + r0 * wo;
     if (back)
-      for (int64_t p = 0; p < P; p++) x[p] += col[p];
+      for (int64_t p = 0; p < n; p++) xs[p] += col[p];
     else
-      memcpy(col, x, sizeof(float) * (size_t)P);
+      memcpy(col, xs, sizeof(float) * (size_t)n);
     return;
   }
   for (int64_t kh = 0; kh < d->kh; kh++) {
     int64_t lo, hi;
     conv_valid(d->pad, kh, d->stride, d->h, d->ho, &lo, &hi);
+    hi = hi > r1 ? r1 : hi < r0 ? r0 : hi; /* the valid rows within the band */
+    lo = lo < r0 ? r0 : lo > hi ? hi : lo;
     for (int64_t kw = 0; kw < d->kw; kw++) {
       float *col = cols + ((c * d->kh + kh) * d->kw + kw) * ld;
       int64_t wlo, whi;
       conv_valid(d->pad, kw, d->stride, d->w, d->wo, &wlo, &whi);
       if (!back) {
-        for (int64_t p = 0; p < lo * d->wo; p++) col[p] = 0.0f;
-        for (int64_t p = hi * d->wo; p < d->ho * d->wo; p++) col[p] = 0.0f;
+        for (int64_t p = 0; p < (lo - r0) * wo; p++) col[p] = 0.0f;
+        for (int64_t p = (hi - r0) * wo; p < n; p++) col[p] = 0.0f;
       }
       for (int64_t oh = lo; oh < hi; oh++)
-        conv_row(col + oh * d->wo, x + (oh * d->stride - d->pad + kh) * d->w, kw, wlo, whi, d, back);
+        conv_row(col + (oh - r0) * wo, x + (oh * d->stride - d->pad + kh) * d->w, kw, wlo, whi, d, back);
     }
   }
 }
 
-/* cols(c*kh*kw, ld) columns [0, ho*wo) = patches of one image x(c,h,w), zero where padded; threads
- * over channels when par */
-static void im2col(float *cols, int64_t ld, const float *x, const struct nn_conv_geom *d, int par) {
-#pragma omp parallel for schedule(static) if (par && d->c * d->kh * d->kw * d->ho * d->wo > CONV_PAR_WORK)
-  for (int64_t c = 0; c < d->c; c++) conv_plane(cols, ld, (float *)x + c * d->h * d->w, d, c, 0);
+/* tab(kh*kw, ho*wo) = the pixel of a plane x(h,w) under each (kernel offset, output position), -1 in
+ * the padding */
+static void conv_table_fill(int32_t *tab, const struct nn_conv_geom *d) {
+  for (int64_t kh = 0; kh < d->kh; kh++)
+    for (int64_t kw = 0; kw < d->kw; kw++)
+      for (int64_t oh = 0; oh < d->ho; oh++)
+        for (int64_t ow = 0; ow < d->wo; ow++) {
+          int64_t ih = oh * d->stride - d->pad + kh, iw = ow * d->stride - d->pad + kw;
+          int inside = ih >= 0 && ih < d->h && iw >= 0 && iw < d->w;
+          tab[((kh * d->kw + kw) * d->ho + oh) * d->wo + ow] = inside ? (int32_t)(ih * d->w + iw) : -1;
+        }
 }
 
-/* dx(c,h,w) += cols(c*kh*kw, ld) columns [0, ho*wo) summed back onto the pixels each column came from */
-static void col2im(float *dx, const float *cols, int64_t ld, const struct nn_conv_geom *d, int par) {
-#pragma omp parallel for schedule(static) if (par && d->c * d->kh * d->kw * d->ho * d->wo > CONV_PAR_WORK)
-  for (int64_t c = 0; c < d->c; c++) conv_plane((float *)cols, ld, dx + c * d->h * d->w, d, c, 1);
+/* conv_plane for whole images through the offset table tab(kh*kw, P) */
+static void conv_plane_table(float *cols, int64_t ld, float *x, const int32_t *tab, const struct nn_conv_geom *d,
+                             int64_t c, int back) {
+  int64_t kk = d->kh * d->kw, P = d->ho * d->wo;
+  for (int64_t r = 0; r < kk; r++) {
+    float *col = cols + (c * kk + r) * ld;
+    const int32_t *t = tab + r * P;
+    if (back) {
+      for (int64_t p = 0; p < P; p++)
+        if (t[p] >= 0) x[t[p]] += col[p];
+    } else {
+      for (int64_t p = 0; p < P; p++) col[p] = t[p] >= 0 ? x[t[p]] : 0.0f;
+    }
+  }
 }
 
-/* The column matrix of the G images x(G,c,h,w): cols(K, G*P), or x itself for one pointwise image */
-static const float *group_cols(float *cols, const float *x, const struct nn_conv_geom *d, int64_t G, int par) {
-  int64_t P = d->ho * d->wo, xs = d->c * d->h * d->w;
-  if (G == 1 && conv_pointwise(d)) return x;
-  for (int64_t g = 0; g < G; g++) im2col(cols + g * P, G * P, x + g * xs, d, par);
-  return cols;
+/* cols(c*kh*kw, ld) columns [0, (r1-r0)*wo) = patches of output rows [r0, r1) of one image x(c,h,w), zero
+ * where padded (back: dx(c,h,w) += cols summed back onto the pixels each column came from); through
+ * tab when given (whole images); threads over channels when par */
+static void im2col(float *cols, int64_t ld, float *x, const struct nn_conv_geom *d, int64_t r0, int64_t r1,
+                   const int32_t *tab, int par, int back) {
+  int64_t hw = d->h * d->w;
+#pragma omp parallel for schedule(static) if (par && d->c * d->kh * d->kw * (r1 - r0) * d->wo > CONV_PAR_WORK)
+  for (int64_t c = 0; c < d->c; c++) {
+    if (tab) conv_plane_table(cols, ld, x + c * hw, tab, d, c, back);
+    else conv_plane(cols, ld, x + c * hw, d, c, r0, r1, back);
+  }
 }
 
-/* y(G,o,p) = w(o,K) @ cols(K, G*P) + b(o) for the G images x(G,c,h,w) */
-static void conv_group_fwd(float *y, const float *x, const float *w, const float *b, const struct nn_conv_geom *d,
-                           int64_t G, float *cols, float *stage, int par) {
-  int64_t K = d->c * d->kh * d->kw, P = d->ho * d->wo, GP = G * P;
-  const float *src = group_cols(cols, x, d, G, par);
-  float *dst = G == 1 ? y : stage;
-  nn_cpu_sgemm(0, 0, d->o, GP, K, 1.0f, w, K, src, GP, 0.0f, dst, GP);
-  if (G == 1 && !b) return;
-#pragma omp parallel for schedule(static) if (par && d->o * GP > CONV_PAR_WORK)
+/* One tile: G images from x (image stride c*h*w) and y/dy (stride o*P), output rows [r0, r1). */
+struct conv_tile {
+  int64_t G, r0, r1;
+  float *cols, *stage; /* this thread's scratch */
+  const int32_t *tab;  /* offset table or NULL */
+  int par;             /* inner loops over the threads */
+};
+
+/* The column matrix of a tile, cols(K, G*(r1-r0)*wo), or x itself for a pointwise band; *ld its row
+ * stride */
+static const float *tile_cols(const struct conv_tile *t, const float *x, const struct nn_conv_geom *d, int64_t *ld) {
+  int64_t Pt = (t->r1 - t->r0) * d->wo, xs = d->c * d->h * d->w;
+  if (t->G == 1 && conv_pointwise(d)) {
+    *ld = d->ho * d->wo;
+    return x + t->r0 * d->wo;
+  }
+  *ld = t->G * Pt;
+  for (int64_t g = 0; g < t->G; g++) im2col(t->cols + g * Pt, *ld, (float *)x + g * xs, d, t->r0, t->r1, t->tab, t->par, 0);
+  return t->cols;
+}
+
+/* y(G,o,rows of the tile) = w(o,K) @ cols + b(o) */
+static void tile_fwd(float *y, const float *x, const float *w, const float *b, const struct nn_conv_geom *d,
+                     const struct conv_tile *t) {
+  int64_t K = d->c * d->kh * d->kw, P = d->ho * d->wo, Pt = (t->r1 - t->r0) * d->wo, N = t->G * Pt, ld;
+  const float *src = tile_cols(t, x, d, &ld);
+  if (t->G == 1) { /* straight into the band of y: bias first, then accumulate */
+    float *yb = y + t->r0 * d->wo;
+    if (b)
+      for (int64_t o = 0; o < d->o; o++)
+        for (int64_t p = 0; p < Pt; p++) yb[o * P + p] = b[o];
+    nn_cpu_sgemm(0, 0, d->o, Pt, K, 1.0f, w, K, src, ld, b ? 1.0f : 0.0f, yb, P);
+    return;
+  }
+  nn_cpu_sgemm(0, 0, d->o, N, K, 1.0f, w, K, src, ld, 0.0f, t->stage, N);
+#pragma omp parallel for schedule(static) if (t->par && d->o * N > CONV_PAR_WORK)
   for (int64_t o = 0; o < d->o; o++) {
     float bo = b ? b[o] : 0.0f;
-    for (int64_t g = 0; g < G; g++) {
+    for (int64_t g = 0; g < t->G; g++) {
       float *yr = y + (g * d->o + o) * P;
-      const float *sr = dst + o * GP + g * P;
+      const float *sr = t->stage + o * N + g * P;
       for (int64_t p = 0; p < P; p++) yr[p] = sr[p] + bo;
     }
   }
 }
 
-/* For the G images of a group: dw(o,K) += dy(o, G*P) @ cols(K, G*P)^T and dx(G,c,h,w) += col2im(w^T @ dy);
- * NULL: skipped */
-static void conv_group_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
-                           const struct nn_conv_geom *d, int64_t G, float *cols, float *stage, int par) {
-  int64_t K = d->c * d->kh * d->kw, P = d->ho * d->wo, GP = G * P, xs = d->c * d->h * d->w;
-  int pw = conv_pointwise(d);
-  const float *dyg = dy;
-  if (G > 1) { /* dy(G,o,P) -> stage(o, G*P) */
-#pragma omp parallel for schedule(static) if (par && d->o * GP > CONV_PAR_WORK)
+/* For a tile: dw(o,K) += dy(o, cols) @ cols(K, cols)^T and dx += col2im(w^T @ dy); NULL: skipped */
+static void tile_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                     const struct nn_conv_geom *d, const struct conv_tile *t) {
+  int64_t K = d->c * d->kh * d->kw, P = d->ho * d->wo, Pt = (t->r1 - t->r0) * d->wo, N = t->G * Pt,
+          xs = d->c * d->h * d->w, ldy = P, ld;
+  const float *dyt = dy + t->r0 * d->wo;
+  if (t->G > 1) { /* dy(G,o,P) -> stage(o, G*P) */
+#pragma omp parallel for schedule(static) if (t->par && d->o * N > CONV_PAR_WORK)
     for (int64_t o = 0; o < d->o; o++)
-      for (int64_t g = 0; g < G; g++) memcpy(stage + o * GP + g * P, dy + (g * d->o + o) * P, sizeof(float) * (size_t)P);
-    dyg = stage;
+      for (int64_t g = 0; g < t->G; g++) memcpy(t->stage + o * N + g * P, dy + (g * d->o + o) * P, sizeof(float) * (size_t)P);
+    dyt = t->stage;
+    ldy = N;
   }
-  if (dw) nn_cpu_sgemm(0, 1, d->o, K, GP, 1.0f, dyg, GP, group_cols(cols, x, d, G, par), GP, 1.0f, dw, K);
+  if (dw) {
+    const float *src = tile_cols(t, x, d, &ld);
+    nn_cpu_sgemm(0, 1, d->o, K, N, 1.0f, dyt, ldy, src, ld, 1.0f, dw, K);
+  }
   if (!dx) return;
-  if (G == 1 && pw) { /* dx(c,P) += w^T @ dy directly */
-    nn_cpu_sgemm(1, 0, K, P, d->o, 1.0f, w, K, dyg, P, 1.0f, dx, P);
+  if (t->G == 1 && conv_pointwise(d)) { /* dx(c,P) += w^T @ dy directly (one band: the whole image) */
+    nn_cpu_sgemm(1, 0, K, P, d->o, 1.0f, w, K, dyt, ldy, 1.0f, dx, P);
     return;
   }
-  nn_cpu_sgemm(1, 0, K, GP, d->o, 1.0f, w, K, dyg, GP, 0.0f, cols, GP);
-  for (int64_t g = 0; g < G; g++) col2im(dx + g * xs, cols + g * P, GP, d, par);
+  nn_cpu_sgemm(1, 0, K, N, d->o, 1.0f, w, K, dyt, ldy, 0.0f, t->cols, N);
+  for (int64_t g = 0; g < t->G; g++) im2col(t->cols + g * Pt, N, dx + g * xs, d, t->r0, t->r1, t->tab, t->par, 1);
 }
 
-/* Per-thread scratch of the group scheme: columns, then staging. */
-static int64_t thread_floats(const struct nn_conv_geom *d, int64_t G) { return conv_cols(d, G) + conv_stage(d, G); }
+static int64_t thread_floats(const struct nn_conv_geom *d, const struct conv_plan *p) {
+  return conv_cols(d, p) + conv_stage(d, p);
+}
 
 static int64_t scratch_floats(const struct nn_conv_geom *d, int bwd) {
-  int t = conv_threads(d, bwd);
-  int64_t G = conv_group(d, t);
-  return t * thread_floats(d, G) + (bwd && t > 1 ? (int64_t)t * d->o * d->c * d->kh * d->kw : 0);
+  struct conv_plan p = conv_plan(d, bwd);
+  return conv_table(d, &p) + p.t * thread_floats(d, &p) + (bwd && p.t > 1 ? (int64_t)p.t * d->o * p.K : 0);
+}
+
+/* Run unit u of plan p (images [u*G, u*G + G) clipped to n, every band of R rows) with this thread's
+ * scratch `mine`: forward when dy is NULL, else backward into dx, dw. */
+static void conv_unit(const struct nn_conv_geom *d, const struct conv_plan *p, int64_t u, float *mine,
+                      const int32_t *tab, int par, float *y, const float *x, const float *w, const float *b,
+                      const float *dy, float *dx, float *dw) {
+  int64_t xs = d->c * d->h * d->w, ys = d->o * d->ho * d->wo, i = u * p->G;
+  struct conv_tile t = {.G = d->n - i < p->G ? d->n - i : p->G, .cols = mine, .tab = tab, .par = par};
+  t.stage = mine ? mine + conv_cols(d, p) : NULL;
+  for (t.r0 = 0; t.r0 < d->ho; t.r0 += p->R) {
+    t.r1 = t.r0 + p->R < d->ho ? t.r0 + p->R : d->ho;
+    if (dy) tile_bwd(dx ? dx + i * xs : NULL, dw, dy + i * ys, x + i * xs, w, d, &t);
+    else tile_fwd(y + i * ys, x + i * xs, w, b, d, &t);
+  }
 }
 
 static void fwd(float *y, const float *x, const float *w, const float *b, const struct nn_conv_geom *d,
                 float *scratch) {
-  int64_t xs = d->c * d->h * d->w, ys = d->o * d->ho * d->wo;
-  int t = conv_threads(d, 0);
-  int64_t G = conv_group(d, t), tf = thread_floats(d, G), cs = conv_cols(d, G), ng = (d->n + G - 1) / G;
-  if (t == 1) {
-    for (int64_t i = 0; i < d->n; i += G) {
-      int64_t gi = d->n - i < G ? d->n - i : G;
-      conv_group_fwd(y + i * ys, x + i * xs, w, b, d, gi, scratch, scratch ? scratch + cs : NULL, 1);
-    }
+  struct conv_plan p = conv_plan(d, 0);
+  int64_t tf = thread_floats(d, &p), tb = conv_table(d, &p), nu = (d->n + p.G - 1) / p.G;
+  int32_t *tab = tb ? (int32_t *)scratch : NULL;
+  if (tab) conv_table_fill(tab, d);
+  float *per = scratch ? scratch + tb : NULL;
+  if (p.t == 1) {
+    for (int64_t u = 0; u < nu; u++) conv_unit(d, &p, u, per, tab, 1, y, x, w, b, NULL, NULL, NULL);
     return;
   }
-#pragma omp parallel num_threads(t)
+#pragma omp parallel num_threads(p.t)
   {
-    float *mine = scratch ? scratch + omp_get_thread_num() * tf : NULL;
+    float *mine = tf ? per + omp_get_thread_num() * tf : NULL;
 #pragma omp for schedule(static)
-    for (int64_t j = 0; j < ng; j++) {
-      int64_t i = j * G, gi = d->n - i < G ? d->n - i : G;
-      conv_group_fwd(y + i * ys, x + i * xs, w, b, d, gi, mine, mine ? mine + cs : NULL, 0);
-    }
+    for (int64_t u = 0; u < nu; u++) conv_unit(d, &p, u, mine, tab, 0, y, x, w, b, NULL, NULL, NULL);
   }
 }
 
@@ -232,30 +326,25 @@ static void bias_grad(float *db, const float *dy, const struct nn_conv_geom *d) 
 
 static void bwd(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                 const struct nn_conv_geom *d, float *scratch) {
-  int64_t xs = d->c * d->h * d->w, ys = d->o * d->ho * d->wo, wk = d->o * d->c * d->kh * d->kw;
   if (db) bias_grad(db, dy, d);
   if (!dx && !dw) return;
-  int t = conv_threads(d, 1);
-  int64_t G = conv_group(d, t), tf = thread_floats(d, G), cs = conv_cols(d, G), ng = (d->n + G - 1) / G;
-  if (t == 1) {
-    for (int64_t i = 0; i < d->n; i += G) {
-      int64_t gi = d->n - i < G ? d->n - i : G;
-      conv_group_bwd(dx ? dx + i * xs : NULL, dw, dy + i * ys, x + i * xs, w, d, gi, scratch,
-                     scratch ? scratch + cs : NULL, 1);
-    }
+  struct conv_plan p = conv_plan(d, 1);
+  int64_t tf = thread_floats(d, &p), tb = conv_table(d, &p), nu = (d->n + p.G - 1) / p.G, wk = d->o * p.K;
+  int32_t *tab = tb ? (int32_t *)scratch : NULL;
+  if (tab) conv_table_fill(tab, d);
+  float *per = scratch ? scratch + tb : NULL;
+  if (p.t == 1) {
+    for (int64_t u = 0; u < nu; u++) conv_unit(d, &p, u, per, tab, 1, NULL, x, w, NULL, dy, dx, dw);
     return;
   }
-  float *parts = scratch + t * tf; /* t weight-gradient partials of wk floats */
-#pragma omp parallel num_threads(t)
+  float *parts = per + p.t * tf; /* t weight-gradient partials of wk floats */
+#pragma omp parallel num_threads(p.t)
   {
     int me = omp_get_thread_num(), nt = omp_get_num_threads();
-    float *mine = tf ? scratch + me * tf : NULL, *part = dw ? parts + me * wk : NULL;
+    float *mine = tf ? per + me * tf : NULL, *part = dw ? parts + me * wk : NULL;
     if (part) memset(part, 0, sizeof(float) * (size_t)wk);
 #pragma omp for schedule(static)
-    for (int64_t j = 0; j < ng; j++) {
-      int64_t i = j * G, gi = d->n - i < G ? d->n - i : G;
-      conv_group_bwd(dx ? dx + i * xs : NULL, part, dy + i * ys, x + i * xs, w, d, gi, mine, mine ? mine + cs : NULL, 0);
-    }
+    for (int64_t u = 0; u < nu; u++) conv_unit(d, &p, u, mine, tab, 0, NULL, x, w, NULL, dy, dx, part);
     if (dw) { /* after the loop's barrier: sum the partials in thread order (deterministic) */
 #pragma omp for schedule(static)
       for (int64_t j = 0; j < wk; j++) {
