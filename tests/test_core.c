@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cfg.h"
 #include "nn.h"
 
@@ -217,7 +218,10 @@ static void test_cfg(void) {
   char *bad5[] = {"x", "--lr"};
   CU_ASSERT_EQUAL(cfg_parse_args(&c, 2, bad5, 1, &help), NN_ERR_ARG);
   /* config file */
-  const char *path = "/tmp/attn_test_cfg.conf";
+  char path[] = "/tmp/attn_test_cfg.XXXXXX"; /* a fresh file: parallel runs of the suite do not collide */
+  int fd = mkstemp(path);
+  CU_ASSERT_FATAL(fd >= 0);
+  close(fd);
   FILE *f = fopen(path, "w");
   fprintf(f, "# comment\nmodel = cnn\nlr = 0.25  # trailing\n\nlog_dir = \"runs/b\"\n");
   fclose(f);
