@@ -92,11 +92,13 @@ static const struct conv_cfg conv_cfgs[] = {
     {3, 5, 6, 6, 3, 1, 1, 1, 0, 1},  {2, 4, 7, 7, 3, 1, 1, 2, 0, 1}, {1, 2, 10, 9, 3, 4, 4, 3, 2, 1},
     {2, 3, 6, 9, 2, 2, 3, 1, 1, 0},  {5, 1, 12, 12, 6, 5, 5, 1, 2, 1},
     {5, 4, 6, 6, 3, 1, 1, 1, 0, 1},  {7, 3, 5, 5, 4, 3, 3, 2, 1, 0}, /* image groups with a short last group */
-    /* maps of >= 256 positions, cut into bands of output rows (the last one short: 512 KB of columns
-     * would be 4 rows of 47 here, so bands of 6 rows = 256 columns, the last one of 5), strided,
-     * pointwise and 1x1 strided */
-    {2, 64, 95, 47, 5, 3, 3, 1, 1, 1}, {3, 6, 33, 34, 4, 3, 3, 2, 1, 0}, {3, 7, 17, 16, 5, 1, 1, 1, 0, 1},
-    {3, 5, 33, 32, 4, 1, 1, 2, 0, 0},
+    /* maps of >= 256 positions: whole-image tiles; the first one's columns (576 x 9600 floats) exceed
+     * the 4M-float tile cap, so it runs as bands of 75 output rows and a short last band of 25 */
+    {1, 64, 100, 96, 2, 3, 3, 1, 1, 1}, {2, 64, 35, 47, 5, 3, 3, 1, 1, 1},
+    /* "same"-width stride 1 (contiguous runs; pad 2 leaves two padded columns), the row loops (pad 0;
+     * stride 3), stride 2 (its own row loop), pointwise and 1x1 strided */
+    {2, 3, 20, 18, 4, 5, 5, 1, 2, 1}, {2, 3, 20, 19, 3, 3, 3, 1, 0, 1}, {1, 2, 50, 52, 3, 4, 4, 3, 2, 0},
+    {3, 6, 33, 34, 4, 3, 3, 2, 1, 0}, {3, 7, 17, 16, 5, 1, 1, 1, 0, 1}, {3, 5, 33, 32, 4, 1, 1, 2, 0, 0},
 };
 
 /* conv2d = the naive loops, forward and backward, with 1 thread (images one after another) and 2 and

@@ -1,16 +1,21 @@
 /* CPU kernels of the conv ops: im2col + sgemm over tiles of output columns.
  * A tile is either
- *   a band: output rows [r0, r1) of one image, for maps of at least CONV_BAND_MIN positions. Its
- *     column matrix cols(c*kh*kw, rows*wo) is kept near CONV_TILE_FLOATS, so it is still in cache
- *     when the sgemm packs it right after im2col wrote it; y and dy of a band are strided
- *     sub-matrices of the image (ld ho*wo): no staging. A pointwise conv (1x1, stride 1, no
- *     padding) has one band per image and multiplies the image itself (no copy);
+ *   a band: output rows [r0, r1) of one image, for maps of at least CONV_BAND_MIN positions: the whole
+ *     image unless its column matrix cols(c*kh*kw, rows*wo) would pass CONV_TILE_FLOATS (large
+ *     inputs: the rows are then cut into bands, bounding the scratch). y and dy of a band are strided
+ *     sub-matrices of the image (ld ho*wo): no staging. A pointwise conv (1x1, stride 1, no padding)
+ *     multiplies the image itself (no copy). (Bands sized to stay in L2 were measured slower: the
+ *     narrower sgemm lost more than the cache won.)
  *   a group: G whole images of a small map, one column matrix cols(K, G*P), image g in columns
  *     [g*P, (g+1)*P), so the late stages of a ResNet still make wide products (G*P near
  *     CONV_GROUP_COLS); outputs are staged (o, G*P) and copied to (G, o, P).
- * Maps narrower than CONV_TABLE_WO gather their columns through an offset table built once per call
- * (source pixel or -1 for padding per (kh, kw, position)): on 4- and 8-wide rows the row loops'
- * bookkeeping cost more than the copies.
+ * im2col (and its reverse, col2im) per channel and kernel offset:
+ *   stride 1 with output width = input width ("same" padding): the row of kernel offset (kh, kw) is the
+ *     plane shifted by a constant, so it is one contiguous copy, then the padded columns zeroed;
+ *   maps narrower than CONV_TABLE_WO: gathered through an offset table built once per call (source
+ *     pixel or -1 per (kh, kw, position)): on 4- and 8-wide rows the row loops' bookkeeping costs more
+ *     than the copies;
+ *   otherwise row by row (stride 2 spelled out so that it vectorises).
  * With T > 1 threads and at least T images, images (bands) or groups are spread over the threads (each
  * with its own columns, staging, weight-gradient partial and a single-threaded sgemm); otherwise tiles
  * run one after another with nn_cpu_sgemm over the threads and im2col parallel over channels. */
@@ -22,8 +27,8 @@
 #define CONV_PAR_WORK 32768          /* elements below which a loop stays single-threaded */
 #define CONV_PARTIAL_MAX (1 << 24)   /* most floats of per-thread weight-gradient partials */
 #define CONV_BAND_MIN 256            /* positions from which a map is cut into bands, not grouped */
-#define CONV_TILE_FLOATS (1 << 17)   /* floats of a band's column matrix aimed at (512 KB) */
-#define CONV_GROUP_COLS 1024         /* columns G*P a group aims at */
+#define CONV_TILE_FLOATS (1 << 22)   /* most floats of a band's column matrix (16 MB) */
+#define CONV_GROUP_COLS 512          /* columns G*P a group aims at */
 #define CONV_GROUP_FLOATS (1 << 22)  /* most floats of one group's column matrix */
 #define CONV_TABLE_WO 16             /* output widths below which columns are gathered through a table */
 
@@ -49,6 +54,7 @@ static struct conv_plan conv_plan(const struct nn_conv_geom *d, int bwd) {
     int64_t rmin = (CONV_BAND_MIN + d->wo - 1) / d->wo;
     if (p.R < rmin) p.R = rmin;
     if (p.R > d->ho) p.R = d->ho;
+    p.table = p.R == d->ho && !conv_pointwise(d) && d->wo < CONV_TABLE_WO;
     return p;
   }
   int64_t g = CONV_GROUP_COLS / p.P; /* groups of whole images */
@@ -57,7 +63,7 @@ static struct conv_plan conv_plan(const struct nn_conv_geom *d, int bwd) {
   if (g > d->n) g = d->n;
   p.G = g < 1 ? 1 : g;
   p.R = d->ho;
-  p.table = d->wo < CONV_TABLE_WO;
+  p.table = !conv_pointwise(d) && d->wo < CONV_TABLE_WO;
   return p;
 }
 
@@ -103,9 +109,11 @@ static void conv_valid(int64_t pad, int64_t k, int64_t s, int64_t in, int64_t ou
 CONV_NO_MEMSET static inline void conv_row(float *col, float *xrow, int64_t kw, int64_t lo, int64_t hi,
                                            const struct nn_conv_geom *d, int back) {
   int64_t s = d->stride, off = kw - d->pad; /* xrow[ow*s + off] lies under output column ow */
-  if (back) {
+  if (back) { /* stride 2 spelled out: a constant stride vectorises (even/odd lane shuffles) */
     if (s == 1)
       for (int64_t ow = lo; ow < hi; ow++) xrow[ow + off] += col[ow];
+    else if (s == 2)
+      for (int64_t ow = lo; ow < hi; ow++) xrow[2 * ow + off] += col[ow];
     else
       for (int64_t ow = lo; ow < hi; ow++) xrow[ow * s + off] += col[ow];
     return;
@@ -113,9 +121,22 @@ CONV_NO_MEMSET static inline void conv_row(float *col, float *xrow, int64_t kw, 
   for (int64_t ow = 0; ow < lo; ow++) col[ow] = 0.0f;
   if (s == 1)
     for (int64_t ow = lo; ow < hi; ow++) col[ow] = xrow[ow + off];
+  else if (s == 2)
+    for (int64_t ow = lo; ow < hi; ow++) col[ow] = xrow[2 * ow + off];
   else
     for (int64_t ow = lo; ow < hi; ow++) col[ow] = xrow[ow * s + off];
   for (int64_t ow = hi; ow < d->wo; ow++) col[ow] = 0.0f;
+}
+
+/* col(rows, wo): zero columns [0, wlo) and [whi, wo) of rows [lo, hi) (the padding a contiguous run
+ * copied past) */
+CONV_NO_MEMSET static inline void conv_pad_cols(float *col, int64_t lo, int64_t hi, int64_t wlo, int64_t whi,
+                                                int64_t wo) {
+  if (wlo == 0 && whi == wo) return;
+  for (int64_t r = lo; r < hi; r++) {
+    for (int64_t ow = 0; ow < wlo; ow++) col[r * wo + ow] = 0.0f;
+    for (int64_t ow = whi; ow < wo; ow++) col[r * wo + ow] = 0.0f;
+  }
 }
 
 /* The kh*kw rows (row stride ld) of cols(c*kh*kw, (r1-r0)*wo) that come from channel c for output
@@ -131,6 +152,9 @@ CONV_NO_MEMSET static void conv_plane(float *cols, int64_t ld, float *x, const s
       memcpy(col, xs, sizeof(float) * (size_t)n);
     return;
   }
+  /* stride 1 and as wide as the input ("same" width): output (oh, ow) of kernel offset (kh, kw) reads
+   * x(oh - pad + kh, ow - pad + kw), a constant offset from its column index */
+  int same = d->stride == 1 && d->wo == d->w;
   for (int64_t kh = 0; kh < d->kh; kh++) {
     int64_t lo, hi;
     conv_valid(d->pad, kh, d->stride, d->h, d->ho, &lo, &hi);
@@ -143,6 +167,18 @@ CONV_NO_MEMSET static void conv_plane(float *cols, int64_t ld, float *x, const s
       if (!back) {
         for (int64_t p = 0; p < (lo - r0) * wo; p++) col[p] = 0.0f;
         for (int64_t p = (hi - r0) * wo; p < n; p++) col[p] = 0.0f;
+      }
+      if (same && hi > lo) { /* col[j] <-> xs[j]: one contiguous run, then the padded columns fixed */
+        const int64_t a = (lo - r0) * wo + wlo, b = (hi - 1 - r0) * wo + whi;
+        float *xs = x + r0 * wo + (kh - d->pad) * d->w + (kw - d->pad);
+        if (back) { /* the padded columns carry no gradient: zero them, then one contiguous add */
+          conv_pad_cols(col, lo - r0, hi - r0, wlo, whi, wo);
+          for (int64_t j = a; j < b; j++) xs[j] += col[j];
+        } else {
+          memcpy(col + a, xs + a, sizeof(float) * (size_t)(b - a));
+          conv_pad_cols(col, lo - r0, hi - r0, wlo, whi, wo);
+        }
+        continue;
       }
       for (int64_t oh = lo; oh < hi; oh++)
         conv_row(col + (oh - r0) * wo, x + (oh * d->stride - d->pad + kh) * d->w, kw, wlo, whi, d, back);

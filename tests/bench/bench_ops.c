@@ -142,17 +142,18 @@ static struct nn_tensor *build_conv(struct nn_graph *g, struct bench_case *c) {
   return nn_conv2d(g, c->in[0], c->in[1], c->in[2], c->a[0], c->a[1]);
 }
 
-/* conv2d x(n,cin,h,w) with w(cout,cin,k,k) + bias forward+backward; x takes a gradient when xgrad */
+/* conv2d x(n,cin,h,w) with w(cout,cin,k,k) + bias forward+backward; x takes a gradient when xgrad; the
+ * "r50" rows have no bias, as ResNet's convolutions (a bias is one more pass over y and dy) */
 static void bench_conv(const char *tag, int64_t n, int64_t cin, int64_t h, int64_t cout, int64_t k, int64_t stride,
                        int64_t pad, int xgrad) {
   char name[112];
   int64_t ho = (h + 2 * pad - k) / stride + 1;
-  snprintf(name, sizeof name, "conv2d %s N%lld %lldx%lld %lld->%lld k%lld s%lld p%lld%s", tag, (long long)n,
+  snprintf(name, sizeof name, "conv2d %s N%lld %lldx%lld %lld->%lld k%lld s%lld p%lld%s%s", tag, (long long)n,
            (long long)h, (long long)h, (long long)cin, (long long)cout, (long long)k, (long long)stride,
-           (long long)pad, xgrad ? "" : " (no dx)");
+           (long long)pad, strncmp(tag, "r50", 3) ? "" : " nobias", xgrad ? "" : " (no dx)");
   if (only && !strstr(name, only)) return;
   struct bench_case c = {.in = {bench_tensor(4, NN_SHAPE(n, cin, h, h), xgrad), bench_tensor(4, NN_SHAPE(cout, cin, k, k), 1),
-                                bench_tensor(1, NN_SHAPE(cout), 1)},
+                                strncmp(tag, "r50", 3) ? bench_tensor(1, NN_SHAPE(cout), 1) : NULL},
                          .a = {stride, pad},
                          .build = build_conv};
   double fwd = 2.0 * n * cout * ho * ho * cin * k * k;
