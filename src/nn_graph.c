@@ -177,8 +177,11 @@ nn_status nn_backward(struct nn_graph *g, struct nn_tensor *loss) {
 nn_status nn_backward_from(struct nn_graph *g, struct nn_tensor *loss, const float *seed) {
   if (g->status != NN_OK) return g->status;
   if (!loss->requires_grad) return nn_fail(NN_ERR_STATE, "backward: the loss does not depend on any trainable parameter");
-  if (!nn_grad(g, loss)) return g->status;
-  nn_be_to_device(g->be, loss->grad, seed, sizeof(float) * (size_t)loss->numel);
+  if (!seed && !loss->grad) return nn_fail(NN_ERR_STATE, "backward: no seed given and no gradient set on the tensor");
+  if (seed) {
+    if (!nn_grad(g, loss)) return g->status;
+    nn_be_to_device(g->be, loss->grad, seed, sizeof(float) * (size_t)loss->numel);
+  }
   for (struct nn_node *n = g->last; n; n = n->prev) {
     if (n->out->grad) {
       for (int k = 0; k < n->nin; k++)

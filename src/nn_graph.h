@@ -110,7 +110,8 @@ float *nn_grad(struct nn_graph *g, struct nn_tensor *t);
  * Gradients of node outputs (not parameters, not leaves, not loss) are released as soon as the
  * producing node's backward has run, unless g->keep_grads: read only leaves' gradients after it. */
 nn_status nn_backward(struct nn_graph *g, struct nn_tensor *loss);
-/* Backpropagate from any tensor t with d(loss)/dt = seed (host array of t->numel floats). */
+/* Backpropagate from any tensor t with d(loss)/dt = seed (host array of t->numel floats); seed NULL:
+ * the caller has already written t's gradient (nn_grad(g, t), then filled it). */
 nn_status nn_backward_from(struct nn_graph *g, struct nn_tensor *t, const float *seed);
 
 /* Hand attention probabilities p(B,H,T,S) of the layer called name to g's probe, if one is set.
