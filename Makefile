@@ -68,10 +68,11 @@ demo: build
 	@test -d data/fmnist || ./$(BUILD)/attn_data convert idx /usr/share/datasets/fashion-mnist --shards 2 --out data/fmnist
 	$(MPIRUN) -np $(NP) ./$(BUILD)/attn_train --model cnn --attn spatial --data data/fmnist --epochs 1 --log-dir runs/demo --ckpt-dir runs/demo/ckpt
 
-# transfer learning (§9.5): pretrain on Fashion-MNIST classes 0-4, a linear head on features of classes 5-9,
-# against a random backbone and training from scratch for the same wall clock (tools/transfer_demo.sh)
-TRANSFER_MODEL ?= cnn
-TRANSFER_FLAGS ?=
+# transfer learning (§9.5): pretrain ResNet-18 on Fashion-MNIST classes 0-4, a linear head on features of
+# classes 5-9, against a random backbone and training from scratch for the same wall clock
+# (tools/transfer_demo.sh; TRANSFER_MODEL=cnn TRANSFER_FLAGS= for the small CNN)
+TRANSFER_MODEL ?= resnet18
+TRANSFER_FLAGS ?= --stem imagenet
 transfer-demo: build
 	BUILD=$(BUILD) NP=$(NP) MODEL=$(TRANSFER_MODEL) MODEL_FLAGS="$(TRANSFER_FLAGS)" MPI="$(MPIRUN) -np $(NP)" \
 	  bash tools/transfer_demo.sh

@@ -90,11 +90,16 @@ import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
 worst = max(float(np.abs(a[k][()] - b[k][()]).max() / max(np.abs(b[k][()]).max(), 1e-12)) for k in a)
 print(f"{worst:.2e}")
-sys.exit(0 if (worst < 1e-5) == (sys.argv[3] == "equal") else 1)
+sys.exit(0 if (worst < 1e-3 if sys.argv[3] == "equal" else worst > 1e-2) else 1)
 PY
-check "--augment crop-flip: np=2 batch 8 == np=1 batch 16 after 4 steps (1e-5 relative: $(/usr/bin/python3 $T/cmp.py $T/g1.h5 $T/g2.h5 equal))" \
+# 1e-3, not 1e-5: the two runs sum the batch in a different order (one rank vs an allreduce of two), and
+# with lr 0.05 and momentum a last-bit difference can flip a max-pool choice between near-equal values by
+# step 4 (seen: 2e-7 after steps 1-3, then 6e-5 in conv2.weight). An augmentation keyed by the rank or the
+# local index instead of (seed, epoch, global index) changes the parameters by more than 1e-2, as does
+# switching it off (the second check).
+check "--augment crop-flip: np=2 batch 8 == np=1 batch 16 after 4 steps (1e-3 relative: $(/usr/bin/python3 $T/cmp.py $T/g1.h5 $T/g2.h5 equal))" \
   "/usr/bin/python3 $T/cmp.py $T/g1.h5 $T/g2.h5 equal >/dev/null"
-check "--augment crop-flip changes the parameters (vs none: $(/usr/bin/python3 $T/cmp.py $T/g1.h5 $T/g0.h5 differ))" \
+check "--augment crop-flip changes the parameters (vs none, > 1e-2: $(/usr/bin/python3 $T/cmp.py $T/g1.h5 $T/g0.h5 differ))" \
   "/usr/bin/python3 $T/cmp.py $T/g1.h5 $T/g0.h5 differ >/dev/null"
 
 # --- usage errors: one line, exit 2

@@ -7,11 +7,12 @@
 #      (features + head), as a step count: that time / the pretraining's seconds per step (same model,
 #      batch and image size).
 # Prints the three test accuracies and writes them to $OUT/results.md.
-# Environment: BUILD (build), NP (2), MODEL (cnn), MODEL_FLAGS (), LAYER (fc1 for cnn, avgpool otherwise),
+# Environment: BUILD (build), NP (2), MODEL (resnet18), MODEL_FLAGS (--stem imagenet for a resnet), LAYER (fc1 for cnn, avgpool otherwise),
 # PRE_EPOCHS (2) or PRE_STEPS, HEAD_EPOCHS (5), THREADS (1 per rank), DATA (data), OUT (runs/transfer),
 # SUBSET (1: all of classes 5-9; 0.1 keeps 10% of their training images, the rest going to an unused val split).
 set -eu
-BUILD=${BUILD:-build}; NP=${NP:-2}; MODEL=${MODEL:-cnn}; MODEL_FLAGS=${MODEL_FLAGS:-}
+BUILD=${BUILD:-build}; NP=${NP:-2}; MODEL=${MODEL:-resnet18}
+MODEL_FLAGS=${MODEL_FLAGS-$(case $MODEL in resnet*) echo --stem imagenet ;; esac)}
 LAYER=${LAYER:-$([ "$MODEL" = cnn ] && echo fc1 || echo avgpool)}
 PRE_EPOCHS=${PRE_EPOCHS:-2}; PRE_STEPS=${PRE_STEPS:-}; SUBSET=${SUBSET:-1}; HEAD_EPOCHS=${HEAD_EPOCHS:-5}; THREADS=${THREADS:-1}
 DATA=${DATA:-data}; OUT=${OUT:-runs/transfer}; FM=${FM:-/usr/share/datasets/fashion-mnist}
