@@ -128,6 +128,27 @@ CONV_NO_MEMSET static inline void conv_row(float *col, float *xrow, int64_t kw, 
   for (int64_t ow = hi; ow < d->wo; ow++) col[ow] = 0.0f;
 }
 
+/* The three kernel columns of a 3-wide, stride-2, pad-1 kernel over an input row of even width w = 2*wo:
+ * c1[m] = x[2m], c2[m] = x[2m+1], c0[m] = x[2m-1] (0 at m = 0), so c0 is c2 shifted by one; back: the
+ * reverse, summed in one interleaved pass (input column 2m gets c1[m], 2m+1 gets c2[m] + c0[m+1]). */
+CONV_NO_MEMSET static inline void conv_row3_s2(float *xrow, float *c0, float *c1, float *c2, int64_t wo, int back) {
+  if (back) {
+    for (int64_t m = 0; m < wo - 1; m++) {
+      xrow[2 * m] += c1[m];
+      xrow[2 * m + 1] += c2[m] + c0[m + 1];
+    }
+    xrow[2 * wo - 2] += c1[wo - 1];
+    xrow[2 * wo - 1] += c2[wo - 1];
+    return;
+  }
+  for (int64_t m = 0; m < wo; m++) {
+    c1[m] = xrow[2 * m];
+    c2[m] = xrow[2 * m + 1];
+  }
+  c0[0] = 0.0f;
+  for (int64_t m = 1; m < wo; m++) c0[m] = c2[m - 1];
+}
+
 /* col(rows, wo): zero columns [0, wlo) and [whi, wo) of rows [lo, hi) (the padding a contiguous run
  * copied past) */
 CONV_NO_MEMSET static inline void conv_pad_cols(float *col, int64_t lo, int64_t hi, int64_t wlo, int64_t whi,
@@ -155,6 +176,8 @@ CONV_NO_MEMSET static void conv_plane(float *cols, int64_t ld, float *x, const s
   /* stride 1 and as wide as the input ("same" width): output (oh, ow) of kernel offset (kh, kw) reads
    * x(oh - pad + kh, ow - pad + kw), a constant offset from its column index */
   int same = d->stride == 1 && d->wo == d->w;
+  /* the 3x3 stride-2 pad-1 downsampling of an even-width map: its three kernel columns in one pass */
+  int pair3 = d->stride == 2 && d->kw == 3 && d->pad == 1 && d->w == 2 * d->wo;
   for (int64_t kh = 0; kh < d->kh; kh++) {
     int64_t lo, hi;
     conv_valid(d->pad, kh, d->stride, d->h, d->ho, &lo, &hi);
@@ -168,6 +191,7 @@ CONV_NO_MEMSET static void conv_plane(float *cols, int64_t ld, float *x, const s
         for (int64_t p = 0; p < (lo - r0) * wo; p++) col[p] = 0.0f;
         for (int64_t p = (hi - r0) * wo; p < n; p++) col[p] = 0.0f;
       }
+      if (pair3) continue; /* rows below, after the zero-fill of every kernel column */
       if (same && hi > lo) { /* col[j] <-> xs[j]: one contiguous run, then the padded columns fixed */
         const int64_t a = (lo - r0) * wo + wlo, b = (hi - 1 - r0) * wo + whi;
         float *xs = x + r0 * wo + (kh - d->pad) * d->w + (kw - d->pad);
@@ -182,6 +206,13 @@ CONV_NO_MEMSET static void conv_plane(float *cols, int64_t ld, float *x, const s
       }
       for (int64_t oh = lo; oh < hi; oh++)
         conv_row(col + (oh - r0) * wo, x + (oh * d->stride - d->pad + kh) * d->w, kw, wlo, whi, d, back);
+    }
+    if (pair3) {
+      float *c0 = cols + (c * d->kh + kh) * 3 * ld;
+      for (int64_t oh = lo; oh < hi; oh++) {
+        int64_t o = (oh - r0) * wo;
+        conv_row3_s2(x + (2 * oh - 1 + kh) * d->w, c0 + o, c0 + ld + o, c0 + 2 * ld + o, wo, back);
+      }
     }
   }
 }
