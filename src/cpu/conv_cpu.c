@@ -15,6 +15,8 @@
  *   maps narrower than CONV_TABLE_WO: gathered through an offset table built once per call (source
  *     pixel or -1 per (kh, kw, position)): on 4- and 8-wide rows the row loops' bookkeeping costs more
  *     than the copies;
+ *   a 3x3 stride-2 pad-1 kernel on an even width (ResNet's downsampling): a row's three kernel columns
+ *     in one pass (conv_row3_s2);
  *   otherwise row by row (stride 2 spelled out so that it vectorises).
  * With T > 1 threads and at least T images, images (bands) or groups are spread over the threads (each
  * with its own columns, staging, weight-gradient partial and a single-threaded sgemm); otherwise tiles
