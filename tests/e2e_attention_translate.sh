@@ -9,19 +9,7 @@
 TRAIN="timeout 300 $BUILD/attn_train"
 err1() { local rc=$1 f=$2 want=$3; [ "$rc" = 2 ] && [ "$(wc -l <"$f")" = 1 ] && grep -q -- "$want" "$f"; }
 
-$PY - "$T/pairs.tsv" "$T/corpus.txt" <<'PY'
-import random, sys
-random.seed(7)
-en = "i you he she we they see eat like want the a red big cat dog apple house".split()
-fr = "je tu il elle nous ils vois mange aime veux le un rouge grand chat chien pomme maison".split()
-d = dict(zip(en, fr))
-rows = []
-for _ in range(400):
-    s = [random.choice(en) for _ in range(random.randint(2, 6))]
-    rows.append(" ".join(s).capitalize() + " .\t" + " ".join(d[w] for w in s).capitalize() + " .")
-open(sys.argv[1], "w").write("\n".join(rows) + "\n")
-open(sys.argv[2], "w").write("to be or not to be that is the question\n" * 200)
-PY
+e2e_pairs "$T/pairs.tsv" "$T/corpus.txt" 0
 "$BUILD/attn_data" convert pairs "$T/pairs.tsv" --max-len 8 --out "$T/p" >/dev/null 2>&1 || { echo "FAIL: convert pairs"; exit 1; }
 "$BUILD/attn_data" convert text "$T/corpus.txt" --out "$T/txt" >/dev/null 2>&1 || { echo "FAIL: convert text"; exit 1; }
 $TRAIN --model seq2seq --data "$T/p" --hidden 16 --n-head 2 --steps 40 --batch 16 --lr 1e-2 --teacher-forcing 1 \

@@ -4,7 +4,7 @@
 # the Open MPI environment for root and oversubscription, a scratch directory T removed at exit (KEEP_T=DIR
 # keeps one), TRAIN, DATA_BIN, MPI ("timeout 300 mpirun -q"; a script may set its own after sourcing), PY;
 # the result counters and helpers ok / bad / check / e2e_skip / e2e_end; e2e_corpus, the generated text
-# corpus several scripts train on.
+# corpus several scripts train on; e2e_pairs, the toy sentence pairs of the translator's tests.
 set -u
 BUILD=${ATTN_BUILD_DIR:-$(pwd)}
 SRC=$(cd "${ATTN_SOURCE_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}" && pwd)
@@ -34,3 +34,25 @@ open(path, "w").write("\n".join(" ".join(random.choice(words) for _ in range(per
 PY
 }
 
+
+# e2e_pairs PAIRS CORPUS REORDER: 400 tab-separated sentence pairs of a toy word-for-word English -> French
+# (seed 7; REORDER=1 swaps the last two target words of sentences longer than 2) into PAIRS, and a
+# 200-line English text into CORPUS (a dataset of another kind for the bad-input checks)
+e2e_pairs() {
+  $PY - "$@" <<'PY'
+import random, sys
+random.seed(7)
+en = "i you he she we they see eat like want the a red big cat dog apple house".split()
+fr = "je tu il elle nous ils vois mange aime veux le un rouge grand chat chien pomme maison".split()
+d = dict(zip(en, fr))
+rows = []
+for _ in range(400):
+    n = random.randint(2, 6)
+    s = [random.choice(en) for _ in range(n)]
+    t = [d[w] for w in s]
+    if sys.argv[3] == "1" and n > 2: t[-1], t[-2] = t[-2], t[-1]  # some reordering
+    rows.append(" ".join(s).capitalize() + " .\t" + " ".join(t).capitalize() + " .")
+open(sys.argv[1], "w").write("\n".join(rows) + "\n")
+open(sys.argv[2], "w").write("to be or not to be that is the question\n" * 200)
+PY
+}

@@ -7,22 +7,7 @@
 # another model (both ways: translate a gpt, generate from the translator), a dataset of the wrong kind.
 . "$(dirname "$0")/e2e_lib.sh"
 
-$PY - "$T/pairs.tsv" "$T/corpus.txt" <<'PY'
-import random, sys
-random.seed(7)
-en = "i you he she we they see eat like want the a red big cat dog apple house".split()
-fr = "je tu il elle nous ils vois mange aime veux le un rouge grand chat chien pomme maison".split()
-d = dict(zip(en, fr))
-rows = []
-for _ in range(400):
-    n = random.randint(2, 6)
-    s = [random.choice(en) for _ in range(n)]
-    t = [d[w] for w in s]
-    if n > 2: t[-1], t[-2] = t[-2], t[-1]  # some reordering
-    rows.append(" ".join(s).capitalize() + " .\t" + " ".join(t).capitalize() + " .")
-open(sys.argv[1], "w").write("\n".join(rows) + "\n")
-open(sys.argv[2], "w").write("to be or not to be that is the question\n" * 200)
-PY
+e2e_pairs "$T/pairs.tsv" "$T/corpus.txt" 1
 "$BUILD/attn_data" convert pairs "$T/pairs.tsv" --max-len 8 --shards 2 --out "$T/p" >/dev/null 2>&1 || { echo "FAIL: convert pairs"; exit 1; }
 "$BUILD/attn_data" convert text "$T/corpus.txt" --out "$T/txt" >/dev/null 2>&1 || { echo "FAIL: convert text"; exit 1; }
 

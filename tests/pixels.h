@@ -21,4 +21,15 @@ static inline int px_near(const int rgb[3], const double want[3]) {
   return 1;
 }
 
+/* 1 if some pixel of the rectangle x in [x0, x1), y in [y0, y1) is dark (r + g + b < 200): text drawn there. */
+static inline int px_any_dark(cairo_surface_t *s, int x0, int x1, int y0, int y1) {
+  for (int y = y0; y < y1; y++)
+    for (int x = x0; x < x1; x++) {
+      int rgb[3];
+      px_rgb(s, x, y, rgb);
+      if (rgb[0] + rgb[1] + rgb[2] < 200) return 1;
+    }
+  return 0;
+}
+
 #endif

@@ -453,26 +453,10 @@ static void test_translation_alignment(void) {
       /* every row has its word in the left band and every column its word in the top band: dark pixels */
       int x0, y0;
       attn_text_cell(&f, 0, 0, 0, &x0, &y0);
-      for (int t = 0; t < T; t++) {
-        int dark = 0;
-        for (int yy = y0 + t * f.cell + 2; yy < y0 + (t + 1) * f.cell - 2; yy++)
-          for (int xx = x0 - f.labw; xx < x0 - 2; xx++) {
-            int rgb[3];
-            px_rgb(sf, xx, yy, rgb);
-            dark |= rgb[0] + rgb[1] + rgb[2] < 200;
-          }
-        unlabelled += !dark;
-      }
-      for (int s = 0; s < S; s++) {
-        int dark = 0;
-        for (int xx = x0 + s * f.cell + 2; xx < x0 + (s + 1) * f.cell - 2; xx++)
-          for (int yy = y0 - f.labh; yy < y0 - 2; yy++) {
-            int rgb[3];
-            px_rgb(sf, xx, yy, rgb);
-            dark |= rgb[0] + rgb[1] + rgb[2] < 200;
-          }
-        unlabelled += !dark;
-      }
+      for (int t = 0; t < T; t++)
+        unlabelled += !px_any_dark(sf, x0 - f.labw, x0 - 2, y0 + t * f.cell + 2, y0 + (t + 1) * f.cell - 2);
+      for (int s = 0; s < S; s++)
+        unlabelled += !px_any_dark(sf, x0 + s * f.cell + 2, x0 + (s + 1) * f.cell - 2, y0 - f.labh, y0 - 2);
       CU_ASSERT_EQUAL(bad, 0);
       CU_ASSERT_EQUAL(unlabelled, 0);
       cairo_surface_destroy(sf);
