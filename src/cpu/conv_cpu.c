@@ -56,16 +56,15 @@ static struct conv_plan conv_plan(const struct nn_conv_geom *d, int bwd) {
     int64_t rmin = (CONV_BAND_MIN + d->wo - 1) / d->wo;
     if (p.R < rmin) p.R = rmin;
     if (p.R > d->ho) p.R = d->ho;
-    p.table = p.R == d->ho && !conv_pointwise(d) && d->wo < CONV_TABLE_WO;
-    return p;
+  } else { /* groups of whole images */
+    int64_t g = CONV_GROUP_COLS / p.P;
+    if (g > CONV_GROUP_FLOATS / (p.K * p.P)) g = CONV_GROUP_FLOATS / (p.K * p.P);
+    if (p.t > 1 && g > d->n / p.t) g = d->n / p.t;
+    if (g > d->n) g = d->n;
+    p.G = g < 1 ? 1 : g;
+    p.R = d->ho;
   }
-  int64_t g = CONV_GROUP_COLS / p.P; /* groups of whole images */
-  if (g > CONV_GROUP_FLOATS / (p.K * p.P)) g = CONV_GROUP_FLOATS / (p.K * p.P);
-  if (p.t > 1 && g > d->n / p.t) g = d->n / p.t;
-  if (g > d->n) g = d->n;
-  p.G = g < 1 ? 1 : g;
-  p.R = d->ho;
-  p.table = !conv_pointwise(d) && d->wo < CONV_TABLE_WO;
+  p.table = p.R == d->ho && !conv_pointwise(d) && d->wo < CONV_TABLE_WO; /* tables cover whole images */
   return p;
 }
 
@@ -342,37 +341,52 @@ static int64_t scratch_floats(const struct nn_conv_geom *d, int bwd) {
   return conv_table(d, &p) + p.t * thread_floats(d, &p) + (bwd && p.t > 1 ? (int64_t)p.t * d->o * p.K : 0);
 }
 
-/* Run unit u of plan p (images [u*G, u*G + G) clipped to n, every band of R rows) with this thread's
- * scratch `mine`: forward when dy is NULL, else backward into dx, dw. */
-static void conv_unit(const struct nn_conv_geom *d, const struct conv_plan *p, int64_t u, float *mine,
-                      const int32_t *tab, int par, float *y, const float *x, const float *w, const float *b,
-                      const float *dy, float *dx, float *dw) {
+/* Run unit u of plan p for a (images [u*G, u*G + G) clipped to n, every band of R rows) with this
+ * thread's scratch `mine`: forward when !bwd, else backward, the weight gradient into dw (a->dw or this
+ * thread's partial; NULL: none). */
+static void conv_unit(const struct nn_conv_args *a, const struct conv_plan *p, int64_t u, float *mine,
+                      const int32_t *tab, int par, int bwd, float *dw) {
+  const struct nn_conv_geom *d = &a->d;
   int64_t xs = d->c * d->h * d->w, ys = d->o * d->ho * d->wo, i = u * p->G;
   struct conv_tile t = {.G = d->n - i < p->G ? d->n - i : p->G, .cols = mine, .tab = tab, .par = par};
   t.stage = mine ? mine + conv_cols(d, p) : NULL;
   for (t.r0 = 0; t.r0 < d->ho; t.r0 += p->R) {
     t.r1 = t.r0 + p->R < d->ho ? t.r0 + p->R : d->ho;
-    if (dy) tile_bwd(dx ? dx + i * xs : NULL, dw, dy + i * ys, x + i * xs, w, d, &t);
-    else tile_fwd(y + i * ys, x + i * xs, w, b, d, &t);
+    if (bwd) tile_bwd(a->dx ? a->dx + i * xs : NULL, dw, a->dy + i * ys, a->x + i * xs, a->w, d, &t);
+    else tile_fwd(a->y + i * ys, a->x + i * xs, a->w, a->b, d, &t);
   }
 }
 
-static void fwd(float *y, const float *x, const float *w, const float *b, const struct nn_conv_geom *d,
-                float *scratch) {
-  struct conv_plan p = conv_plan(d, 0);
-  int64_t tf = thread_floats(d, &p), tb = conv_table(d, &p), nu = (d->n + p.G - 1) / p.G;
-  int32_t *tab = tb ? (int32_t *)scratch : NULL;
+/* The forward (bwd 0) or the dx, dw part of the backward (bwd 1) of a, over the units of its plan: one
+ * after another, or spread over the threads (backward: each thread's weight gradient into a partial of
+ * its own, summed after in thread order). */
+static void conv_run(const struct nn_conv_args *a, int bwd) {
+  const struct nn_conv_geom *d = &a->d;
+  struct conv_plan p = conv_plan(d, bwd);
+  int64_t tf = thread_floats(d, &p), tb = conv_table(d, &p), nu = (d->n + p.G - 1) / p.G, wk = d->o * p.K;
+  int32_t *tab = tb ? (int32_t *)a->scratch : NULL;
   if (tab) conv_table_fill(tab, d);
-  float *per = scratch ? scratch + tb : NULL;
+  float *per = a->scratch ? a->scratch + tb : NULL, *dw = bwd ? a->dw : NULL;
   if (p.t == 1) {
-    for (int64_t u = 0; u < nu; u++) conv_unit(d, &p, u, per, tab, 1, y, x, w, b, NULL, NULL, NULL);
+    for (int64_t u = 0; u < nu; u++) conv_unit(a, &p, u, per, tab, 1, bwd, dw);
     return;
   }
+  float *parts = dw ? per + p.t * tf : NULL; /* t weight-gradient partials of wk floats */
 #pragma omp parallel num_threads(p.t)
   {
-    float *mine = tf ? per + omp_get_thread_num() * tf : NULL;
+    int me = omp_get_thread_num(), nt = omp_get_num_threads();
+    float *mine = tf ? per + me * tf : NULL, *part = dw ? parts + me * wk : NULL;
+    if (part) memset(part, 0, sizeof(float) * (size_t)wk);
 #pragma omp for schedule(static)
-    for (int64_t u = 0; u < nu; u++) conv_unit(d, &p, u, mine, tab, 0, y, x, w, b, NULL, NULL, NULL);
+    for (int64_t u = 0; u < nu; u++) conv_unit(a, &p, u, mine, tab, 0, bwd, part);
+    if (dw) { /* after the loop's barrier: sum the partials in thread order (deterministic) */
+#pragma omp for schedule(static)
+      for (int64_t j = 0; j < wk; j++) {
+        float s = 0.0f;
+        for (int k = 0; k < nt; k++) s += parts[k * wk + j];
+        dw[j] += s;
+      }
+    }
   }
 }
 
@@ -393,47 +407,18 @@ static void bias_grad(float *db, const float *dy, const struct nn_conv_geom *d) 
   }
 }
 
-static void bwd(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
-                const struct nn_conv_geom *d, float *scratch) {
-  if (db) bias_grad(db, dy, d);
-  if (!dx && !dw) return;
-  struct conv_plan p = conv_plan(d, 1);
-  int64_t tf = thread_floats(d, &p), tb = conv_table(d, &p), nu = (d->n + p.G - 1) / p.G, wk = d->o * p.K;
-  int32_t *tab = tb ? (int32_t *)scratch : NULL;
-  if (tab) conv_table_fill(tab, d);
-  float *per = scratch ? scratch + tb : NULL;
-  if (p.t == 1) {
-    for (int64_t u = 0; u < nu; u++) conv_unit(d, &p, u, per, tab, 1, NULL, x, w, NULL, dy, dx, dw);
-    return;
-  }
-  float *parts = per + p.t * tf; /* t weight-gradient partials of wk floats */
-#pragma omp parallel num_threads(p.t)
-  {
-    int me = omp_get_thread_num(), nt = omp_get_num_threads();
-    float *mine = tf ? per + me * tf : NULL, *part = dw ? parts + me * wk : NULL;
-    if (part) memset(part, 0, sizeof(float) * (size_t)wk);
-#pragma omp for schedule(static)
-    for (int64_t u = 0; u < nu; u++) conv_unit(d, &p, u, mine, tab, 0, NULL, x, w, NULL, dy, dx, part);
-    if (dw) { /* after the loop's barrier: sum the partials in thread order (deterministic) */
-#pragma omp for schedule(static)
-      for (int64_t j = 0; j < wk; j++) {
-        float s = 0.0f;
-        for (int k = 0; k < nt; k++) s += parts[k * wk + j];
-        dw[j] += s;
-      }
-    }
-  }
-}
-
-
 /* the kernel table: adapters from the argument struct to the kernels above */
 static int64_t k_scratch(const struct nn_backend *be, const struct nn_conv_args *a, int b) {
   (void)be;
   return scratch_floats(&a->d, b);
 }
-static void k_fwd(const struct nn_backend *be, const struct nn_conv_args *a) { (void)be; fwd(a->y, a->x, a->w, a->b, &a->d, a->scratch); }
+static void k_fwd(const struct nn_backend *be, const struct nn_conv_args *a) {
+  (void)be;
+  conv_run(a, 0);
+}
 static void k_bwd(const struct nn_backend *be, const struct nn_conv_args *a) {
   (void)be;
-  bwd(a->dx, a->dw, a->db, a->dy, a->x, a->w, &a->d, a->scratch);
+  if (a->db) bias_grad(a->db, a->dy, &a->d);
+  if (a->dx || a->dw) conv_run(a, 1);
 }
 const struct nn_k_conv nn_cpu_conv = {.scratch_floats = k_scratch, .fwd = k_fwd, .bwd = k_bwd};
