@@ -70,12 +70,12 @@ demo: build
 
 # transfer learning (§9.5): pretrain ResNet-18 on Fashion-MNIST classes 0-4, a linear head on features of
 # classes 5-9, against a random backbone and training from scratch for the same wall clock
-# (tools/transfer_demo.sh; TRANSFER_MODEL=cnn TRANSFER_FLAGS= for the small CNN)
+# (tools/transfer_demo.sh; TRANSFER_MODEL=cnn for the small CNN; TRANSFER_FLAGS, when given, replaces the
+# script's model flags, --stem imagenet for a resnet)
 TRANSFER_MODEL ?= resnet18
-TRANSFER_FLAGS ?= --stem imagenet
 transfer-demo: build
-	BUILD=$(BUILD) NP=$(NP) MODEL=$(TRANSFER_MODEL) MODEL_FLAGS="$(TRANSFER_FLAGS)" MPI="$(MPIRUN) -np $(NP)" \
-	  bash tools/transfer_demo.sh
+	BUILD=$(BUILD) NP=$(NP) MODEL=$(TRANSFER_MODEL) $(if $(filter undefined,$(origin TRANSFER_FLAGS)),,MODEL_FLAGS="$(TRANSFER_FLAGS)") \
+	  MPI="$(MPIRUN) -np $(NP)" bash tools/transfer_demo.sh
 
 # text demos: any UTF-8 text (TEXT=file); without one, the fortune-cookie collection of Debian's
 # `fortunes` package (/usr/share/games/fortunes, about 2.6 MB of English, BSD licence). Each converts
