@@ -153,12 +153,13 @@ static void bench_conv(const char *tag, int64_t n, int64_t cin, int64_t h, int64
                        int64_t pad, int xgrad) {
   char name[112];
   int64_t ho = (h + 2 * pad - k) / stride + 1;
+  int bias = strncmp(tag, "r50", 3) != 0;
   snprintf(name, sizeof name, "conv2d %s N%lld %lldx%lld %lld->%lld k%lld s%lld p%lld%s%s", tag, (long long)n,
            (long long)h, (long long)h, (long long)cin, (long long)cout, (long long)k, (long long)stride,
-           (long long)pad, strncmp(tag, "r50", 3) ? "" : " nobias", xgrad ? "" : " (no dx)");
+           (long long)pad, bias ? "" : " nobias", xgrad ? "" : " (no dx)");
   if (only && !strstr(name, only)) return;
   struct bench_case c = {.in = {bench_tensor(4, NN_SHAPE(n, cin, h, h), xgrad), bench_tensor(4, NN_SHAPE(cout, cin, k, k), 1),
-                                strncmp(tag, "r50", 3) ? bench_tensor(1, NN_SHAPE(cout), 1) : NULL},
+                                bias ? bench_tensor(1, NN_SHAPE(cout), 1) : NULL},
                          .a = {stride, pad},
                          .build = build_conv};
   double fwd = 2.0 * n * cout * ho * ho * cin * k * k;
